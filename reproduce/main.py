@@ -1,0 +1,219 @@
+"""Command line: `python reproduce/main.py [download|train|generate|compare|bench] ...`.
+
+With no subcommand it runs the main job: download the stories if needed, train the `book` recipe,
+generate a story from the best checkpoint and compare the run with what the book printed.
+"""
+import argparse
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+
+if __package__ in (None, ""):          # run as `python reproduce/main.py`: make `reproduce` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
+from reproduce.errors import UserError  # noqa: E402
+
+STORIES_ENV = "GRIMM_STORIES_DIR"
+
+
+def _stories_default():
+    return os.environ.get(STORIES_ENV, "stories")
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
+        return value
+    return parse
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):                      # one line, exit status 2
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _optional(module_name):
+    """A part of the product that lives in its own module (compare, bench, classics), if present."""
+    import importlib
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name != module_name:
+            raise
+        return None
+
+
+def build_parser():
+    from reproduce.config import RECIPES
+    from reproduce.sample import SAMPLERS
+
+    classics = _optional("reproduce.classics")
+    recipes = list(RECIPES) + (list(classics.RECIPES) if classics else [])
+
+    parser = _Parser(prog="python reproduce/main.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
+    commands = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    main_job = commands.add_parser("all", help="the main job (the default): download, train book, generate, compare")
+    main_job.add_argument("--run-dir", help="run folder (default: checkpoints/book-<time>)")
+    main_job.add_argument("--graph", choices=("fast", "faithful"), default="fast")
+
+    download = commands.add_parser("download", help="download the Grimm stories")
+    download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
+    download.add_argument("--stories-dir", default=_stories_default(), help=f"default: stories (env {STORIES_ENV})")
+    download.add_argument("--num-files", type=_positive(int), default=100)
+
+    train = commands.add_parser("train", help="train a recipe, writing checkpoints, metrics and samples")
+    train.add_argument("--recipe", default="book", choices=recipes)
+    train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--graph", choices=("fast", "faithful"),
+                       help="fast: row look-ups (default); faithful: the book's one-hot products")
+    train.add_argument("--stories-dir", default=_stories_default())
+    train.add_argument("--download", action="store_true", help="download missing stories first")
+    for name, kind in (("num-files", int), ("num-steps", int), ("docs-per-step", int),
+                       ("steps-per-document", int), ("num-nodes", int), ("batch-size", int),
+                       ("num-unrollings", int), ("chars-in-segment", int), ("valid-docs", int)):
+        train.add_argument(f"--{name}", type=_positive(kind))
+    train.add_argument("--dropout", type=_probability)
+    if classics:
+        classics.add_train_arguments(train)        # the neighbouring classics' own options
+
+    generate = commands.add_parser("generate", help="write a story from a checkpoint")
+    generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
+                                                              "prefix such as RUN/ckpt/model-12")
+    generate.add_argument("--length", type=int, default=500, help="bigrams to generate (default 500)")
+    generate.add_argument("--seed", type=int)
+    generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
+    generate.add_argument("--sampler", default="top3", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's)")
+    generate.add_argument("--temperature", type=float, default=1.0)
+    generate.add_argument("--beam-length", type=_positive(int), default=5)
+    generate.add_argument("--beam-neighbors", type=_positive(int), default=5)
+    generate.add_argument("--output", help="also write the story to this file")
+
+    for name in ("compare", "bench"):
+        module = _optional(f"reproduce.{name}")
+        if module:
+            module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
+    return parser
+
+
+def cmd_download(args):
+    from reproduce.download import download_stories
+    download_stories(args.stories_dir, args.num_files, base_url=args.base_url)
+
+
+def default_run_dir(recipe):
+    return Path("checkpoints") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def cmd_train(args):
+    from reproduce.config import recipe_config
+    from reproduce.train import train
+
+    classics = _optional("reproduce.classics")
+    if classics and args.recipe in classics.RECIPES:
+        return classics.train(args)
+
+    overrides = {k: getattr(args, k) for k in ("seed", "graph", "num_files", "num_steps", "docs_per_step",
+                                              "steps_per_document", "num_nodes", "batch_size", "num_unrollings",
+                                              "chars_in_segment", "valid_docs", "dropout")}
+    config = recipe_config(args.recipe, stories_dir=args.stories_dir, **overrides)
+    if args.resume and not args.run_dir:
+        raise UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.recipe)
+    if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
+        raise UserError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir",
+                        exit_code=2)
+    if args.download:
+        from reproduce.download import download_stories
+        download_stories(config.stories_dir, config.num_files)
+    history, run_path = train(config, run_dir, resume=args.resume)
+    print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
+    return run_path
+
+
+def cmd_generate(args):
+    from reproduce.sample import generate
+
+    classics = _optional("reproduce.classics")
+    if classics and classics.owns_run(args.checkpoint):
+        return classics.generate(args)
+    text = generate(args.checkpoint, length=args.length, seed=args.seed, prime=args.prime, sampler=args.sampler,
+                    temperature=args.temperature, output=args.output, beam_length=args.beam_length,
+                    beam_neighbors=args.beam_neighbors)
+    print(text)
+    if args.output:
+        print(f"(written to {args.output})", file=sys.stderr)
+
+
+def cmd_all(args):
+    """The main job."""
+    from reproduce.config import recipe_config
+    from reproduce.download import download_stories
+    from reproduce.sample import generate
+    from reproduce.train import train
+
+    stories_dir = _stories_default()
+    download_stories(stories_dir, 100)
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir("book")
+    resume = run_dir.exists() and (run_dir / "config.json").exists()
+    config = recipe_config("book", stories_dir=stories_dir, graph=args.graph)
+    history, run_path = train(config, run_dir, resume=resume)
+    story_path = run_path / "story.txt"
+    story = generate(run_path, length=500, seed=config.seed, output=story_path)
+    print("\nA story from the best checkpoint:\n" + story + "\n")
+    _compare(run_path)
+    print(f"Run folder: {run_path}\n  metrics.csv, samples.txt, story.txt, best/, ckpt/, events/ (TensorBoard)")
+
+
+def _compare(run_path):
+    compare = _optional("reproduce.compare")
+    if compare:
+        compare.compare_runs([run_path])
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:                           # no subcommand: the main job
+        args = parser.parse_args(list(argv) + ["all"])
+    handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
+    try:
+        if args.command in handlers:
+            handlers[args.command](args)
+        else:                                          # compare, bench: their module runs them
+            _optional(f"reproduce.{args.command}").run(args)
+    except UserError as e:
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,216 @@
+"""The book's `tf.compat.v1` graph (spec §4): train, valid and test subgraphs over saved-state variables.
+
+Two ways to feed the same variables, chosen by `config.graph`:
+- `faithful`: the book's graph as written: 2 x `num_unrollings` one-hot `[batch, V]` placeholders,
+  every gate a one-hot matrix product.
+- `fast`: integer ids; each gate's `x·Wx` is a row look-up of the same variables (one look-up into
+  the gate matrices side by side), the hidden products one `[H, gates*H]` product, the gradient of
+  the look-up a dense `unsorted_segment_sum`. Same numbers up to float rounding (tests check 1e-5).
+
+Randomness that the book drew from TensorFlow's stateful generators (dropout masks, the random
+reset of the test state) comes from stateless ops seeded by fed counters, so a run restored from a
+checkpoint draws exactly what the uninterrupted run would have drawn.
+"""
+import numpy as np
+import tensorflow as tf
+
+from reproduce.cells import CELLS, _bias, _weight
+from reproduce.data import one_hot
+
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+
+
+def session_config():
+    """Both cores for each op; the executor may run independent ops side by side. GPU used when present."""
+    return tf1.ConfigProto(intra_op_parallelism_threads=0, inter_op_parallelism_threads=2,
+                           allow_soft_placement=True)
+
+
+def _row_lookup(params, ids):
+    """`tf.gather(params, ids)` whose gradient is a dense `[V, width]` tensor.
+
+    The default gradient is `IndexedSlices`, which makes Adam take its sparse path into every gate
+    matrix; summing the rows once with `unsorted_segment_sum` is cheaper and the same numbers.
+    """
+    vocabulary_size = tf.shape(params)[0]
+
+    @tf.custom_gradient
+    def lookup(params):
+        def grad(upstream):
+            flat = tf.reshape(upstream, [-1, tf.shape(params)[1]])
+            return tf.math.unsorted_segment_sum(flat, tf.reshape(ids, [-1]), vocabulary_size)
+        return tf.gather(params, ids), grad
+
+    return lookup(params)
+
+
+class BookModel:
+    """Builds the whole graph in `self.graph`; exposes the book's ops under the book's names."""
+
+    def __init__(self, config, vocabulary_size):
+        self.config = config
+        self.vocabulary_size = V = vocabulary_size
+        H, B, T = config.num_nodes, config.batch_size, config.num_unrollings
+        self.graph = tf.Graph()
+        with self.graph.as_default():
+            tf1.set_random_seed(config.seed)
+            # Variables first, in a fixed order with explicit seeds, so both graph paths start equal.
+            cell = self.cell = CELLS[config.cell](V, H, seed=1000)
+            self.w = _weight("w", [H, V], cell.weight_stddev, seed=1)
+            self.b = _bias("b", [V], *cell.bias_range, seed=2)
+            self.train_state = self._state_variables("saved_", B)
+            self.valid_state = self._state_variables("saved_valid_", 1)
+            self.test_state = self._state_variables("saved_test_", 1)
+            self.gstep = tf1.Variable(0, trainable=False, name="global_step")
+            self._build_inputs()
+            self._build_train()
+            self._build_valid()
+            self._build_test()
+            self._build_optimizer()
+            self._build_resets()
+            self.init = tf1.global_variables_initializer()
+            self.saver = tf1.train.Saver(max_to_keep=None)
+
+    def _state_variables(self, prefix, rows):
+        return [tf1.Variable(tf.zeros([rows, self.config.num_nodes]), trainable=False, name=prefix + name)
+                for name in self.cell.state_names]
+
+    # ---------------------------------------------------------------- inputs
+    def _build_inputs(self):
+        V, B, T = self.vocabulary_size, self.config.batch_size, self.config.num_unrollings
+        if self.config.graph == "faithful":
+            self.train_inputs = [tf1.placeholder(tf.float32, [B, V], name=f"train_inputs_{t}") for t in range(T)]
+            self.train_labels = [tf1.placeholder(tf.float32, [B, V], name=f"train_labels_{t}") for t in range(T)]
+            self.valid_inputs = tf1.placeholder(tf.float32, [1, V], name="valid_inputs")
+            self.valid_labels = tf1.placeholder(tf.float32, [1, V], name="valid_labels")
+            self.test_input = tf1.placeholder(tf.float32, [1, V], name="test_input")
+        elif self.config.graph == "fast":
+            self.train_inputs = tf1.placeholder(tf.int32, [T, B], name="train_input_ids")
+            self.train_labels = tf1.placeholder(tf.int32, [T, B], name="train_label_ids")
+            self.valid_inputs = tf1.placeholder(tf.int32, [1], name="valid_input_id")
+            self.valid_labels = tf1.placeholder(tf.int32, [1], name="valid_label_id")
+            self.test_input = tf1.placeholder(tf.int32, [1], name="test_input_id")
+            weights, biases = self.cell.input_weights()
+            self._fused_x = tf.concat(weights, axis=1, name="fused_x")
+            self._fused_b = tf.concat(biases, axis=1, name="fused_b")
+        else:
+            raise ValueError(f"unknown graph {self.config.graph!r}")
+        # [seed, iteration] for the dropout masks; [seed, counter] for the test-state reset.
+        self.dropout_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="dropout_seed")
+        self.reset_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="reset_seed")
+
+    def _x_gates(self, ids):
+        """Fast path: every gate's `x·Wx + b` for a tensor of ids, as row look-ups."""
+        return _row_lookup(self._fused_x, ids) + self._fused_b
+
+    def _step(self, x, states):
+        """One cell step from an input of this path (one-hot rows, or precomputed gate inputs)."""
+        if self.config.graph == "faithful":
+            return self.cell.literal(x, states)
+        return self.cell.fused(x, states)
+
+    # ---------------------------------------------------------------- train
+    def _build_train(self):
+        c = self.config
+        T, B, H = c.num_unrollings, c.batch_size, c.num_nodes
+        if c.graph == "faithful":
+            step_inputs = self.train_inputs
+            labels = tf.concat(self.train_labels, axis=0)
+        else:
+            step_inputs = tf.unstack(self._x_gates(self.train_inputs))   # unstack: one gradient, not T slices
+            labels = tf.reshape(self.train_labels, [-1])
+        masks = None
+        if c.dropout > 0:
+            keep = tf.random.stateless_uniform([T, B, H], seed=self.dropout_seed) >= c.dropout
+            masks = tf.unstack(tf.cast(keep, tf.float32) * (1.0 / (1.0 - c.dropout)))
+        states = list(self.train_state)
+        outputs = []
+        for t in range(T):
+            output, states = self._step(step_inputs[t], states)
+            to_save = list(states)
+            if masks is not None:
+                # Book's `output = tf.nn.dropout(output, keep_prob=1.0 - dropout)`: the dropped-out output
+                # feeds the next step. Article/main-notebook quirk: it is also what gets saved; the
+                # extensions notebook saved the output from before dropout (`save_dropped_output`).
+                output = output * masks[t]
+                states = (output,) + tuple(states[1:])
+                if c.save_dropped_output:
+                    to_save = list(states)
+            outputs.append(output)
+        self.logits = tf.matmul(tf.concat(outputs, axis=0), self.w) + self.b
+        self.train_prediction = tf.nn.softmax(self.logits)
+        updates = [v.assign(s) for v, s in zip(self.train_state, to_save)]
+        with tf.control_dependencies(updates):
+            if c.graph == "faithful":
+                self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
+                nll = labels * -tf.math.log(self.train_prediction + 1e-10)
+            else:
+                self.loss = tf.reduce_mean(
+                    tf.nn.sparse_softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
+                nll = -tf.math.log(tf.gather(self.train_prediction, labels, batch_dims=1) + 1e-10)
+        # The book's perplexity: the mean of -log(p + 1e-10) of the true bigrams (exp() taken later).
+        self.train_perplexity_without_exp = tf.reduce_sum(nll) / (T * B)
+
+    # ---------------------------------------------------------------- valid and test
+    def _single_step(self, x, saved):
+        x = x if self.config.graph == "faithful" else self._x_gates(x)
+        output, states = self._step(x, list(saved))
+        updates = [v.assign(s) for v, s in zip(saved, states)]
+        with tf.control_dependencies(updates):
+            prediction = tf.nn.softmax(tf.matmul(output, self.w) + self.b)
+        return prediction
+
+    def _build_valid(self):
+        self.valid_prediction = self._single_step(self.valid_inputs, self.valid_state)
+        if self.config.graph == "faithful":
+            nll = self.valid_labels * -tf.math.log(self.valid_prediction + 1e-10)
+        else:
+            nll = -tf.math.log(tf.gather(self.valid_prediction[0], self.valid_labels) + 1e-10)
+        self.valid_perplexity_without_exp = tf.reduce_sum(nll)
+
+    def _build_test(self):
+        self.test_prediction = self._single_step(self.test_input, self.test_state)
+
+    # ---------------------------------------------------------------- optimiser and resets
+    def _build_optimizer(self):
+        c = self.config
+        self.learning_rate = tf1.train.exponential_decay(c.learning_rate, self.gstep, decay_steps=1,
+                                                         decay_rate=c.decay_rate)
+        optimizer = tf1.train.AdamOptimizer(self.learning_rate)
+        gradients, variables = zip(*optimizer.compute_gradients(self.loss))
+        gradients, _ = tf.clip_by_global_norm(gradients, c.clip_norm)
+        self.optimizer = optimizer.apply_gradients(zip(gradients, variables))
+        self.inc_gstep = tf1.assign(self.gstep, self.gstep + 1)
+
+    def _build_resets(self):
+        self.reset_train_state = tf.group(*[v.assign(tf.zeros_like(v)) for v in self.train_state])
+        self.reset_valid_state = tf.group(*[v.assign(tf.zeros_like(v)) for v in self.valid_state])
+        # Book quirk: the test state is reset to noise, not zeros (stddev 0.05; 0.01 in the extensions).
+        noise = tf.random.stateless_normal([len(self.test_state), 1, self.config.num_nodes], seed=self.reset_seed,
+                                           stddev=self.config.test_reset_stddev)
+        self.reset_test_state = tf.group(*[v.assign(noise[k]) for k, v in enumerate(self.test_state)])
+
+    # ---------------------------------------------------------------- feeds
+    def train_feed(self, inputs, labels, iteration):
+        """Feed for one training iteration from [T, B] id arrays."""
+        feed = {self.dropout_seed: [self.config.seed, iteration]}
+        if self.config.graph == "faithful":
+            inputs, labels = one_hot(inputs, self.vocabulary_size), one_hot(labels, self.vocabulary_size)
+            feed.update(zip(self.train_inputs, inputs))
+            feed.update(zip(self.train_labels, labels))
+        else:
+            feed[self.train_inputs] = inputs
+            feed[self.train_labels] = labels
+        return feed
+
+    def _id_feed(self, placeholder, bigram_id):
+        if self.config.graph == "faithful":
+            return {placeholder: one_hot(np.array([bigram_id]), self.vocabulary_size)}
+        return {placeholder: np.array([bigram_id], dtype=np.int32)}
+
+    def valid_feed(self, input_id, label_id):
+        return {**self._id_feed(self.valid_inputs, input_id), **self._id_feed(self.valid_labels, label_id)}
+
+    def test_feed(self, input_id):
+        return self._id_feed(self.test_input, input_id)

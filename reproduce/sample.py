@@ -1,0 +1,114 @@
+"""Sampling (spec §6) and the `generate` command: a story from a checkpoint restored in a fresh graph."""
+import sys
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.checkpoints import find_run_dir, write_atomic, _describe
+from reproduce.data import UNK
+from reproduce.errors import UserError
+from reproduce.model import BookModel, session_config
+
+tf1 = tf.compat.v1
+
+SAMPLERS = ("top3", "greedy", "temperature", "beam")
+
+
+def sample_top3(distribution, rng):
+    """The book's `sample()`: one of the 3 most probable ids, in proportion to their renormalised probability."""
+    best_inds = np.argsort(distribution)[-3:]
+    best_probs = distribution[best_inds] / np.sum(distribution[best_inds])
+    return int(rng.choice(best_inds, p=best_probs))
+
+
+def sample_greedy(distribution, rng):
+    return int(np.argmax(distribution))
+
+
+def sample_temperature(distribution, rng, temperature=1.0):
+    logits = np.log(np.asarray(distribution, dtype=np.float64) + 1e-20) / temperature
+    p = np.exp(logits - logits.max())
+    return int(rng.choice(len(p), p=p / p.sum()))
+
+
+def pick_sampler(name, temperature=1.0):
+    if name == "top3":
+        return sample_top3
+    if name == "greedy":
+        return sample_greedy
+    if name == "temperature":
+        if not temperature > 0:
+            raise UserError(f"--temperature must be above 0 (got {temperature})", exit_code=2)
+        return lambda d, rng: sample_temperature(d, rng, temperature)
+    raise UserError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
+
+
+def generate_ids(session, model, first_id, length, sampler, rng):
+    """The book's generation loop: feed a bigram, run `test_prediction`, draw the next, feed it back."""
+    ids = []
+    current = first_id
+    for _ in range(length):
+        distribution = session.run(model.test_prediction, model.test_feed(current))
+        current = sampler(distribution.ravel(), rng)
+        ids.append(current)
+    return ids
+
+
+def primer_bigrams(text):
+    """A primer as the model sees text: lower-cased, cut into non-overlapping bigrams (an odd last character dropped)."""
+    text = text.lower()
+    return [text[i:i + 2] for i in range(0, len(text) - 1, 2)]
+
+
+def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temperature=1.0, output=None,
+             beam_length=5, beam_neighbors=5, warn=None):
+    """Restore a checkpoint in a fresh graph and return the story (primer included) as text."""
+    warn = warn or (lambda message: print(message, file=sys.stderr))
+    if length is None or length <= 0:
+        raise UserError(f"--length must be a positive number of bigrams (got {length})", exit_code=2)
+    if sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
+    run, prefix = find_run_dir(checkpoint)
+    config, vocab = run.require()
+    prefix = prefix or run.checkpoint_for_generation()
+    reverse_dictionary = vocab["bigrams"]
+    dictionary = {bigram: i for i, bigram in enumerate(reverse_dictionary)}
+    rng = np.random.RandomState(config.seed if seed is None else seed)
+
+    if prime:
+        bigrams = primer_bigrams(prime)
+        if not bigrams:
+            raise UserError(f"--prime {prime!r} is shorter than one bigram (two characters)", exit_code=2)
+        unknown = sorted({b for b in bigrams if b not in dictionary or b == UNK})
+        if unknown:
+            warn(f"warning: {len(unknown)} bigram(s) of the primer are not in the vocabulary and become UNK: "
+                 + ", ".join(repr(b) for b in unknown[:10]))
+        if len(prime) % 2:
+            warn(f"warning: the primer has an odd length; its last character {prime[-1]!r} is dropped")
+        prime_ids = [dictionary.get(b, 0) for b in bigrams]
+    else:
+        # A random training bigram, drawn in proportion to its count in the training stories.
+        counts = np.asarray(vocab.get("counts") or [1] * len(reverse_dictionary), dtype=np.float64)
+        prime_ids = [int(rng.choice(len(counts), p=counts / counts.sum()))]
+
+    model = BookModel(config, len(reverse_dictionary))
+    with tf1.Session(graph=model.graph, config=session_config()) as session:
+        try:
+            model.saver.restore(session, str(prefix))
+        except (tf.errors.OpError, ValueError) as e:
+            raise UserError(f"{prefix}: cannot restore this checkpoint into the graph of {run.path}/config.json "
+                            f"and vocab.json ({_describe(e)}); it belongs to another run or is damaged") from e
+        if sampler == "beam":
+            from reproduce.beam import beam_generate
+            ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng)
+        else:
+            for bigram_id in prime_ids[:-1]:
+                session.run(model.test_prediction, model.test_feed(bigram_id))
+            ids = generate_ids(session, model, prime_ids[-1], length, pick_sampler(sampler, temperature), rng)
+    text = "".join(reverse_dictionary[i] for i in prime_ids + ids)
+    if output:
+        try:
+            write_atomic(output, text + "\n")
+        except OSError as e:
+            raise UserError(f"{output}: cannot write the story ({e.strerror}); nothing was written") from e
+    return text

@@ -1,0 +1,286 @@
+"""The book's session loop (loop.md), with checkpoints after every step and exact resume."""
+import csv
+import io
+import math
+import signal
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.checkpoints import RunDir, write_atomic
+from reproduce.data import BatchGenerator, load_corpus
+from reproduce.errors import UserError
+from reproduce.model import BookModel, session_config
+from reproduce.sample import generate_ids, sample_top3
+
+tf1 = tf.compat.v1
+
+METRICS_COLUMNS = ["step", "train_perplexity", "valid_perplexity", "learning_rate", "seconds",
+                   "average_loss", "learning_rate_reduced"]
+
+
+class Plateau:
+    """The book's `decay_learning_rate` (spec §5): halve the rate after `threshold` steps without a new best."""
+
+    def __init__(self, threshold, decay_count=0, min_perplexity=1e10):
+        self.threshold = threshold
+        self.decay_count = decay_count
+        self.min_perplexity = min_perplexity
+
+    def update(self, v_perplexity):
+        """Feed one validation perplexity; True when the learning rate must be reduced now."""
+        if v_perplexity < self.min_perplexity:
+            self.decay_count = 0
+            self.min_perplexity = v_perplexity
+        else:
+            self.decay_count += 1
+        if self.decay_count >= self.threshold:
+            self.decay_count = 0
+            return True
+        return False
+
+
+def split_documents(corpus, config):
+    """loop.md "Validation documents": the first `valid_docs` long documents lend their last
+    `steps_per_document` bigrams to validation. Checks the configuration before any graph is built."""
+    c = config
+    if c.num_files < c.docs_per_step:
+        raise UserError(f"--docs-per-step {c.docs_per_step} is more than the {c.num_files} documents read "
+                        "(--num-files)", exit_code=2)
+    if c.steps_per_document < 2:
+        raise UserError(f"--steps-per-document {c.steps_per_document}: validation runs steps_per_document // 2 "
+                        "steps, so it must be at least 2", exit_code=2)
+    long_enough = 10 * c.steps_per_document
+    long_doc_ids = [i for i, d in enumerate(corpus.data_list) if len(d) > long_enough][:c.valid_docs]
+    if len(long_doc_ids) < c.valid_docs:
+        raise UserError(f"validation needs {c.valid_docs} documents longer than 10 x --steps-per-document = "
+                        f"{long_enough} bigrams; only {len(long_doc_ids)} of the {c.num_files} files are: "
+                        "read more files or lower --steps-per-document", exit_code=2)
+    train_texts = [d[:-c.steps_per_document] if i in long_doc_ids else d for i, d in enumerate(corpus.data_list)]
+    for i, text in enumerate(train_texts):
+        name = corpus.files[i].name
+        if len(text) < c.batch_size + 1:
+            raise UserError(f"--batch-size {c.batch_size} is larger than {name}, which has {len(text)} training "
+                            "bigrams; lower --batch-size", exit_code=2)
+        if c.num_unrollings > len(text) // c.batch_size:
+            raise UserError(f"--num-unrollings {c.num_unrollings} is more than the {len(text) // c.batch_size} "
+                            f"bigrams each batch row of {name} has (its {len(text)} bigrams / batch {c.batch_size});"
+                            " lower --num-unrollings or --batch-size", exit_code=2)
+    train_gens = [BatchGenerator(text, c.batch_size, c.num_unrollings) for text in train_texts]
+    valid_gens = [BatchGenerator(corpus.data_list[i][-c.steps_per_document:], 1, 1) for i in long_doc_ids]
+    return train_gens, valid_gens
+
+
+def _format_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _rng_state(rng):
+    name, keys, pos, has_gauss, cached = rng.get_state()
+    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+
+
+def _set_rng_state(rng, state):
+    name, keys, pos, has_gauss, cached = state
+    rng.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+
+
+def _progress(total, description):
+    try:
+        from tqdm import tqdm
+    except ImportError:                                 # progress bars are a nicety, never a requirement
+        return None
+    return tqdm(total=total, desc=description, unit="it", leave=False, disable=None, mininterval=0.5,
+                file=sys.stderr)
+
+
+class Trainer:
+    """One run: a corpus, a graph, a session and the loop's state, in a run folder."""
+
+    def __init__(self, config, run_dir, resume=False, log=print):
+        self.config = config
+        self.run = RunDir(run_dir)
+        self.log = log
+        saved_vocab = None
+        if resume:
+            saved_config, vocab = self.run.require()
+            self.config = config = saved_config.__class__.from_dict({**saved_config.to_dict(),
+                                                                      "num_steps": config.num_steps})
+            saved_vocab = vocab["bigrams"]
+        self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab)
+        self.train_gens, self.valid_gens = split_documents(self.corpus, config)
+        self.model = BookModel(config, self.corpus.vocabulary_size)
+        self.session = tf1.Session(graph=self.model.graph, config=session_config())
+        self.rng = np.random.RandomState(config.seed)
+        self.plateau = Plateau(config.decay_threshold)
+        self.step = 0                 # steps completed
+        self.iteration = 0            # training iterations completed (seeds the dropout masks)
+        self.history = []             # one dict per completed step
+        state = None
+        if resume:
+            state = self.run.restore_latest(self.session, self.model.saver, warn=log)
+            if state is None:
+                log(f"No usable checkpoint in {self.run.ckpt}: starting {self.run.path} from step 0")
+        if state is None:
+            self.session.run(self.model.init)
+            counts = [self.corpus.counter.get(b, 0) for b in self.corpus.reverse_dictionary]
+            counts[0] = sum(n for b, n in self.corpus.counter.items() if b not in self.corpus.dictionary)
+            self.run.create(config, self.corpus.reverse_dictionary, counts)
+            self.run.discard_after(0)
+        else:
+            self._load_state(state)
+            self.run.discard_after(self.step)
+            log(f"Resumed {self.run.path} after step {self.step} of {config.num_steps}")
+        self.events = tf1.summary.FileWriter(str(self.run.path / "events"),
+                                             graph=self.model.graph if state is None else None)
+
+    # ------------------------------------------------------------ state
+    def _state(self):
+        return {"step": self.step, "iteration": self.iteration,
+                "decay_count": self.plateau.decay_count, "min_perplexity": self.plateau.min_perplexity,
+                "rng": _rng_state(self.rng), "cursors": [g.cursor.tolist() for g in self.train_gens],
+                "history": self.history}
+
+    def _load_state(self, state):
+        self.step, self.iteration = state["step"], state["iteration"]
+        self.plateau = Plateau(self.config.decay_threshold, state["decay_count"], state["min_perplexity"])
+        _set_rng_state(self.rng, state["rng"])
+        for gen, cursor in zip(self.train_gens, state["cursors"]):
+            gen.cursor = np.array(cursor, dtype=np.int64)
+        self.history = state["history"]
+
+    # ------------------------------------------------------------ the loop
+    def train(self):
+        c, m, session = self.config, self.model, self.session
+        if self.step >= c.num_steps:
+            self.log(f"{self.run.path} has already trained {self.step} of {c.num_steps} steps")
+            return self.history
+        iterations_per_step = c.docs_per_step * c.steps_per_document
+        bigrams_per_iteration = c.num_unrollings * c.batch_size
+        self.log(f"Training {c.recipe} ({c.cell}, {c.graph} graph) in {self.run.path}: steps {self.step + 1}-"
+                 f"{c.num_steps}, {iterations_per_step} iterations each, vocabulary {self.corpus.vocabulary_size}")
+        run_started = time.monotonic()
+        first_step = self.step
+        while self.step < c.num_steps:
+            step_started = time.monotonic()
+            learning_rate = float(session.run(m.learning_rate))
+            doc_ids = self.rng.permutation(c.num_files)[:c.docs_per_step]
+            bar = _progress(iterations_per_step, f"step {self.step + 1}/{c.num_steps}")
+            average_loss = 0.0
+            for doc_id in doc_ids:
+                for _ in range(c.steps_per_document):
+                    inputs, labels = self.train_gens[doc_id].unroll_ids()
+                    _, _, perplexity = session.run([m.optimizer, m.loss, m.train_perplexity_without_exp],
+                                                   m.train_feed(inputs, labels, self.iteration))
+                    average_loss += perplexity
+                    self.iteration += 1
+                    if bar is not None:
+                        bar.update()
+                if c.reset_train_state:
+                    session.run(m.reset_train_state)
+            if bar is not None:
+                bar.close()
+            train_seconds = time.monotonic() - step_started
+            average_loss /= iterations_per_step
+            valid_perplexity = self.validate()
+            reduced = self.plateau.update(valid_perplexity)
+            if reduced:
+                session.run(m.inc_gstep)
+            story = self.story()
+            self.step += 1
+            seconds = time.monotonic() - step_started
+            self.history.append({"step": self.step, "train_perplexity": float(np.exp(average_loss)),
+                                 "valid_perplexity": valid_perplexity, "learning_rate": learning_rate,
+                                 "seconds": round(seconds, 3), "average_loss": float(average_loss),
+                                 "learning_rate_reduced": int(reduced), "documents": [int(d) for d in doc_ids],
+                                 "sample": story})
+            self._save(valid_perplexity)
+            done = self.step - first_step
+            eta = (time.monotonic() - run_started) / done * (c.num_steps - self.step)
+            row = self.history[-1]
+            self.log(f"step {self.step}/{c.num_steps}  train perplexity {row['train_perplexity']:.2f}  "
+                     f"valid perplexity {valid_perplexity:.2f}  learning rate {learning_rate:.6f}  "
+                     f"{iterations_per_step * bigrams_per_iteration / train_seconds:,.0f} bigrams/s  "
+                     f"ETA {_format_seconds(eta)}" + ("  (learning rate halved)" if reduced else ""))
+            self.log("  " + story.replace("\n", " ")[:160] + " ...")
+        self.events.close()
+        return self.history
+
+    def validate(self):
+        """loop.md step 3: 50 single steps over each validation document, perplexity over the 500 bigrams."""
+        c, m, session = self.config, self.model, self.session
+        valid_loss = 0.0
+        for gen in self.valid_gens:
+            for _ in range(c.steps_per_document // 2):
+                inputs, labels = gen.unroll_ids()
+                valid_loss += session.run(m.valid_perplexity_without_exp, m.valid_feed(inputs[0, 0], labels[0, 0]))
+            session.run(m.reset_valid_state)
+            gen.reset_indices()
+        return float(np.exp(valid_loss / (c.steps_per_document * len(self.valid_gens) // 2)))
+
+    def story(self):
+        """loop.md step 5: a random bigram of a random document, then `chars_in_segment` top-3 draws."""
+        c = self.config
+        document = self.corpus.data_list[self.rng.randint(0, c.num_files)]
+        window = c.start_window or len(document)
+        first = int(document[self.rng.randint(0, window)])
+        ids = generate_ids(self.session, self.model, first, c.chars_in_segment, sample_top3, self.rng)
+        self.session.run(self.model.reset_test_state, {self.model.reset_seed: [c.seed, self.step]})
+        return self.corpus.decode([first] + ids)
+
+    # ------------------------------------------------------------ files
+    def _save(self, valid_perplexity):
+        best = self.run.best_info()
+        if best is None or valid_perplexity < best["valid_perplexity"]:
+            self.run.save_best(self.session, self.model.saver, self.step, valid_perplexity)
+        self.run.save_step(self.session, self.model.saver, self.step, self._state(), self.config.keep_last)
+        self.write_reports()
+        row = self.history[-1]
+        summary = tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=row[key]) for tag, key in (
+            ("perplexity/train", "train_perplexity"), ("perplexity/valid", "valid_perplexity"),
+            ("learning_rate", "learning_rate"))])
+        self.events.add_summary(summary, self.step)
+        self.events.flush()
+
+    def write_reports(self):
+        out = io.StringIO()
+        writer = csv.DictWriter(out, METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.history)
+        write_atomic(self.run.path / "metrics.csv", out.getvalue())
+        write_atomic(self.run.path / "samples.txt", "".join(
+            f"=== step {row['step']} (valid perplexity {row['valid_perplexity']:.2f}) ===\n{row['sample']}\n\n"
+            for row in self.history))
+
+    def close(self):
+        self.session.close()
+
+
+def train(config, run_dir, resume=False, log=print):
+    """Train a recipe in `run_dir`; Ctrl-C stops cleanly with the last checkpoint intact."""
+    trainer = Trainer(config, run_dir, resume=resume, log=log)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops like Ctrl-C
+    try:
+        return trainer.train(), trainer.run.path
+    except KeyboardInterrupt:
+        raise UserError(f"interrupted during step {trainer.step + 1}; the last complete checkpoint is step "
+                        f"{trainer.step}: continue with `python reproduce/main.py train --resume --run-dir "
+                        f"{trainer.run.path}`", exit_code=130) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
+        trainer.close()
+
+
+def perplexity_of(session, model, ids):
+    """Perplexity the model assigns to an id sequence, fed through the valid subgraph from a zero state."""
+    session.run(model.reset_valid_state)
+    total = 0.0
+    for current, following in zip(ids[:-1], ids[1:]):
+        total += session.run(model.valid_perplexity_without_exp, model.valid_feed(current, following))
+    session.run(model.reset_valid_state)
+    return math.exp(total / max(len(ids) - 1, 1))
