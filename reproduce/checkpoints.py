@@ -2,6 +2,7 @@
 
     <run>/config.json         the Config the run was started with
     <run>/vocab.json          id -> bigram, and each bigram's count in the training stories
+    <run>/corpus_fingerprint.json  what the book printed while reading its files, for the stories read here
     <run>/ckpt/model-<k>.*    TensorFlow checkpoint after step k (the last `keep_last` are kept)
     <run>/ckpt/state-<k>.json the loop's state after step k; written after the checkpoint, so a step
                               whose state file exists has a complete checkpoint
@@ -67,11 +68,12 @@ class RunDir:
         self.best = self.path / "best"
 
     # ------------------------------------------------------------ set-up
-    def create(self, config, reverse_dictionary, counts):
+    def create(self, config, reverse_dictionary, counts, corpus_fingerprint):
         for d in (self.path, self.ckpt, self.best):
             d.mkdir(parents=True, exist_ok=True)
         write_json(self.path / "config.json", config.to_dict())
         write_json(self.path / "vocab.json", {"bigrams": reverse_dictionary, "counts": counts})
+        write_json(self.path / "corpus_fingerprint.json", corpus_fingerprint)
 
     def require(self):
         """Check that this is a run folder and return (config, vocab) or raise a one-line error."""

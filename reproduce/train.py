@@ -10,7 +10,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.checkpoints import RunDir, write_atomic
-from reproduce.data import BatchGenerator, load_corpus
+from reproduce.data import BatchGenerator, fingerprint, load_corpus
 from reproduce.errors import UserError
 from reproduce.model import BookModel, session_config
 from reproduce.sample import generate_ids, sample_top3
@@ -129,7 +129,7 @@ class Trainer:
             self.session.run(self.model.init)
             counts = [self.corpus.counter.get(b, 0) for b in self.corpus.reverse_dictionary]
             counts[0] = sum(n for b, n in self.corpus.counter.items() if b not in self.corpus.dictionary)
-            self.run.create(config, self.corpus.reverse_dictionary, counts)
+            self.run.create(config, self.corpus.reverse_dictionary, counts, fingerprint(self.corpus))
             self.run.discard_after(0)
         else:
             self._load_state(state)
