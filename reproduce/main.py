@@ -109,6 +109,7 @@ def build_parser():
     generate.add_argument("--beam-length", type=_positive(int), default=5)
     generate.add_argument("--beam-neighbors", type=_positive(int), default=5)
     generate.add_argument("--output", help="also write the story to this file")
+    generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
     for name in ("compare", "bench"):
         module = _optional(f"reproduce.{name}")
@@ -160,7 +161,7 @@ def cmd_generate(args):
         return classics.generate(args)
     text = generate(args.checkpoint, length=args.length, seed=args.seed, prime=args.prime, sampler=args.sampler,
                     temperature=args.temperature, output=args.output, beam_length=args.beam_length,
-                    beam_neighbors=args.beam_neighbors)
+                    beam_neighbors=args.beam_neighbors, graph=args.graph)
     print(text)
     if args.output:
         print(f"(written to {args.output})", file=sys.stderr)

@@ -61,7 +61,7 @@ def primer_bigrams(text):
 
 
 def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temperature=1.0, output=None,
-             beam_length=5, beam_neighbors=5, warn=None):
+             beam_length=5, beam_neighbors=5, graph=None, warn=None):
     """Restore a checkpoint in a fresh graph and return the story (primer included) as text."""
     warn = warn or (lambda message: print(message, file=sys.stderr))
     if length is None or length <= 0:
@@ -70,6 +70,8 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
     run, prefix = find_run_dir(checkpoint)
     config, vocab = run.require()
+    if graph:                                     # either graph restores the other's checkpoints
+        config.graph = graph
     prefix = prefix or run.checkpoint_for_generation()
     reverse_dictionary = vocab["bigrams"]
     dictionary = {bigram: i for i, bigram in enumerate(reverse_dictionary)}

@@ -1,0 +1,104 @@
+"""The graph: saved state carried between session.run calls, resets, and the two paths computing the same."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reproduce.config import recipe_config
+from reproduce.data import BatchGenerator, load_corpus
+from reproduce.model import BookModel, session_config
+
+tf1 = tf.compat.v1
+
+
+@pytest.fixture(scope="module")
+def corpus(grimm_dir):
+    return load_corpus(grimm_dir, 12)
+
+
+def _config(recipe="book", **overrides):
+    values = dict(num_nodes=24, batch_size=8, num_unrollings=6, seed=5)
+    values.update(overrides)
+    return recipe_config(recipe, **values)
+
+
+def _variables(session, model):
+    with model.graph.as_default():
+        return {v.op.name: session.run(v) for v in tf1.global_variables()}
+
+
+def _sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def _numpy_lstm_unroll(p, ids, o, c):
+    for step_ids in ids:
+        x = {g: p[g + "x"][step_ids] + o @ p[g + "m"] + p[g + "b"] for g in "ifco"}
+        c = _sigmoid(x["f"]) * c + _sigmoid(x["i"]) * np.tanh(x["c"])
+        o = _sigmoid(x["o"]) * np.tanh(c)
+    return o, c
+
+
+@pytest.mark.parametrize("graph", ["fast", "faithful"])
+def test_train_state_is_saved_after_a_run_and_carried_into_the_next(corpus, graph):
+    config = _config("book-notebook", graph=graph)              # no dropout: the state is the cell's
+    model = BookModel(config, corpus.vocabulary_size)
+    generator = BatchGenerator(corpus.data_list[0], config.batch_size, config.num_unrollings)
+    with tf1.Session(graph=model.graph, config=session_config()) as session:
+        session.run(model.init)
+        o = c = np.zeros([config.batch_size, config.num_nodes], np.float32)
+        for iteration in range(3):
+            before = _variables(session, model)             # the weights this iteration's forward pass uses
+            inputs, labels = generator.unroll_ids()
+            session.run(model.optimizer, model.train_feed(inputs, labels, iteration))
+            o, c = _numpy_lstm_unroll(before, inputs, o, c)  # carried from the previous iteration
+            saved_output, saved_state = session.run(model.train_state)
+            np.testing.assert_allclose(saved_output, o, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(saved_state, c, rtol=1e-4, atol=1e-6)
+        assert np.abs(saved_state).max() > 1e-3
+        session.run(model.reset_train_state)
+        assert all(not np.any(v) for v in session.run(model.train_state))
+
+
+def test_valid_and_test_state_carry_and_reset(corpus):
+    model = BookModel(_config(), corpus.vocabulary_size)
+    with tf1.Session(graph=model.graph, config=session_config()) as session:
+        session.run(model.init)
+        first = session.run(model.valid_prediction, model.valid_feed(3, 4))
+        second = session.run(model.valid_prediction, model.valid_feed(3, 4))
+        assert not np.allclose(first, second)                   # the second run starts from the saved state
+        session.run(model.reset_valid_state)
+        assert all(not np.any(v) for v in session.run(model.valid_state))
+        np.testing.assert_allclose(session.run(model.valid_prediction, model.valid_feed(3, 4)), first, rtol=1e-6)
+        # Book quirk: the test state resets to noise (stddev 0.05), the same noise for the same seed.
+        session.run(model.reset_test_state, {model.reset_seed: [1, 2]})
+        noise = session.run(model.test_state)
+        assert 0.02 < np.std(noise) < 0.1 and not np.allclose(noise[0], noise[1])
+        session.run(model.reset_test_state, {model.reset_seed: [1, 2]})
+        np.testing.assert_array_equal(session.run(model.test_state), noise)
+
+
+@pytest.mark.parametrize("recipe", ["book", "book-gru", "book-peephole"])
+def test_fast_and_faithful_paths_train_identically(corpus, recipe):
+    """Issue 3: same initial values, same batches -> same losses and variables after 20 iterations."""
+    runs = {}
+    for graph in ("faithful", "fast"):
+        model = BookModel(_config(recipe, graph=graph), corpus.vocabulary_size)
+        generator = BatchGenerator(corpus.data_list[2], model.config.batch_size, model.config.num_unrollings)
+        with tf1.Session(graph=model.graph, config=session_config()) as session:
+            session.run(model.init)
+            initial = _variables(session, model)
+            losses = []
+            for iteration in range(20):
+                inputs, labels = generator.unroll_ids()
+                _, loss, perplexity = session.run([model.optimizer, model.loss, model.train_perplexity_without_exp],
+                                                  model.train_feed(inputs, labels, iteration))
+                losses.append((loss, perplexity))
+            runs[graph] = initial, np.array(losses), _variables(session, model)
+    (init_a, losses_a, final_a), (init_b, losses_b, final_b) = runs["faithful"], runs["fast"]
+    assert init_a.keys() == init_b.keys()
+    for name in init_a:
+        np.testing.assert_array_equal(init_a[name], init_b[name], err_msg=name)
+    np.testing.assert_allclose(losses_b, losses_a, rtol=1e-5)
+    assert losses_a[-1, 0] < losses_a[0, 0]                     # it did learn something
+    for name in final_a:
+        np.testing.assert_allclose(final_b[name], final_a[name], rtol=1e-5, atol=1e-5, err_msg=name)

@@ -1,0 +1,104 @@
+"""The loop end to end in fresh processes: train, generate, repeat with a seed, resume, the plateau rule."""
+import csv
+import json
+
+import pytest
+
+from conftest import TINY, run_cli
+from reproduce.sample import generate
+from reproduce.train import Plateau
+
+
+def test_plateau_rule_halves_the_rate_where_the_book_did(golden_dir):
+    rows = [r for r in csv.DictReader(open(golden_dir / "book_ch8_perplexity.csv")) if r["model"] == "lstm"]
+    plateau = Plateau(threshold=5)
+    reduced_after = [int(r["step"]) for r in rows if plateau.update(float(r["valid_perplexity"]))]
+    assert reduced_after == [9, 15, 24]
+    assert reduced_after == [int(r["step"]) for r in rows if r["learning_rate_reduced_after"] == "1"]
+
+
+def _metrics(run_dir):
+    with open(run_dir / "metrics.csv") as f:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(f)]
+
+
+def _samples(run_dir):
+    return (run_dir / "samples.txt").read_text()
+
+
+def _train(grimm_dir, run_dir, *extra):
+    result = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--run-dir", run_dir, *extra)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(grimm_dir, tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+    result = _train(grimm_dir, run_dir, "--num-steps", "4", "--seed", "11")
+    return run_dir, result
+
+
+def test_train_writes_checkpoints_metrics_and_samples(tiny_run):
+    run_dir, result = tiny_run
+    rows = _metrics(run_dir)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    assert float(rows[-1]["train_perplexity"]) < float(rows[0]["train_perplexity"])
+    assert "step 4/4" in result.stdout and "valid perplexity" in result.stdout and "ETA" in result.stdout
+    assert _samples(run_dir).count("=== step") == 4
+    assert (run_dir / "best" / "best.json").exists() and list((run_dir / "ckpt").glob("model-4.index"))
+    assert len(list((run_dir / "ckpt").glob("state-*.json"))) == 3        # keep_last
+    assert list((run_dir / "events").glob("events.out.tfevents.*"))
+    assert json.loads((run_dir / "config.json").read_text())["recipe"] == "book"
+
+
+def test_generate_in_a_fresh_process_is_repeatable(tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    first = run_cli("generate", "--checkpoint", run_dir, "--length", "30", "--seed", "4",
+                    "--output", tmp_path / "story.txt")
+    second = run_cli("generate", "--checkpoint", run_dir, "--length", "30", "--seed", "4")
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout == second.stdout
+    story = first.stdout.strip("\n")
+    assert len(story) >= 31 * 2 - 2                        # the start bigram and 30 more (UNK is 3 letters)
+    assert (tmp_path / "story.txt").read_text().strip("\n") == story
+    other_seed = run_cli("generate", "--checkpoint", run_dir, "--length", "30", "--seed", "5")
+    assert other_seed.stdout != first.stdout
+
+
+def test_a_checkpoint_of_one_graph_generates_the_same_story_in_the_other(tiny_run):
+    run_dir, _ = tiny_run
+    stories = {graph: generate(run_dir, length=40, seed=9, prime="the king", graph=graph)
+               for graph in ("fast", "faithful")}
+    assert stories["fast"] == stories["faithful"]
+    assert stories["fast"].startswith("the king")
+
+
+def test_same_seed_same_run(grimm_dir, tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    again = tmp_path / "again"
+    _train(grimm_dir, again, "--num-steps", "4", "--seed", "11")
+    assert _metrics(again) == _metrics(run_dir)
+    assert _samples(again) == _samples(run_dir)
+    different = tmp_path / "different"
+    _train(grimm_dir, different, "--num-steps", "2", "--seed", "12")
+    assert _metrics(different) != _metrics(run_dir)[:2]
+
+
+def test_resume_ends_as_the_uninterrupted_run(grimm_dir, tiny_run, tmp_path):
+    run_dir, _ = tiny_run
+    resumed = tmp_path / "resumed"
+    _train(grimm_dir, resumed, "--num-steps", "2", "--seed", "11")
+    result = _train(grimm_dir, resumed, "--num-steps", "4", "--resume")
+    assert "Resumed" in result.stdout
+    assert _metrics(resumed) == _metrics(run_dir)
+    assert _samples(resumed) == _samples(run_dir)
+
+
+def test_resume_of_the_notebook_recipe_carries_the_train_state(grimm_dir, tmp_path):
+    # book-notebook never resets the train state, so the checkpoint must carry it across the stop.
+    whole, halves = tmp_path / "whole", tmp_path / "halves"
+    _train(grimm_dir, whole, "--recipe", "book-notebook", "--num-steps", "3", "--seed", "2")
+    _train(grimm_dir, halves, "--recipe", "book-notebook", "--num-steps", "1", "--seed", "2")
+    _train(grimm_dir, halves, "--recipe", "book-notebook", "--num-steps", "3", "--resume")
+    assert _metrics(halves) == _metrics(whole)
