@@ -1,0 +1,108 @@
+"""The neighbouring classics: three LSTM text generators of the book's years, as recipes of the same CLI.
+
+    shakespeare-char   2-layer character LSTM on Tiny Shakespeare, state carried between runs (shakespeare.py)
+    char-rnn, char-lstm, char-gru   the Keras character generator, its cell a flag (char_rnn.py)
+    aesop-word         the 3-word LSTM that memorises an Aesop fable (aesop.py)
+
+`python reproduce/main.py train --recipe NAME [options]` writes a run folder; `generate --checkpoint RUN`
+samples from it. Each module says which of its article's quirks it keeps.
+"""
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from reproduce.errors import UserError
+
+RECIPES = {
+    "shakespeare-char": "2-layer character LSTM, float64, state carried from run to run (Tiny Shakespeare)",
+    "char-rnn": "character generator, BasicRNNCell, windows of 200 characters, temperature sampling",
+    "char-lstm": "the same with BasicLSTMCell",
+    "char-gru": "the same with GRUCell",
+    "aesop-word": "3 word ids in, next word out: a 512-unit LSTM memorising 'Belling the Cat'",
+}
+
+
+def _positive(kind):
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
+        return value
+    return parse
+
+
+def add_train_arguments(train_parser):
+    """The classics' own options; --num-nodes, --batch-size, --num-steps, --num-unrollings, --seed,
+    --chars-in-segment and --download keep their meaning (hidden units, batch, training steps,
+    unrolled time steps, random seed, sample length during training, fetch the text if absent)."""
+    group = train_parser.add_argument_group("classic recipes (shakespeare-char, char-rnn/lstm/gru, aesop-word)")
+    group.add_argument("--text-file", help="text to train on (default: shakespeare/input.txt, downloaded if absent; "
+                                           "aesop-word: the fable shipped with the package)")
+    group.add_argument("--layers", type=_positive(int), help="LSTM layers (shakespeare-char 2, aesop-word 1)")
+    group.add_argument("--unroll", dest="num_unrollings", type=_positive(int),
+                       help="shakespeare-char: characters per session.run, i.e. truncated back-propagation length "
+                            "(default 1, the article's); same as --num-unrollings")
+    group.add_argument("--learning-rate", type=_positive(float),
+                       help="shakespeare-char 0.01 (gradient descent), others 0.001 (RMSProp)")
+    group.add_argument("--display-step", type=_positive(int),
+                       help="steps between progress lines (aesop-word 1000; shakespeare-char 1%% of the epoch; "
+                            "char-*: an epoch, or a tenth of the run if shorter)")
+    group.add_argument("--max-chars", type=_positive(int),
+                       help="char-*: characters of the text trained on (default 100000, the article's); "
+                            "the tenth as many after them are the validation text")
+    group.add_argument("--compare-cells", action="store_true",
+                       help="char-*: train the RNN, LSTM and GRU alike in RUN_DIR/char-* and compare their "
+                            "validation loss (cell_comparison.csv, cell_comparison.png)")
+
+
+def _module(recipe):
+    if recipe == "shakespeare-char":
+        from reproduce.classics import shakespeare
+        return shakespeare
+    if recipe == "aesop-word":
+        from reproduce.classics import aesop
+        return aesop
+    from reproduce.classics import char_rnn
+    return char_rnn
+
+
+def train(args):
+    """Run the classic recipe `args.recipe`; returns the run folder."""
+    if getattr(args, "compare_cells", False) and not args.recipe.startswith("char-"):
+        raise UserError("--compare-cells goes with --recipe char-rnn, char-lstm or char-gru", exit_code=2)
+    return _module(args.recipe).train(args)
+
+
+def _find(checkpoint):
+    from reproduce.classics.common import find_run
+    return find_run(checkpoint)
+
+
+def owns_run(checkpoint):
+    """True when `checkpoint` is (or lies inside) a run folder of a classic recipe, or a cell comparison."""
+    path = Path(checkpoint)
+    if (path / "comparison.json").is_file():
+        return True
+    found = _find(path)
+    return bool(found) and found[1].get("recipe") in RECIPES
+
+
+def generate(args):
+    """Print the text generated from the run folder or checkpoint `args.checkpoint`."""
+    path = Path(args.checkpoint)
+    if (path / "comparison.json").is_file():
+        runs = json.loads((path / "comparison.json").read_text()).get("runs", [])
+        raise UserError(f"{path} compares {len(runs)} runs; generate from one of them: "
+                        + ", ".join(str(path / r) for r in runs), exit_code=2)
+    run, config = _find(path)
+    text = _module(config["recipe"]).generate(args, run, config)
+    print(text)
+    if args.output:
+        from reproduce.classics.common import write_output
+        write_output(args.output, text)
+        print(f"(written to {args.output})", file=sys.stderr)
+    return text

@@ -1,0 +1,260 @@
+"""`char-rnn`, `char-lstm`, `char-gru`: the character generator of "Text Generation with LSTMs and GRUs"
+(../shared/seeds/rnn_lstm_gru_text_generation.txt; its char-gen.py is written in Keras), rebuilt as a
+tf.compat.v1 graph whose cell is the recipe's: `BasicRNNCell`, `BasicLSTMCell` or `GRUCell`.
+
+Kept from the article, on purpose:
+- only the first 100,000 characters of the text are read (its "we're not using memory efficiently");
+- every 3rd position starts a window of 200 characters, one-hot, that predicts the character after it;
+- 128 units, the last output into a softmax layer, categorical cross-entropy, RMSProp at 0.001,
+  batches of 256 windows shuffled every epoch, 100 epochs;
+- after every epoch 200 characters are generated from a random window of the text at the
+  "diversities" (temperatures) 0.5 and 1.2; each new character slides the 200-character window on
+  and the whole window is run again from a zero state.
+Added: validation loss on the characters that follow the first 100,000 (the article had none), so
+the three cells can be compared (`--compare-cells`).
+"""
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.classics import common
+from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
+
+tf1 = tf.compat.v1
+
+CELLS = {"char-rnn": "rnn", "char-lstm": "lstm", "char-gru": "gru"}
+DEFAULTS = dict(text_file=DEFAULT_TEXT, max_chars=100_000, num_unrollings=200, window_step=3, num_nodes=128,
+                batch_size=256, learning_rate=0.001, epochs=100, num_steps=None, display_step=None, seed=0,
+                sample_length=200, diversities=[0.5, 1.2], valid_windows=1024)
+# The command-line options that replace a default when given.
+OPTIONS = ("text_file", "max_chars", "num_unrollings", "num_nodes", "batch_size", "learning_rate", "num_steps",
+           "display_step", "seed")
+METRICS = ["step", "epoch", "train_loss", "valid_loss", "windows_per_second", "seconds"]
+
+
+def window_starts(length, maxlen, step):
+    """`range(0, len(text) - maxlen, step)`: each start's window is text[s:s+maxlen], its label text[s+maxlen]."""
+    return np.arange(0, length - maxlen, step)
+
+
+def windows(ids, starts, maxlen):
+    """[len(starts), maxlen] input ids and [len(starts)] next-character ids."""
+    return ids[starts[:, None] + np.arange(maxlen)], ids[starts + maxlen]
+
+
+def split_text(text, max_chars, log=print):
+    """(train, valid): the article's first `max_chars` characters, then the `max_chars // 10` after them.
+    A file shorter than that gives its last tenth to validation instead."""
+    valid_chars = max(1, max_chars // 10)
+    if len(text) >= max_chars + valid_chars:
+        return text[:max_chars], text[max_chars:max_chars + valid_chars]
+    cut = len(text) * 9 // 10
+    log(f"the text has {len(text)} characters (fewer than --max-chars {max_chars} + {valid_chars} for validation): "
+        f"training on the first {cut}, validating on the last {len(text) - cut}")
+    return text[:cut], text[cut:]
+
+
+class CharModel:
+    def __init__(self, config, vocab_size):
+        c = config
+        self.graph = tf.Graph()
+        with self.graph.as_default(), common.quiet_deprecations():
+            tf1.set_random_seed(c["seed"])
+            self.inputs = tf1.placeholder(tf.int32, [None, None], name="window_ids")      # [batch, time]
+            self.targets = tf1.placeholder(tf.int32, [None], name="next_ids")
+            cell = {"rnn": tf1.nn.rnn_cell.BasicRNNCell, "lstm": tf1.nn.rnn_cell.BasicLSTMCell,
+                    "gru": tf1.nn.rnn_cell.GRUCell}[c["cell"]](c["num_nodes"])
+            outputs, _ = tf1.nn.dynamic_rnn(cell, tf.one_hot(self.inputs, vocab_size), dtype=tf.float32)
+            dense_w = tf1.get_variable("dense_w", [c["num_nodes"], vocab_size])        # Keras Dense: glorot, 0
+            dense_b = tf1.get_variable("dense_b", [vocab_size], initializer=tf1.zeros_initializer())
+            logits = tf.matmul(outputs[:, -1], dense_w) + dense_b
+            self.probabilities = tf.nn.softmax(logits)
+            self.loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.targets,
+                                                                                      logits=logits))
+            # Keras's RMSprop: rho 0.9, epsilon 1e-7, and its mean squares start at 0. tf.compat.v1's start
+            # at 1, which all but freezes the first hundred steps; `init` sets them to 0 after initialising.
+            optimizer = tf1.train.RMSPropOptimizer(c["learning_rate"], decay=0.9, epsilon=1e-7)
+            self.train_op = optimizer.minimize(self.loss, global_step=tf1.train.get_or_create_global_step())
+            with tf.control_dependencies([tf1.global_variables_initializer()]):
+                self.init = tf.group(*[optimizer.get_slot(v, "rms").assign(tf.zeros_like(v))
+                                       for v in tf1.trainable_variables()])
+
+    def generate(self, session, window, length, sampler, rng, maxlen):
+        """The article's loop: run the (at most `maxlen`) last characters, draw one, slide the window on."""
+        window, out = list(window), []
+        for _ in range(length):
+            probabilities = session.run(self.probabilities, {self.inputs: [window[-maxlen:]]})[0]
+            out.append(sampler(probabilities, rng))
+            window.append(out[-1])
+        return out
+
+    def mean_loss(self, session, inputs, targets, batch_size):
+        total = 0.0
+        for i in range(0, len(targets), batch_size):
+            batch = slice(i, i + batch_size)
+            total += session.run(self.loss, {self.inputs: inputs[batch], self.targets: targets[batch]}) \
+                * len(targets[batch])
+        return total / len(targets)
+
+
+def build_config(args, recipe):
+    config = dict(DEFAULTS, recipe=recipe, cell=CELLS[recipe])
+    common.apply_options(config, args, OPTIONS)
+    if getattr(args, "chars_in_segment", None):
+        config["sample_length"] = args.chars_in_segment
+    return config
+
+
+def train(args, log=print):
+    """One run of `args.recipe`'s cell, or all three with --compare-cells; returns the run folder."""
+    if getattr(args, "compare_cells", False):
+        return compare_cells(args, log)
+    run, _ = train_one(args, args.recipe, common.new_run_dir(args, args.recipe), log)
+    return run
+
+
+def train_one(args, recipe, run, log=print):
+    config = build_config(args, recipe)
+    text = common.read_text(config["text_file"], TEXT_URL,
+                            download=args.download or config["text_file"] == DEFAULT_TEXT, log=log)
+    train_text, valid_text = split_text(text, config["max_chars"], log)
+    maxlen, batch = config["num_unrollings"], config["batch_size"]
+    if len(train_text) <= maxlen or len(valid_text) <= maxlen:
+        raise common.UserError(f"{config['text_file']}: {len(train_text)} training and {len(valid_text)} validation "
+                               f"characters cannot fill windows of {maxlen}; lower --num-unrollings or use a longer "
+                               "text (or a larger --max-chars)", exit_code=2)
+    chars = sorted(set(train_text + valid_text))
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    train_ids = np.array([char_to_ix[ch] for ch in train_text], dtype=np.int32)
+    valid_ids = np.array([char_to_ix[ch] for ch in valid_text], dtype=np.int32)
+    starts = window_starts(len(train_ids), maxlen, config["window_step"])
+    valid_starts = window_starts(len(valid_ids), maxlen, config["window_step"])
+    valid_starts = valid_starts[::max(1, len(valid_starts) // config["valid_windows"])]
+    valid_inputs, valid_targets = windows(valid_ids, valid_starts, maxlen)
+    steps_per_epoch = -(-len(starts) // batch)                  # Keras keeps the last, smaller batch
+    num_steps = config["num_steps"] = config["num_steps"] or config["epochs"] * steps_per_epoch
+    display = config["display_step"] or max(1, min(steps_per_epoch, num_steps // 10))
+    log(f"{len(train_text)} training characters ({len(starts)} windows of {maxlen}), {len(valid_text)} validation "
+        f"characters ({len(valid_starts)} windows), {len(chars)} distinct characters")
+
+    # The training text goes with the run: `generate` starts from a random window of it, as the article does.
+    common.start_run(run, config, {"chars": chars, "train_text": train_text})
+    model = CharModel(config, len(chars))
+    rng = np.random.RandomState(config["seed"])
+    rows, samples = [], []
+    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
+        session.run(model.init)
+        checkpoints = common.Checkpoints(run)
+        log(f"Training {recipe} ({config['cell']} cell, {config['num_nodes']} units) in {run}: {num_steps} steps of "
+            f"{batch} windows ({num_steps / steps_per_epoch:.2f} epochs)")
+        started = time.monotonic()
+        order, loss_sum, loss_count = None, 0.0, 0
+        try:
+            for step in range(num_steps):
+                position = step % steps_per_epoch
+                if position == 0:
+                    order = rng.permutation(len(starts))
+                inputs, targets = windows(train_ids, starts[order[position * batch:(position + 1) * batch]], maxlen)
+                loss, _ = session.run([model.loss, model.train_op], {model.inputs: inputs, model.targets: targets})
+                loss_sum, loss_count = loss_sum + loss, loss_count + 1
+                if (step + 1) % display == 0 or step == num_steps - 1:
+                    valid_loss = model.mean_loss(session, valid_inputs, valid_targets, batch)
+                    seconds = time.monotonic() - started
+                    rows.append({"step": step + 1, "epoch": round((step + 1) / steps_per_epoch, 3),
+                                 "train_loss": loss_sum / loss_count, "valid_loss": valid_loss,
+                                 "windows_per_second": round((step + 1) * batch / seconds, 1),
+                                 "seconds": round(seconds, 2)})
+                    row = rows[-1]
+                    log(f"step {step + 1}/{num_steps} (epoch {row['epoch']:.2f})  loss {row['train_loss']:.4f}  "
+                        f"valid loss {valid_loss:.4f}  {row['windows_per_second']:,.0f} windows/s  "
+                        f"{common.eta(started, step + 1, num_steps)}")
+                    common.write_csv(run / "metrics.csv", METRICS, rows)
+                    checkpoints.save(session, step + 1)
+                    loss_sum, loss_count = 0.0, 0
+                if position == steps_per_epoch - 1 or step == num_steps - 1:          # the article's epoch end
+                    samples.append(epoch_samples(session, model, config, train_ids, chars, rng, step + 1))
+                    log(samples[-1])
+                    common.write_atomic(run / "samples.txt", "\n".join(samples))
+        except KeyboardInterrupt:
+            raise common.UserError(f"interrupted at step {step + 1}; the last checkpoint in {run / 'ckpt'} is kept",
+                                   exit_code=130) from None
+    log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
+    return run, rows
+
+
+def epoch_samples(session, model, config, train_ids, chars, rng, step):
+    maxlen = config["num_unrollings"]
+    start = rng.randint(0, len(train_ids) - maxlen)
+    window = train_ids[start:start + maxlen].tolist()
+    lines = [f"=== step {step}: generating with seed \"{''.join(chars[i] for i in window)}\""]
+    for diversity in config["diversities"]:
+        ids = model.generate(session, window, config["sample_length"],
+                             common.pick_sampler("temperature", "temperature", diversity), rng, maxlen)
+        lines.append(f"----- diversity: {diversity}\n" + "".join(chars[i] for i in ids))
+    return "\n".join(lines) + "\n"
+
+
+def compare_cells(args, log=print):
+    """Train the three cells on the same text, steps and seed; print and plot their validation losses."""
+    top = common.new_run_dir(args, "char-cells")
+    histories = {}
+    for recipe in CELLS:
+        log(f"\n===== {recipe} =====")
+        _, histories[recipe] = train_one(args, recipe, top / recipe, log)
+    rows = [{"cell": CELLS[r], "step": row["step"], "valid_loss": row["valid_loss"], "train_loss": row["train_loss"],
+             "seconds": row["seconds"]} for r, history in histories.items() for row in history]
+    common.write_csv(top / "cell_comparison.csv", ["cell", "step", "valid_loss", "train_loss", "seconds"], rows)
+    common.write_json(top / "comparison.json", {"runs": list(CELLS)})
+    log(f"\nValidation loss after {histories['char-rnn'][-1]['step']} steps (same text, same windows, same seed):")
+    log(f"{'cell':6} {'final valid loss':>17} {'best valid loss':>16} {'train seconds':>14}")
+    for recipe, history in histories.items():
+        log(f"{CELLS[recipe]:6} {history[-1]['valid_loss']:17.4f} {min(r['valid_loss'] for r in history):16.4f}"
+            f" {history[-1]['seconds']:14.0f}")
+    plot_comparison(histories, top / "cell_comparison.png")
+    log(f"Comparison: {top}/cell_comparison.csv, cell_comparison.png; runs: "
+        + ", ".join(str(top / r) for r in CELLS))
+    return top
+
+
+def plot_comparison(histories, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for recipe, history in histories.items():
+        axes.plot([r["step"] for r in history], [r["valid_loss"] for r in history], marker="o", label=CELLS[recipe])
+    axes.set_xlabel("training step (batches of windows)")
+    axes.set_ylabel("validation loss (nats per character)")
+    axes.set_title("Character generator: RNN vs LSTM vs GRU")
+    axes.legend()
+    axes.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def generate(args, run, config):
+    vocab = common.load_vocab(run)
+    chars, train_text = vocab["chars"], vocab["train_text"]
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    maxlen = config["num_unrollings"]
+    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    if args.prime:
+        unknown = sorted({ch for ch in args.prime if ch not in char_to_ix})
+        if unknown:
+            raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run "
+                                   "was trained on", exit_code=2)
+        prime = args.prime
+    else:                                                   # the article: a random window of the training text
+        start = rng.randint(0, len(train_text) - maxlen)
+        prime = train_text[start:start + maxlen]
+    length = args.length if args.length is not None else config["sample_length"]
+    common.positive(length, "--length")
+    sampler = common.pick_sampler(args.sampler, "temperature", args.temperature)
+    model = CharModel(config, len(chars))
+    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
+        saver = tf1.train.Saver()
+        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
+        ids = model.generate(session, [char_to_ix[ch] for ch in prime], length, sampler, rng, maxlen)
+    return prime + "".join(chars[i] for i in ids)

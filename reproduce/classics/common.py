@@ -1,0 +1,208 @@
+"""What the three classics share: the run folder, the text file, checkpoints, progress and samplers.
+
+    <run>/config.json     {"recipe": ..., every hyperparameter}: enough to rebuild the graph
+    <run>/vocab.json      the id -> character (or word) table
+    <run>/ckpt/model-<step>.*, ckpt/checkpoint   tf.compat.v1.train.Saver checkpoints (relative paths)
+    <run>/metrics.csv     one row per progress line
+    <run>/samples.txt     text generated during training
+"""
+import contextlib
+import csv
+import io
+import json
+import logging
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.checkpoints import write_atomic, write_json
+from reproduce.errors import UserError
+
+tf1 = tf.compat.v1
+tf1.disable_eager_execution()
+
+
+@contextlib.contextmanager
+def quiet_deprecations():
+    """The legacy cells announce their deprecation on every construction; the recipes use them on purpose."""
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            yield
+        finally:
+            logger.setLevel(level)
+
+
+def session_config():
+    return tf1.ConfigProto(intra_op_parallelism_threads=0, inter_op_parallelism_threads=2,
+                           allow_soft_placement=True)
+
+
+def format_seconds(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
+        f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def eta(started, done, total):
+    """`ETA 1m05s` from the time since `started` and the steps done of `total`."""
+    elapsed = time.monotonic() - started
+    return "ETA " + format_seconds(elapsed / max(done, 1) * max(total - done, 0))
+
+
+# ---------------------------------------------------------------- text files
+def read_text(path, download_url=None, download=False, log=print):
+    """A UTF-8 text file; fetched from `download_url` first when absent and downloading is allowed."""
+    path = Path(path)
+    if not path.is_file() and download_url and download:
+        from reproduce.download import fetch, make_session
+        path.parent.mkdir(parents=True, exist_ok=True)
+        log(f"Downloading {download_url} into {path}")
+        with make_session() as session:
+            fetch(session, download_url, path, timeout=(10, 60))
+    if not path.is_file():
+        hint = " (or add --download to fetch it)" if download_url else ""
+        raise UserError(f"{path}: no such text file; give one with --text-file{hint}")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+                        "convert it to UTF-8") from e
+    if not text.strip():
+        raise UserError(f"{path}: the file is empty; give a text to train on with --text-file")
+    return text
+
+
+# ---------------------------------------------------------------- run folders
+def new_run_dir(args, recipe):
+    """--run-dir, or checkpoints/<recipe>-<time>; it must not hold a run already."""
+    if getattr(args, "resume", False):
+        raise UserError(f"--resume is not available for {recipe}: start a new run (the classics train in "
+                        "minutes; interrupted runs keep their last checkpoint for `generate`)", exit_code=2)
+    run = Path(args.run_dir) if args.run_dir else Path("checkpoints") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if run.exists() and any(run.iterdir()):
+        raise UserError(f"{run} already holds a run; choose another --run-dir", exit_code=2)
+    run.mkdir(parents=True, exist_ok=True)
+    return run
+
+
+def start_run(run, config, vocab):
+    (run / "ckpt").mkdir(parents=True, exist_ok=True)
+    write_json(run / "config.json", config)
+    write_json(run / "vocab.json", vocab)
+
+
+def load_vocab(run):
+    try:
+        return json.loads((run / "vocab.json").read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{run}/vocab.json is missing or unreadable; this run folder is damaged") from e
+
+
+def find_run(checkpoint):
+    """`--checkpoint` is a run folder or a checkpoint prefix inside one: (run folder, its config) or None."""
+    path = Path(checkpoint)
+    for folder in [path, *path.parents][:4]:
+        try:
+            config = json.loads((folder / "config.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(config, dict) and "recipe" in config:
+            return folder, config
+    return None
+
+
+def checkpoint_prefix(run, checkpoint):
+    """The newest checkpoint of `run`, or the prefix the user named; a one-line error when there is none."""
+    path = Path(checkpoint)
+    if not path.is_dir():
+        if not Path(str(path) + ".index").exists():
+            raise UserError(f"{path}: no such checkpoint (expected {path.name}.index beside it)")
+        return str(path)
+    prefix = tf1.train.latest_checkpoint(str(run / "ckpt"))
+    if prefix is None:
+        raise UserError(f"{run}: no checkpoint in this run folder yet; train it first")
+    return prefix
+
+
+class Checkpoints:
+    """tf.compat.v1.train.Saver into <run>/ckpt, keeping the last three."""
+
+    def __init__(self, run):
+        self.run = run
+        self.saver = tf1.train.Saver(max_to_keep=3, save_relative_paths=True)
+
+    def save(self, session, step):
+        try:
+            with quiet_deprecations():          # the Saver's own call to a deprecated remove_checkpoint
+                self.saver.save(session, str(self.run / "ckpt" / "model"), global_step=step,
+                                write_meta_graph=False)
+        except (tf.errors.OpError, OSError) as e:
+            raise UserError(f"writing the checkpoint of step {step} to {self.run / 'ckpt'} failed "
+                            f"({str(e).strip().splitlines()[0][:200]}); free some space and train again") from e
+
+
+def restore(session, saver, prefix, run):
+    try:
+        saver.restore(session, prefix)
+    except (tf.errors.OpError, ValueError) as e:
+        raise UserError(f"{prefix}: cannot restore this checkpoint into the graph described by {run}/config.json; "
+                        "it belongs to another run or is damaged") from e
+
+
+def write_csv(path, columns, rows):
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, out.getvalue())
+
+
+def write_output(path, text):
+    try:
+        write_atomic(path, text + "\n")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write the text ({e.strerror}); nothing was written") from e
+
+
+# ---------------------------------------------------------------- samplers
+def sample_with_temperature(probabilities, rng, temperature=1.0):
+    """The char-rnn article's `sample(preds, temperature)`: log, divide by the temperature, renormalise, draw."""
+    logits = np.log(np.asarray(probabilities, dtype=np.float64) + 1e-20) / temperature
+    p = np.exp(logits - logits.max())
+    return int(np.argmax(rng.multinomial(1, p / p.sum())))
+
+
+def pick_sampler(name, recipe_default, temperature):
+    """greedy (argmax) or temperature; `top3` is the book's sampler and the shared default, and means
+    "this recipe's own" here: the classics' articles never used it."""
+    if name in (None, "top3"):
+        name = recipe_default
+    if name == "greedy":
+        return lambda p, rng: int(np.argmax(p))
+    if name == "temperature":
+        if not temperature > 0:
+            raise UserError(f"--temperature must be above 0 (got {temperature})", exit_code=2)
+        return lambda p, rng: sample_with_temperature(p, rng, temperature)
+    raise UserError(f"--sampler {name}: the classic recipes sample with greedy or temperature", exit_code=2)
+
+
+def apply_options(config, args, keys):
+    """The command-line values given (not None) of `keys` replace the recipe's defaults in `config`."""
+    for key in keys:
+        if getattr(args, key, None) is not None:
+            config[key] = getattr(args, key)
+    return config
+
+
+def positive(value, option):
+    if value is not None and value <= 0:
+        raise UserError(f"{option} must be above 0 (got {value})", exit_code=2)
+    return value

@@ -1,0 +1,199 @@
+"""`shakespeare-char`: the 2-layer character LSTM of "Long Short Term Memory (LSTM) and How to build
+one from Scratch with Tensorflow" (../shared/seeds/shakespeare_2layer_lstm.txt), on Tiny Shakespeare.
+
+Kept from the article, on purpose:
+- float64 everywhere; characters one-hot through an identity matrix used as an embedding;
+- `MultiRNNCell` of two `BasicLSTMCell(200, forget_bias=0.0)`, called once per `session.run`:
+  batch 500 streams, each reading its own contiguous slice of the text, one character per run, with
+  the state fed back from run to run (truncated back-propagation of length 1; `--unroll N` gives N);
+- plain gradient descent at 0.01, gradients clipped to a global norm of 5, one epoch;
+- the progress line `0.010 perplexity: 44.651 speed: 12345 wps` every 1 % of the epoch, at steps
+  10, 10 + 1 %, ...: the perplexity is that of every training batch so far (the article stores it
+  in `valid_perplexity`), and "wps" counts characters (the label comes from the word-level PTB code);
+- 100 characters sampled after training from the seed character 'A'.
+"""
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.classics import common
+
+tf1 = tf.compat.v1
+
+RECIPE = "shakespeare-char"
+TEXT_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
+DEFAULT_TEXT = "shakespeare/input.txt"
+DEFAULTS = dict(recipe=RECIPE, text_file=DEFAULT_TEXT, num_nodes=200, layers=2, batch_size=500, num_unrollings=1,
+                learning_rate=0.01, clip_norm=5.0, forget_bias=0.0, num_steps=None, display_step=None,
+                seed=0, sample_length=100, seed_char="A")
+# The command-line options that replace a default when given.
+OPTIONS = ("text_file", "num_nodes", "layers", "batch_size", "num_unrollings", "learning_rate", "num_steps",
+           "display_step", "seed")
+METRICS = ["step", "epoch", "perplexity", "loss", "chars_per_second", "seconds"]
+
+
+def vocabulary(text):
+    """Characters in sorted order. The article used `list(set(data))`, whose order changes with every
+    Python process (string hashing); sorting gives the same ids in every run and changes nothing else."""
+    return sorted(set(text))
+
+
+def stream_batches(ids, batch_size):
+    """The article's `all_input_batches` and `all_target_batches` as two [rows, batch] arrays:
+    row i, column j holds character i + rows * j and the one after it (rows = (len - 1) // batch)."""
+    rows = (len(ids) - 1) // batch_size
+    positions = np.arange(rows)[:, None] + rows * np.arange(batch_size)[None, :]
+    return ids[positions], ids[positions + 1]
+
+
+class ShakespeareModel:
+    def __init__(self, config, vocab_size):
+        c = config
+        self.graph = tf.Graph()
+        with self.graph.as_default(), common.quiet_deprecations():
+            tf1.set_random_seed(c["seed"])
+            embedding = tf.constant(np.identity(vocab_size))                       # float64 one-hot rows
+            self.inputs = tf1.placeholder(tf.int32, [c["num_unrollings"], c["batch_size"]], name="inputs")
+            self.targets = tf1.placeholder(tf.int32, [c["num_unrollings"], c["batch_size"]], name="targets")
+            cell = tf1.nn.rnn_cell.MultiRNNCell(
+                [tf1.nn.rnn_cell.BasicLSTMCell(c["num_nodes"], forget_bias=c["forget_bias"], state_is_tuple=True)
+                 for _ in range(c["layers"])], state_is_tuple=True)
+            # The article feeds the carried state into the tensors of `zero_state` itself.
+            self.initial_state = cell.zero_state(c["batch_size"], tf.float64)
+            softmax_w = tf1.get_variable("softmax_w", [c["num_nodes"], vocab_size], tf.float64)
+            softmax_b = tf1.get_variable("softmax_b", [vocab_size], tf.float64)
+            state, losses = self.initial_state, []
+            for t in range(c["num_unrollings"]):        # 1 in the article: one cell call per session.run
+                output, state = cell(tf.nn.embedding_lookup(embedding, self.inputs[t]), state=state)
+                logits = tf1.nn.xw_plus_b(output, softmax_w, softmax_b)
+                losses.append(tf1.losses.softmax_cross_entropy(tf.nn.embedding_lookup(embedding, self.targets[t]),
+                                                               logits))
+            self.final_state = state
+            self.loss = tf.add_n(losses) / len(losses)
+            self.lr = tf1.Variable(c["learning_rate"], trainable=False, name="lr", dtype=tf.float64)
+            tvars = tf1.trainable_variables()
+            grads, _ = tf.clip_by_global_norm(tf.gradients(self.loss, tvars), c["clip_norm"])
+            self.train_op = tf1.train.GradientDescentOptimizer(self.lr).apply_gradients(
+                zip(grads, tvars), global_step=tf1.train.get_or_create_global_step())
+
+            # Sampling: one character at a time through the same cells and output layer.
+            self.single_input = tf1.placeholder(tf.int32, [1], name="single_input")
+            self.inference_initial_state = cell.zero_state(1, tf.float64)
+            single_output, self.final_inference_state = cell(tf.nn.embedding_lookup(embedding, self.single_input),
+                                                             state=self.inference_initial_state)
+            self.single_probabilities = tf.nn.softmax(tf1.nn.xw_plus_b(single_output, softmax_w, softmax_b))
+            self.init = tf1.global_variables_initializer()
+
+    def state_feed(self, placeholders, values):
+        feed = {}
+        for (c, h), value in zip(placeholders, values):
+            feed[c], feed[h] = value.c, value.h
+        return feed
+
+    def sample(self, session, prime, length, sampler, rng):
+        """Feed the primer one id at a time, then draw `length` ids, each fed back with the carried state."""
+        state = session.run(self.inference_initial_state)
+        ids = list(prime)
+        for position in range(len(prime) + length - 1):
+            feed = {self.single_input: [ids[position]], **self.state_feed(self.inference_initial_state, state)}
+            probabilities, state = session.run([self.single_probabilities, self.final_inference_state], feed)
+            if position >= len(prime) - 1:
+                ids.append(sampler(probabilities[0], rng))
+        return ids[len(prime):]
+
+
+def seed_char(config, chars):
+    """The article's seed character 'A', or the first character of a text without one."""
+    return config["seed_char"] if config["seed_char"] in chars else chars[0]
+
+
+def build_config(args):
+    config = dict(DEFAULTS)
+    common.apply_options(config, args, OPTIONS)
+    return config
+
+
+def train(args, log=print):
+    config = build_config(args)
+    text = common.read_text(config["text_file"], TEXT_URL,
+                            download=args.download or config["text_file"] == DEFAULT_TEXT, log=log)
+    chars = vocabulary(text)
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    ids = np.array([char_to_ix[ch] for ch in text], dtype=np.int32)
+    batch, unroll = config["batch_size"], config["num_unrollings"]
+    epoch_size = len(text) // batch - 1                    # the article's steps per epoch
+    steps_per_epoch = epoch_size // unroll
+    if steps_per_epoch < 1:
+        raise common.UserError(f"{config['text_file']}: {len(text)} characters cannot fill a batch of {batch} "
+                               f"streams x {unroll} steps; lower --batch-size or --unroll", exit_code=2)
+    num_steps = config["num_steps"] = config["num_steps"] or steps_per_epoch
+    display = config["display_step"] or max(1, steps_per_epoch // 100)
+    inputs, targets = stream_batches(ids, batch)
+    log(f"data has {len(text)} characters, {len(chars)} unique.")
+
+    run = common.new_run_dir(args, RECIPE)
+    common.start_run(run, config, {"chars": chars})
+    model = ShakespeareModel(config, len(chars))
+    rows, costs, iters = [], 0.0, 0
+    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
+        session.run(model.init)
+        checkpoints = common.Checkpoints(run)
+        log(f"Training {RECIPE} in {run}: {num_steps} steps of {batch} streams x {unroll} character(s) "
+            f"({num_steps / steps_per_epoch:.2f} epoch), {config['layers']} x {config['num_nodes']} LSTM, float64")
+        training_state = session.run(model.initial_state)
+        started = time.monotonic()
+        try:
+            for step in range(num_steps):
+                row = (step % steps_per_epoch) * unroll
+                feed = {model.inputs: inputs[row:row + unroll], model.targets: targets[row:row + unroll],
+                        **model.state_feed(model.initial_state, training_state)}
+                cost, training_state, _ = session.run([model.loss, model.final_state, model.train_op], feed)
+                costs += cost
+                iters += 1
+                # The article prints at `step % (epoch_size // 100) == 10` (10 % interval for short intervals).
+                if step % display == 10 % display or step == num_steps - 1:
+                    seconds = time.monotonic() - started
+                    speed = iters * batch * unroll / seconds
+                    perplexity = float(np.exp(costs / iters))
+                    log("%.3f perplexity: %.3f speed: %.0f wps" % (step * unroll / epoch_size, perplexity, speed)
+                        + f"  (characters/s; step {step + 1}/{num_steps}, {common.eta(started, step + 1, num_steps)})")
+                    rows.append({"step": step + 1, "epoch": round(step * unroll / epoch_size, 4),
+                                 "perplexity": perplexity, "loss": float(cost), "chars_per_second": round(speed),
+                                 "seconds": round(seconds, 2)})
+                    common.write_csv(run / "metrics.csv", METRICS, rows)
+                    if len(rows) % 10 == 0:
+                        checkpoints.save(session, step + 1)
+        except KeyboardInterrupt:
+            raise common.UserError(f"interrupted at step {step + 1}; the last checkpoint in {run / 'ckpt'} is kept",
+                                   exit_code=130) from None
+        checkpoints.save(session, num_steps)
+        rng = np.random.RandomState(config["seed"])
+        prime = seed_char(config, chars)
+        sample = model.sample(session, [char_to_ix[prime]], config["sample_length"],
+                              common.pick_sampler("temperature", "temperature", 1.0), rng)
+    text_out = prime + "".join(chars[i] for i in sample)
+    common.write_atomic(run / "samples.txt", text_out + "\n")
+    log(f"Sample from {prime!r}:\n{text_out}")
+    log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
+    return run
+
+
+def generate(args, run, config):
+    chars = common.load_vocab(run)["chars"]
+    char_to_ix = {ch: i for i, ch in enumerate(chars)}
+    prime = args.prime if args.prime else seed_char(config, chars)
+    unknown = sorted({ch for ch in prime if ch not in char_to_ix})
+    if unknown:
+        raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run was "
+                               "trained on", exit_code=2)
+    length = args.length if args.length is not None else config["sample_length"]
+    common.positive(length, "--length")
+    sampler = common.pick_sampler(args.sampler, "temperature", args.temperature)
+    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    model = ShakespeareModel(config, len(chars))
+    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
+        saver = tf1.train.Saver()
+        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
+        ids = model.sample(session, [char_to_ix[ch] for ch in prime], length, sampler, rng)
+    return prime + "".join(chars[i] for i in ids)

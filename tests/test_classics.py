@@ -1,0 +1,202 @@
+"""The neighbouring classics (issue 7): data helpers, and each recipe trained tiny and sampled in a fresh process."""
+import argparse
+import csv
+import functools
+import json
+import re
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from reproduce import classics, main
+from reproduce.classics import aesop, char_rnn, common, shakespeare
+from reproduce.errors import UserError
+from tests.conftest import run_cli
+
+SMALL_SHAKESPEARE = ["--num-steps", "30", "--batch-size", "20", "--num-nodes", "16", "--display-step", "10"]
+SMALL_AESOP = ["--num-steps", "300", "--num-nodes", "32", "--display-step", "100"]
+SMALL_CHAR = ["--max-chars", "3000", "--num-unrollings", "20", "--num-nodes", "16", "--batch-size", "32",
+              "--num-steps", "20", "--chars-in-segment", "10"]
+
+
+@pytest.fixture(scope="session")
+def shakespeare_file(corpora_dir):
+    return corpora_dir / "shakespeare" / "input.txt"
+
+
+def read_metrics(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+# ---------------------------------------------------------------- data and helpers
+def test_aesop_dictionary_is_the_articles(corpora_dir):
+    shipped = aesop.FABLE.read_bytes()
+    assert shipped == (corpora_dir / "aesop" / "belling_the_cat.txt").read_bytes()
+    words = aesop.read_words(shipped.decode())
+    dictionary, reverse_dictionary = aesop.build_dataset(words)
+    assert len(words) == 204 and len(dictionary) == 112
+    # The article lists [",": 0] ["the": 1] ... ["council": 37] ... ["spoke": 111]; ties came out in an
+    # arbitrary order then ("Expect a different dictionary as well per run"), first appearance now.
+    assert (dictionary[","], dictionary["the"], dictionary["council"], dictionary["spoke"]) == (0, 1, 39, 106)
+    counts = [words.count(w) for w in reverse_dictionary]
+    assert counts == sorted(counts, reverse=True)
+    assert [reverse_dictionary[dictionary[w]] for w in words] == words
+
+
+def test_aesop_prime_errors_name_the_word():
+    dictionary = {"had": 0, "a": 1, "general": 2}
+    assert aesop.prime_ids("had a general", dictionary, 3) == [0, 1, 2]
+    with pytest.raises(UserError, match="'dog' is not in the dictionary") as error:
+        aesop.prime_ids("had a dog", dictionary, 3)
+    assert error.value.exit_code == 2
+    with pytest.raises(UserError, match="has 2 word"):
+        aesop.prime_ids("had a", dictionary, 3)
+
+
+def test_shakespeare_streams_are_the_articles_batches():
+    ids = np.arange(23) * 7 % 23
+    inputs, targets = shakespeare.stream_batches(ids, 5)
+    rows = (len(ids) - 1) // 5                                   # the article's batch_contiguous_space_size
+    expected_in = [[ids[i + rows * j] for j in range(5)] for i in range(rows)]
+    expected_out = [[ids[i + rows * j + 1] for j in range(5)] for i in range(rows)]
+    assert inputs.tolist() == expected_in and targets.tolist() == expected_out
+    assert shakespeare.vocabulary("baca") == ["a", "b", "c"]
+
+
+def test_char_windows_every_third_position():
+    ids = np.arange(12)
+    starts = char_rnn.window_starts(len(ids), 4, 3)
+    assert starts.tolist() == [0, 3, 6]                          # range(0, len - maxlen, step)
+    inputs, targets = char_rnn.windows(ids, starts, 4)
+    assert inputs.tolist() == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]] and targets.tolist() == [4, 7, 10]
+    train, valid = char_rnn.split_text("x" * 1200, 1000, log=lambda m: None)
+    assert (len(train), len(valid)) == (1000, 100)               # the first max_chars, then a tenth as many
+    train, valid = char_rnn.split_text("y" * 500, 1000, log=lambda m: None)
+    assert (len(train), len(valid)) == (450, 50)                 # a short text gives its last tenth
+
+
+def test_samplers():
+    rng = np.random.RandomState(0)
+    p = np.array([0.1, 0.7, 0.2])
+    assert common.pick_sampler("greedy", "temperature", 1.0)(p, rng) == 1
+    assert common.pick_sampler("top3", "greedy", 1.0)(p, rng) == 1          # top3 = the recipe's own
+    cold = common.pick_sampler("temperature", "greedy", 0.01)
+    assert {cold(p, rng) for _ in range(20)} == {1}
+    hot = [common.pick_sampler("temperature", "greedy", 1.0)(p, rng) for _ in range(300)]
+    assert 150 < hot.count(1) < 270 and hot.count(0) > 10
+    with pytest.raises(UserError, match="greedy or temperature"):
+        common.pick_sampler("beam", "greedy", 1.0)
+
+
+def test_text_file_is_downloaded_when_absent(tmp_path, shakespeare_file):
+    handler = functools.partial(SimpleHTTPRequestHandler, directory=str(shakespeare_file.parent))
+    handler.log_message = lambda *a: None
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        url = f"http://127.0.0.1:{server.server_address[1]}/"
+        target = tmp_path / "shakespeare" / "input.txt"
+        with pytest.raises(UserError, match="--download"):
+            common.read_text(target, url + "input.txt", download=False)
+        text = common.read_text(target, url + "input.txt", download=True, log=lambda m: None)
+        assert text == shakespeare_file.read_text() and target.read_bytes() == shakespeare_file.read_bytes()
+        with pytest.raises(UserError, match="HTTP 404"):
+            common.read_text(tmp_path / "other.txt", url + "missing.txt", download=True, log=lambda m: None)
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["shakespeare"]      # nothing half-written
+        server.shutdown()
+
+
+def test_owns_run(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "config.json").write_text(json.dumps({"recipe": "book"}))
+    (tmp_path / "aesop" / "ckpt").mkdir(parents=True)
+    (tmp_path / "aesop" / "config.json").write_text(json.dumps({"recipe": "aesop-word"}))
+    assert classics.owns_run(tmp_path / "aesop") and classics.owns_run(tmp_path / "aesop" / "ckpt" / "model-5")
+    assert not classics.owns_run(tmp_path / "book") and not classics.owns_run(tmp_path / "nothing")
+    assert set(classics.RECIPES) == {"shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word"}
+
+
+def test_usage_errors_are_one_line(tmp_path, capsys):
+    assert main.main(["train", "--recipe", "aesop-word", "--compare-cells", "--run-dir", str(tmp_path / "a")]) == 2
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    assert main.main(["train", "--recipe", "aesop-word", "--run-dir", str(tmp_path / "full")]) == 2
+    assert main.main(["train", "--recipe", "shakespeare-char", "--text-file", str(tmp_path / "absent.txt"),
+                      "--run-dir", str(tmp_path / "b")]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
+    assert "--compare-cells" in lines[0] and "already holds a run" in lines[1] and "absent.txt" in lines[2]
+
+
+# ---------------------------------------------------------------- each recipe, end to end
+def test_shakespeare_char_trains_and_generates(tmp_path, shakespeare_file):
+    run = tmp_path / "sh"
+    trained = run_cli("train", "--recipe", "shakespeare-char", "--text-file", shakespeare_file, "--run-dir", run,
+                      *SMALL_SHAKESPEARE)
+    assert trained.returncode == 0, trained.stderr
+    progress = [line for line in trained.stdout.splitlines() if " perplexity: " in line]
+    assert progress and all(re.match(r"\d\.\d{3} perplexity: \d+\.\d{3} speed: \d+ wps .*ETA", l) for l in progress)
+    config = json.loads((run / "config.json").read_text())
+    assert config["recipe"] == "shakespeare-char" and config["layers"] == 2 and config["forget_bias"] == 0.0
+    assert len(read_metrics(run / "metrics.csv")) == len(progress)
+    assert (run / "ckpt" / "checkpoint").is_file() and (run / "ckpt" / "model-30.index").is_file()
+
+    out = tmp_path / "sample.txt"
+    generated = run_cli("generate", "--checkpoint", run, "--length", "40", "--output", out)
+    assert generated.returncode == 0, generated.stderr
+    text = generated.stdout[:-1]
+    assert text.startswith("A") and len(text) == 41                # the article's seed character, then 40
+    assert out.read_text() == generated.stdout
+
+
+def test_aesop_word_trains_and_generates(tmp_path):
+    run = tmp_path / "ae"
+    trained = run_cli("train", "--recipe", "aesop-word", "--run-dir", run, *SMALL_AESOP)
+    assert trained.returncode == 0, trained.stderr
+    lines = trained.stdout.splitlines()
+    iters = [i for i, line in enumerate(lines) if line.startswith("Iter= ")]
+    assert len(iters) == 3
+    for i in iters:
+        assert re.match(r"Iter= \d+00, Average Loss= \d+\.\d{6}, Average Accuracy= \d+\.\d{2}%", lines[i])
+        assert re.fullmatch(r"\['[^']+', '[^']+', '[^']+'\] - \[\S+\] vs \[\S+\]", lines[i + 1])
+    rows = read_metrics(run / "metrics.csv")
+    assert [r["iteration"] for r in rows] == ["100", "200", "300"]
+    assert json.loads((run / "config.json").read_text())["recipe"] == "aesop-word"
+
+    generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
+    assert generated.returncode == 0, generated.stderr
+    words = generated.stdout.split()
+    dictionary, _ = aesop.build_dataset(aesop.read_words(aesop.FABLE.read_text()))
+    assert words[:3] == ["had", "a", "general"] and len(words) == 35 and all(w in dictionary for w in words)
+
+    unknown = run_cli("generate", "--checkpoint", run, "--prime", "had a dog")
+    assert unknown.returncode == 2 and unknown.stdout == ""
+    assert unknown.stderr.strip().splitlines() == [unknown.stderr.strip()] and "'dog'" in unknown.stderr
+
+
+def test_char_cells_train_compare_and_generate(tmp_path, shakespeare_file):
+    top = tmp_path / "cells"
+    trained = run_cli("train", "--recipe", "char-lstm", "--compare-cells", "--text-file", shakespeare_file,
+                      "--run-dir", top, *SMALL_CHAR)
+    assert trained.returncode == 0, trained.stderr
+    assert "----- diversity: 0.5" in trained.stdout and "----- diversity: 1.2" in trained.stdout
+    table = trained.stdout[trained.stdout.index("Validation loss after 20 steps"):]
+    assert all(re.search(rf"^{cell} +\d+\.\d{{4}}", table, re.M) for cell in ("rnn", "lstm", "gru"))
+    rows = read_metrics(top / "cell_comparison.csv")
+    assert {r["cell"] for r in rows} == {"rnn", "lstm", "gru"} and {r["step"] for r in rows} >= {"20"}
+    assert (top / "cell_comparison.png").stat().st_size > 1000
+    for recipe, cell in char_rnn.CELLS.items():
+        config = json.loads((top / recipe / "config.json").read_text())
+        assert (config["recipe"], config["cell"], config["num_steps"]) == (recipe, cell, 20)
+        assert float(read_metrics(top / recipe / "metrics.csv")[-1]["valid_loss"]) > 0
+
+    for recipe in char_rnn.CELLS:
+        generated = run_cli("generate", "--checkpoint", top / recipe, "--prime", "First", "--length", "25",
+                            "--sampler", "temperature", "--temperature", "0.5")
+        assert generated.returncode == 0, generated.stderr
+        assert generated.stdout.startswith("First") and len(generated.stdout) == len("First") + 25 + 1
+
+    whole = run_cli("generate", "--checkpoint", top)
+    assert whole.returncode == 2 and "char-gru" in whole.stderr and len(whole.stderr.strip().splitlines()) == 1
