@@ -1,0 +1,724 @@
+"""Benchmark the book's graph (literal and fast) against PyTorch and Keras 3; write bench.json.
+
+`python reproduce/main.py bench` or `python -m reproduce.bench`. At the book's sizes (batch 64,
+50 unrollings, 128 units, the real vocabulary) and on real batches from `BatchGenerator`, it times
+training iterations after a warm-up, generating 500 bigrams from a restored checkpoint, validation
+over the 500 validation bigrams, peak memory of training and the machine's sgemm.
+
+Each training contender runs in a fresh worker process of this module, one after another, never
+side by side: Keras 3 needs eager execution, which the book's graph module switches off at import;
+the peak resident memory of each is then its own; and no framework's idle thread pool competes
+with the next one's. Everything else runs in the calling process, in the same run.
+
+Dropout is 0 for every contender, so the four do the same arithmetic (the book trains with 0.2;
+`--dropout` measures the book's graphs with it).
+"""
+import argparse
+import collections
+import dataclasses
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+if __package__ in (None, ""):          # run as `python reproduce/bench.py`: make `reproduce` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np  # noqa: E402
+
+import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
+from reproduce.errors import UserError  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
+PEERS = ("pytorch", "keras")
+LABELS = {"literal": "literal graph (one-hot)", "fast": "fast graph (ids)", "pytorch": "PyTorch", "keras": "Keras 3"}
+INSTALL_HINT = "pip install -r requirements-bench.txt"
+
+
+def log(message):
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+# ====================================================================== command line
+def _count(minimum):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum} (got {text})")
+        return value
+    return parse
+
+
+def _probability(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
+    return value
+
+
+def _peer_list(text):
+    names = [n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"]
+    unknown = [n for n in names if n not in PEERS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown peer {unknown[0]!r}: choose from {', '.join(PEERS)} (or none)")
+    return names
+
+
+def add_arguments(parser):
+    parser.add_argument("--iterations", type=_count(2), default=50,
+                        help="timed training iterations per contender (default 50; the issue asks for >= 20)")
+    parser.add_argument("--warmup", type=_count(0), default=10, help="untimed iterations first (default 10)")
+    parser.add_argument("--output", default="bench.json", help="where to write the results (default bench.json)")
+    parser.add_argument("--peers", type=_peer_list, default=list(PEERS),
+                        help="peers to train besides the book's graphs: pytorch,keras (default), or none")
+    parser.add_argument("--stories-dir", default=os.environ.get("GRIMM_STORIES_DIR", "stories"),
+                        help="the Grimm stories (default: stories, env GRIMM_STORIES_DIR)")
+    parser.add_argument("--threads", type=_count(1),
+                        help="threads for every contender (default: the cores this process may use, which is "
+                             "what the book's session uses)")
+    parser.add_argument("--dropout", type=_probability, default=0.0,
+                        help="dropout of the book's graphs (default 0: like-for-like with the peers)")
+    parser.add_argument("--generate-repeats", type=_count(1), default=3,
+                        help="timed repetitions of generation and validation (default 3)")
+    parser.add_argument("--no-profile", dest="profile", action="store_false",
+                        help="skip tracing the fast graph's op types")
+    tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
+    tiny.add_argument("--num-files", type=_count(1), default=100)
+    tiny.add_argument("--num-nodes", type=_count(1), default=128)
+    tiny.add_argument("--batch-size", type=_count(1), default=64)
+    tiny.add_argument("--num-unrollings", type=_count(1), default=50)
+    tiny.add_argument("--steps-per-document", type=_count(2), default=100)
+    tiny.add_argument("--valid-docs", type=_count(1), default=10)
+    tiny.add_argument("--generate-length", type=_count(1), default=500)
+    tiny.add_argument("--sgemm-size", type=_count(1), default=2048)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)        # internal: one training contender
+
+
+def bench_config(args):
+    """The book recipe's Config at the benchmark's sizes."""
+    from reproduce.config import recipe_config
+    return recipe_config("book", stories_dir=str(Path(args.stories_dir).resolve()), dropout=args.dropout,
+                         num_files=args.num_files, docs_per_step=min(10, args.num_files),
+                         num_nodes=args.num_nodes, batch_size=args.batch_size, num_unrollings=args.num_unrollings,
+                         steps_per_document=args.steps_per_document, valid_docs=args.valid_docs)
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+# ====================================================================== shared measurement helpers
+def spread(seconds):
+    """Median and spread of a list of durations, in milliseconds."""
+    ms = np.asarray(seconds) * 1000.0
+    p10, p25, median, p75, p90 = np.percentile(ms, [10, 25, 50, 75, 90])
+    return {"median": median, "p10": p10, "p25": p25, "p75": p75, "p90": p90,
+            "min": ms.min(), "max": ms.max(), "n": len(ms)}
+
+
+def resident_mb():
+    """This process's resident memory now (VmRSS; None where /proc is missing)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def peak_rss_mb():
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss), else ru_maxrss."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    import resource
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def split_documents(corpus, config):
+    """`train.split_documents` without its checks: training and validation generators (loop.md).
+
+    Its check that every batch row holds `num_unrollings` bigrams refuses the real corpus at the book's
+    sizes (004.txt: 43 per row), though `BatchGenerator` wraps a cursor at any length, as the book's did."""
+    from reproduce.data import BatchGenerator
+    c = config
+    long_doc_ids = [i for i, d in enumerate(corpus.data_list) if len(d) > 10 * c.steps_per_document][:c.valid_docs]
+    train_texts = [d[:-c.steps_per_document] if i in long_doc_ids else d for i, d in enumerate(corpus.data_list)]
+    return ([BatchGenerator(text, c.batch_size, c.num_unrollings) for text in train_texts],
+            [BatchGenerator(corpus.data_list[i][-c.steps_per_document:], 1, 1) for i in long_doc_ids])
+
+
+def record_batches(corpus, config, count):
+    """`count` real training batches, visited as the trainer does (`docs_per_step` random documents,
+    `steps_per_document` iterations each), recorded once so that every contender trains on the same ones.
+    Returns inputs and labels [count, T, B] and whether each batch starts a document."""
+    train_gens, _ = split_documents(corpus, config)
+    rng = np.random.RandomState(config.seed)
+    inputs, labels, starts = [], [], []
+    while len(inputs) < count:
+        for doc_id in rng.permutation(config.num_files)[:config.docs_per_step]:
+            for k in range(config.steps_per_document):
+                batch_inputs, batch_labels = train_gens[doc_id].unroll_ids()
+                inputs.append(batch_inputs)
+                labels.append(batch_labels)
+                starts.append(k == 0)
+    return {"inputs": np.stack(inputs[:count]), "labels": np.stack(labels[:count]), "starts": np.array(starts[:count])}
+
+
+def time_training(name, step, reset_state, batches, warmup, iterations):
+    """Durations of `step(inputs, labels, iteration)` over the recorded batches, after `warmup` untimed ones.
+
+    The state reset at a new document (the book's `reset_train_state`) is outside the timed region."""
+    durations, losses = [], []
+    for iteration in range(warmup + iterations):
+        if batches["starts"][iteration]:
+            reset_state()
+        inputs, labels = batches["inputs"][iteration], batches["labels"][iteration]
+        started = time.perf_counter()
+        loss = step(inputs, labels, iteration)
+        elapsed = time.perf_counter() - started
+        losses.append(float(loss))
+        if iteration >= warmup:
+            durations.append(elapsed)
+        if iteration + 1 == warmup:
+            log(f"  {name}: {warmup} warm-up iterations done, timing {iterations}")
+    return durations, losses
+
+
+def train_flops(config, vocabulary_size, gates, one_hot):
+    """FLOPs of one training iteration's matrix products: forward, and backward to both operands (x3).
+
+    Per step the hidden product [B,H]x[H,gates*H], once the output product [T*B,H]x[H,V]; with one-hot
+    inputs also [B,V]x[V,gates*H] per step, x2 only (no gradient flows into a placeholder)."""
+    B, T, H, V = config.batch_size, config.num_unrollings, config.num_nodes, vocabulary_size
+    recurrent = T * 2 * B * H * gates * H
+    output = 2 * T * B * H * V
+    inputs = T * 2 * B * V * gates * H if one_hot else 0
+    return 3 * (recurrent + output) + 2 * inputs
+
+
+# ====================================================================== workers: one per training contender
+def _book_session_config(threads):
+    from reproduce.model import session_config
+    config = session_config()
+    if threads:
+        config.intra_op_parallelism_threads = threads
+    return config
+
+
+def profile_fast_graph(session, fetches, feed, runs=3):
+    """Op types that take the most time in a traced training iteration (tf RunMetadata, FULL_TRACE).
+
+    Op durations overlap (the executor runs independent ops side by side), so their sum exceeds the wall time."""
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+    op_micros, op_counts = collections.Counter(), collections.Counter()
+    wall_micros = 0.0
+    for _ in range(runs):
+        metadata = tf1.RunMetadata()
+        session.run(fetches, feed, options=options, run_metadata=metadata)
+        starts, ends = [], []
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                label = node.timeline_label
+                op_type = label.split(" = ", 1)[1].split("(", 1)[0] if " = " in label else node.node_name
+                op_micros[op_type] += node.all_end_rel_micros
+                op_counts[op_type] += 1
+                starts.append(node.all_start_micros)
+                ends.append(node.all_start_micros + node.all_end_rel_micros)
+        wall_micros += max(ends) - min(starts)
+    total = sum(op_micros.values())
+    top = [{"op": op, "ms": micros / runs / 1000.0, "count": op_counts[op] // runs, "share": micros / total}
+           for op, micros in op_micros.most_common(10)]
+    return {"wall_ms": wall_micros / runs / 1000.0, "op_time_sum_ms": total / runs / 1000.0,
+            "ops_per_iteration": sum(op_counts.values()) // runs, "top_op_types": top}
+
+
+def _load_batches(spec):
+    with np.load(spec["batches"]) as recorded:
+        return {key: recorded[key] for key in recorded.files}
+
+
+def work_book_graph(spec):
+    """Train the book's graph (literal or fast) for the timed iterations; the fast one saves a checkpoint."""
+    import tensorflow as tf
+    from reproduce.config import Config
+    from reproduce.model import BookModel
+    tf1 = tf.compat.v1
+
+    config = Config.from_dict({**spec["config"], "graph": BOOK_GRAPHS[spec["name"]]})
+    batches = _load_batches(spec)
+    model = BookModel(config, spec["vocabulary_size"])
+    session = tf1.Session(graph=model.graph, config=_book_session_config(spec["threads"]))
+    session.run(model.init)
+    fetches = [model.optimizer, model.loss, model.train_perplexity_without_exp]
+
+    def step(inputs, labels, iteration):          # what the trainer runs: the book's feed, one session.run
+        return session.run(fetches, model.train_feed(inputs, labels, iteration))[1]
+
+    durations, losses = time_training(spec["name"], step, lambda: session.run(model.reset_train_state), batches,
+                                      spec["warmup"], spec["iterations"])
+    result = {"durations": durations, "losses": losses,
+              "flops": train_flops(config, spec["vocabulary_size"], len(model.cell.gates), spec["name"] == "literal")}
+    if spec["name"] == "fast":
+        if spec["profile"]:
+            feed = model.train_feed(batches["inputs"][-1], batches["labels"][-1], len(losses))
+            result["profile"] = profile_fast_graph(session, fetches, feed)
+        model.saver.save(session, spec["checkpoint"], write_meta_graph=False, write_state=False)
+    session.close()
+    return result
+
+
+def work_pytorch(spec):
+    """nn.Embedding + nn.LSTM + nn.Linear, Adam, gradient norm clipped at 5, state carried like the book's."""
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    config = SimpleNamespace(**spec["config"])
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(config.seed)
+    batches = _load_batches(spec)
+    V, H, B = spec["vocabulary_size"], config.num_nodes, config.batch_size
+    embedding, lstm, linear = nn.Embedding(V, H), nn.LSTM(H, H), nn.Linear(H, V)     # LSTM: [T, B, H] in and out
+    parameters = [*embedding.parameters(), *lstm.parameters(), *linear.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    zeros = (torch.zeros(1, B, H), torch.zeros(1, B, H))
+    state = zeros
+
+    def step(inputs, labels, iteration):
+        nonlocal state
+        outputs, (hidden, cell) = lstm(embedding(torch.from_numpy(inputs).long()), state)
+        loss = functional.cross_entropy(linear(outputs.reshape(-1, H)), torch.from_numpy(labels).long().reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(parameters, config.clip_norm)
+        optimizer.step()
+        state = (hidden.detach(), cell.detach())
+        return loss.item()
+
+    def reset_state():
+        nonlocal state
+        state = zeros
+
+    durations, losses = time_training("pytorch", step, reset_state, batches, spec["warmup"], spec["iterations"])
+    return {"durations": durations, "losses": losses, "version": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def work_keras(spec):
+    """Keras 3 (TF backend): Embedding + LSTM(return_sequences, stateful) + Dense, Adam clipnorm 5, train_on_batch.
+
+    Keras 3 needs eager execution: nothing here imports the book's graph module, which switches it off."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    import tensorflow as tf
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(2)       # as the book's session_config
+    except RuntimeError:                                              # context already up: keep its defaults
+        pass
+    import keras
+    if not keras.__version__.startswith("3."):
+        raise ImportError(f"`import keras` gave Keras {keras.__version__}, not Keras 3")
+    if keras.backend.backend() != "tensorflow":
+        raise ImportError(f"Keras 3 runs on the {keras.backend.backend()} backend, not tensorflow")
+
+    config = SimpleNamespace(**spec["config"])
+    keras.utils.set_random_seed(config.seed)
+    batches = _load_batches(spec)
+    V, H, B, T = spec["vocabulary_size"], config.num_nodes, config.batch_size, config.num_unrollings
+    lstm = keras.layers.LSTM(H, return_sequences=True, stateful=True)
+    model = keras.Sequential([keras.Input((T,), batch_size=B, dtype="int32"), keras.layers.Embedding(V, H),
+                              lstm, keras.layers.Dense(V)])
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clip_norm),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def step(inputs, labels, iteration):          # [T, B] ids; Keras wants batch first
+        return model.train_on_batch(inputs.T, labels.T)
+
+    durations, losses = time_training("keras", step, lstm.reset_state, batches, spec["warmup"], spec["iterations"])
+    return {"durations": durations, "losses": losses, "version": keras.__version__,
+            "jit_compile": bool(model.jit_compile), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+
+
+WORKERS = {"literal": work_book_graph, "fast": work_book_graph, "pytorch": work_pytorch, "keras": work_keras}
+
+
+def worker_main(spec_path):
+    """Run one contender; write {"result": ...} or {"error": ..., "missing": bool} beside the spec."""
+    spec = json.loads(Path(spec_path).read_text())
+    rss_before_mb = resident_mb()
+    try:
+        outcome = {"result": WORKERS[spec["name"]](spec)}
+    except ImportError as e:                                          # a peer that cannot be loaded
+        outcome = {"error": f"{e or e.__class__.__name__} ({INSTALL_HINT})", "missing": True}
+    except Exception as e:                                            # noqa: BLE001 (reported, not hidden)
+        import traceback
+        traceback.print_exc()
+        outcome = {"error": f"{e.__class__.__name__}: {e}", "missing": False}
+    if "result" in outcome:
+        outcome["result"].update(peak_rss_mb=peak_rss_mb(), rss_before_mb=rss_before_mb)
+    Path(spec["output"]).write_text(json.dumps(outcome))
+
+
+def run_worker(name, config, vocabulary_size, args, threads, workdir):
+    """Train one contender in a fresh process of this module; returns its outcome dict."""
+    workdir = Path(workdir)
+    spec_path, output = workdir / f"{name}.spec.json", workdir / f"{name}.result.json"
+    spec = {"name": name, "config": dataclasses.asdict(config), "vocabulary_size": vocabulary_size,
+            "iterations": args.iterations, "warmup": args.warmup, "threads": threads, "profile": args.profile,
+            "batches": str(workdir / "batches.npz"), "checkpoint": str(workdir / "model"), "output": str(output)}
+    spec_path.write_text(json.dumps(spec))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    completed = subprocess.run([sys.executable, "-m", "reproduce.bench", "--worker", str(spec_path)], env=env)
+    if not output.exists():
+        return {"error": f"the worker process exited with status {completed.returncode} and no result",
+                "missing": False}
+    return json.loads(output.read_text())
+
+
+# ====================================================================== in this process: sgemm, generation, validation
+def measure_sgemm(size, repeats=5):
+    """GFLOP/s of a float32 size^3 matrix product, through numpy (its BLAS) and through a tf.matmul op."""
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    rng = np.random.default_rng(0)
+
+    def numpy_rate(m, k, n, repeats):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        a @ b
+        durations = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            a @ b
+            durations.append(time.perf_counter() - started)
+        return 2.0 * m * k * n / np.median(durations) / 1e9
+
+    rates = {"numpy_sgemm": numpy_rate(size, size, size, repeats)}
+    graph = tf.Graph()
+    with graph.as_default():
+        product = tf.matmul(tf.random.normal([size, size]), tf.random.normal([size, size]))
+    with tf1.Session(graph=graph) as session:
+        session.run(product.op)
+        durations = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            session.run(product.op)                        # the op only: no copy of the result out
+            durations.append(time.perf_counter() - started)
+    rates["tf_matmul"] = 2.0 * size ** 3 / np.median(durations) / 1e9
+    return rates
+
+
+def model_shape_gemm(config, vocabulary_size, gates):
+    """numpy GFLOP/s at the fast path's two product shapes (serial recurrence: small products matter)."""
+    rng = np.random.default_rng(0)
+    H, B, T = config.num_nodes, config.batch_size, config.num_unrollings
+    rates = {}
+    for name, (m, k, n), repeats in (("recurrent", (B, H, gates * H), 50),
+                                     ("output", (T * B, H, vocabulary_size), 20)):
+        a = rng.standard_normal((m, k), dtype=np.float32)
+        b = rng.standard_normal((k, n), dtype=np.float32)
+        a @ b
+        started = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        rates[f"{name} [{m},{k}]x[{k},{n}]"] = 2.0 * m * k * n * repeats / (time.perf_counter() - started) / 1e9
+    return rates
+
+
+def numpy_lstm_generate(session, model, first_id, length, sampler, rng):
+    """The fast path's test step in numpy, from the session's variables read once (LSTM only).
+
+    The same mathematics in float32 as the graph; the test state is not written back to the session."""
+    cell = model.cell
+    x_weights, x_biases = cell.input_weights()
+    x_weights, x_biases, hidden, w, b, (output, state) = session.run(
+        [x_weights, x_biases, [cell.hidden[g] for g in cell.fused_order], model.w, model.b, model.test_state])
+    fused_x, fused_b, fused_hidden = (np.concatenate(parts, axis=1) for parts in (x_weights, x_biases, hidden))
+
+    def sigmoid(x):
+        return 1.0 / (1.0 + np.exp(-x))
+
+    ids, current = [], first_id
+    for _ in range(length):
+        gates = fused_x[current] + fused_b + output @ fused_hidden
+        input_gate, forget_gate, update, output_gate = np.split(gates, 4, axis=1)
+        state = sigmoid(forget_gate) * state + sigmoid(input_gate) * np.tanh(update)
+        output = sigmoid(output_gate) * np.tanh(state)
+        logits = output @ w + b
+        distribution = np.exp(logits - logits.max())
+        current = sampler((distribution / distribution.sum()).ravel(), rng)
+        ids.append(current)
+    return ids
+
+
+_CALLABLES = {}
+
+
+def callable_generate(session, model, first_id, length, sampler, rng):
+    """The book's loop through `session.make_callable`: the same ops, without building a feed dict per run."""
+    key = (id(session), id(model))
+    if key not in _CALLABLES:                                 # made once per session, as a program would
+        _CALLABLES[key] = session.make_callable(model.test_prediction, feed_list=[model.test_input])
+    predict = _CALLABLES[key]
+    ids, current = [], first_id
+    for _ in range(length):
+        current = sampler(predict(model.test_feed(current)[model.test_input]).ravel(), rng)
+        ids.append(current)
+    return ids
+
+
+def measure_generation_and_validation(config, corpus, checkpoint, args):
+    """Restore the fast worker's checkpoint into both graphs; time generation variants and validation."""
+    import tensorflow as tf
+    from reproduce.model import BookModel
+    from reproduce.sample import generate_ids, sample_top3
+    from reproduce.train import Trainer
+    tf1 = tf.compat.v1
+
+    sessions = {}
+    for name, graph in BOOK_GRAPHS.items():
+        model = BookModel(dataclasses.replace(config, graph=graph), corpus.vocabulary_size)
+        session = tf1.Session(graph=model.graph, config=_book_session_config(args.threads))
+        model.saver.restore(session, str(checkpoint))
+        sessions[name] = (model, session)
+
+    first_id = int(corpus.data_list[0][0])
+    variants = {"literal": ("literal", generate_ids),          # the book's loop (what `generate` runs)
+                "fast": ("fast", generate_ids),
+                "fast_callable": ("fast", callable_generate)}
+    if config.cell == "lstm":
+        variants["fast_numpy"] = ("fast", numpy_lstm_generate)
+    timings, stories = {}, {}
+    for variant, (graph, generate) in variants.items():
+        model, session = sessions[graph]
+        durations = []
+        for repeat in range(args.generate_repeats + 1):            # the first run is a warm-up
+            model.saver.restore(session, str(checkpoint))          # the same test state every time
+            started = time.perf_counter()
+            ids = generate(session, model, first_id, args.generate_length, sample_top3,
+                           np.random.RandomState(config.seed))
+            if repeat:
+                durations.append(time.perf_counter() - started)
+        timings[variant], stories[variant] = float(np.median(durations)), ids
+        log(f"generate {args.generate_length} bigrams, {variant}: {timings[variant]:.3f} s")
+    same_story = {variant: stories[variant] == stories["literal"] for variant in variants}
+
+    # Validation as `Trainer.validate` runs it (its own code, on a stand-in holding what it reads).
+    _, valid_gens = split_documents(corpus, config)
+    validation = {}
+    for name, (model, session) in sessions.items():
+        trainer = SimpleNamespace(config=config, model=model, session=session, valid_gens=valid_gens)
+        durations = []
+        for repeat in range(args.generate_repeats + 1):
+            started = time.perf_counter()
+            perplexity = Trainer.validate(trainer)
+            if repeat:
+                durations.append(time.perf_counter() - started)
+        validation[name] = {"seconds": float(np.median(durations)), "perplexity": perplexity}
+        log(f"validate {config.valid_docs * (config.steps_per_document // 2)} bigrams, {name}: "
+            f"{validation[name]['seconds']:.3f} s (perplexity {perplexity:.3f})")
+    for _, session in sessions.values():
+        session.close()
+    return timings, same_story, validation
+
+
+# ====================================================================== the whole run
+def machine_description(threads):
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {threads} of {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def run(args):
+    if getattr(args, "worker", None):
+        return worker_main(args.worker)
+    import tensorflow as tf
+    from reproduce.data import load_corpus
+
+    config = bench_config(args)
+    threads = args.threads or available_cores()
+    corpus = load_corpus(config.stories_dir, config.num_files)           # fails early, naming what is missing
+    V = corpus.vocabulary_size
+    log(f"batch {config.batch_size}, {config.num_unrollings} unrollings, {config.num_nodes} units, vocabulary {V} "
+        f"from {config.num_files} stories, dropout {config.dropout}, {threads} threads; "
+        f"{args.warmup} warm-up + {args.iterations} timed iterations per contender")
+
+    rates = measure_sgemm(args.sgemm_size)
+    rates["model_shapes"] = model_shape_gemm(config, V, gates=4)
+    log(f"sgemm {args.sgemm_size}^3: numpy {rates['numpy_sgemm']:.1f} GFLOP/s, "
+        f"tf.matmul {rates['tf_matmul']:.1f} GFLOP/s")
+
+    outcomes = {}
+    with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
+        np.savez(Path(workdir) / "batches.npz", **record_batches(corpus, config, args.warmup + args.iterations))
+        for name in ["literal", "fast", *args.peers]:
+            log(f"training: {LABELS[name]} (fresh process)")
+            outcomes[name] = run_worker(name, config, V, args, threads, workdir)
+            outcome = outcomes[name]
+            if "result" in outcome:
+                log(f"training: {LABELS[name]}: median {spread(outcome['result']['durations'])['median']:.1f} ms "
+                    f"per iteration, peak RSS {outcome['result']['peak_rss_mb']:.0f} MB")
+            else:
+                log(f"training: {LABELS[name]}: {'not loaded' if outcome['missing'] else 'failed'}: {outcome['error']}")
+        for name in BOOK_GRAPHS:
+            if "result" not in outcomes[name]:
+                raise UserError(f"the {LABELS[name]} could not be measured: {outcomes[name]['error']}")
+        generate_s, same_story, validation = measure_generation_and_validation(config, corpus,
+                                                                               Path(workdir) / "model", args)
+
+    results = summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation, tf)
+    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    print(format_table(results))
+    print(f"(written to {args.output})")
+    if not same_story["fast"]:
+        raise UserError("the fast graph generated another story than the literal graph from the same checkpoint "
+                        f"and seed; see {args.output}")
+    return results
+
+
+def summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation, tf):
+    trained = {name: outcome["result"] for name, outcome in outcomes.items() if "result" in outcome}
+    spreads = {name: spread(result["durations"]) for name, result in trained.items()}
+    fast = trained["fast"]
+    fast_gflops = fast["flops"] / (spreads["fast"]["median"] / 1000.0) / 1e9
+    exact = [v for v in generate_s if same_story[v] and v != "literal"]
+    fastest = min(exact, key=generate_s.get) if exact else "fast"
+    losses = np.asarray(trained["literal"]["losses"]), np.asarray(fast["losses"])
+    versions = {"python": platform.python_version(), "numpy": np.__version__, "tensorflow": tf.__version__}
+    versions.update({name: trained[name]["version"] for name in PEERS if name in trained})
+    return {
+        "machine": machine_description(threads),
+        "train_iteration_ms": {name: spreads[name]["median"] if name in spreads else None
+                               for name in ["literal", "fast", *PEERS]},
+        "generate_500_s": {"literal": generate_s["literal"], "fast": generate_s[fastest]},
+        "valid_500_s": validation["fast"]["seconds"],
+        "peak_rss_mb": fast["peak_rss_mb"],
+        "fast_gflops": fast_gflops,
+        "sgemm_gflops": rates["numpy_sgemm"],
+        # ---- more detail
+        "train_iteration_spread_ms": spreads,
+        # Every worker imports TensorFlow (the package does): peers' peaks include it, see the baseline.
+        "train_peak_rss_mb": {name: result["peak_rss_mb"] for name, result in trained.items()},
+        "worker_rss_before_training_mb": {name: result["rss_before_mb"] for name, result in trained.items()},
+        "train_gflop_per_iteration": {"literal": trained["literal"]["flops"] / 1e9, "fast": fast["flops"] / 1e9},
+        "literal_gflops": trained["literal"]["flops"] / (spreads["literal"]["median"] / 1000.0) / 1e9,
+        "literal_fast_max_loss_rel_diff": float(np.max(np.abs(losses[0] - losses[1]) / np.abs(losses[0]))),
+        "peers_missing": {name: outcome["error"] for name, outcome in outcomes.items() if "result" not in outcome},
+        "generate_fast_variant": fastest,
+        "generate_500_s_variants": generate_s,
+        "generate_same_story_as_literal": same_story,
+        "generate_length": args.generate_length,
+        "valid_500_s_literal": validation["literal"]["seconds"],
+        "valid_perplexity": {name: v["perplexity"] for name, v in validation.items()},
+        "gemm_gflops": {f"numpy {args.sgemm_size}^3": rates["numpy_sgemm"],
+                        f"tf.matmul {args.sgemm_size}^3": rates["tf_matmul"],
+                        **{f"numpy {k}": v for k, v in rates["model_shapes"].items()}},
+        "fast_profile": fast.get("profile"),
+        "threads": {"book_graphs": threads, **{name: trained[name]["threads"] for name in PEERS if name in trained}},
+        "keras_jit_compile": trained["keras"]["jit_compile"] if "keras" in trained else None,
+        "versions": versions,
+        "config": {"batch_size": config.batch_size, "num_unrollings": config.num_unrollings,
+                   "num_nodes": config.num_nodes, "vocabulary_size": V, "num_files": config.num_files,
+                   "dropout": config.dropout, "iterations": args.iterations, "warmup": args.warmup,
+                   "valid_docs": config.valid_docs, "valid_steps": config.steps_per_document // 2},
+        "targets": check_targets(spreads, generate_s[fastest], fast["peak_rss_mb"], fast_gflops,
+                                 rates["numpy_sgemm"]),
+    }
+
+
+def check_targets(spreads, generate_seconds, rss_mb, fast_gflops, sgemm_gflops):
+    """The issue's targets, each as {"value", "met"}; time ratios are relative to the fast path."""
+    fast = spreads["fast"]["median"]
+    at_least = {"literal / fast >= 2": (spreads["literal"]["median"] / fast, 2.0)}
+    at_least.update({f"{peer} / fast >= 1.2": (spreads[peer]["median"] / fast, 1.2)
+                     for peer in PEERS if peer in spreads})
+    at_most = {"sgemm / fast GFLOP/s <= 2.5": (sgemm_gflops / fast_gflops, 2.5),
+               "generate 500 s <= 0.25": (generate_seconds, 0.25), "peak RSS MB <= 1536": (rss_mb, 1536)}
+    checks = {name: {"value": value, "met": bool(value >= limit)} for name, (value, limit) in at_least.items()}
+    checks.update({name: {"value": value, "met": bool(value <= limit)} for name, (value, limit) in at_most.items()})
+    return checks
+
+
+def format_table(results):
+    spreads, medians = results["train_iteration_spread_ms"], results["train_iteration_ms"]
+    fast = medians["fast"]
+    c = results["config"]
+    lines = [f"\nMachine: {results['machine']}",
+             f"Batch {c['batch_size']}, {c['num_unrollings']} unrollings, {c['num_nodes']} units, vocabulary "
+             f"{c['vocabulary_size']}, dropout {c['dropout']} (like-for-like), {results['threads']['book_graphs']} "
+             f"threads; {c['iterations']} timed iterations after {c['warmup']} warm-up\n",
+             f"{'':34}{'median':>11}{'p10 - p90':>20}{'x fast':>9}"]
+    for name, median in medians.items():
+        if median is None:
+            why = results["peers_missing"].get(name, "not asked for (--peers)")
+            lines.append(f"{'train  ' + LABELS[name]:34}{'-':>11}   not measured: {why}")
+            continue
+        s = spreads[name]
+        lines.append(f"{'train  ' + LABELS[name]:34}{median:8.1f} ms{s['p10']:10.1f} - {s['p90']:5.1f} ms"
+                     f"{median / fast:9.2f}")
+    n, fastest = results["generate_length"], results["generate_500_s"]["fast"]
+    for variant, seconds in results["generate_500_s_variants"].items():
+        same = "" if variant == "literal" else (
+            "  same story" if results["generate_same_story_as_literal"][variant] else "  OTHER story: not exact")
+        lines.append(f"{f'generate {n}  {variant}':34}{seconds:9.3f} s{'':20}{seconds / fastest:9.2f}{same}")
+    valid_bigrams = c["valid_docs"] * c["valid_steps"]
+    lines.append(f"{f'validate {valid_bigrams}  fast':34}{results['valid_500_s']:9.3f} s{'':29}"
+                 f"  (literal {results['valid_500_s_literal']:.3f} s)")
+    lines.append(f"{'peak RSS, fast training':34}{results['peak_rss_mb']:8.0f} MB")
+    lines.append(f"{'fast path achieved':34}{results['fast_gflops']:8.1f} GFLOP/s  "
+                 f"({results['train_gflop_per_iteration']['fast']:.2f} GFLOP per iteration)")
+    lines.append(f"{'sgemm (numpy float32)':34}{results['sgemm_gflops']:8.1f} GFLOP/s  "
+                 f"({results['sgemm_gflops'] / results['fast_gflops']:.2f}x the fast path)")
+    lines.append("\nTargets of the issue:")
+    lines.extend(f"  {name:30}{t['value']:9.2f}  {'met' if t['met'] else 'NOT met'}"
+                 for name, t in results["targets"].items())
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m reproduce.bench", description=__doc__.split("\n\n")[0])
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.worker:
+        worker_main(args.worker)
+        return 0
+    try:
+        run(args)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Smoke test of the benchmark: a tiny configuration, 2 timed iterations, a bench.json with the required keys.
+
+Never a timing assertion: figures come from `bench` at the book's sizes on a quiet machine."""
+import json
+
+from conftest import run_cli
+
+from reproduce import bench
+
+TINY_BENCH = ["--num-files", "12", "--steps-per-document", "10", "--num-nodes", "16", "--batch-size", "8",
+              "--num-unrollings", "5", "--valid-docs", "3", "--generate-length", "20", "--sgemm-size", "128",
+              "--iterations", "2", "--warmup", "1", "--generate-repeats", "1"]
+
+
+def test_bench_writes_the_required_keys(tmp_path, grimm_dir):
+    output = tmp_path / "bench.json"
+    result = run_cli("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x fast" in result.stdout                                   # the table
+    results = json.loads(output.read_text())
+    assert isinstance(results["machine"], str) and results["machine"]
+    training = results["train_iteration_ms"]
+    assert set(training) == {"literal", "fast", "pytorch", "keras"}
+    assert training["literal"] > 0 and training["fast"] > 0
+    for peer in ("pytorch", "keras"):                                  # measured, or missing with a reason
+        assert (training[peer] is not None and training[peer] > 0) or results["peers_missing"][peer]
+    assert set(results["generate_500_s"]) == {"literal", "fast"}
+    assert all(seconds > 0 for seconds in results["generate_500_s"].values())
+    assert results["generate_same_story_as_literal"]["fast"]
+    for key in ("valid_500_s", "peak_rss_mb", "fast_gflops", "sgemm_gflops"):
+        assert results[key] > 0, key
+    assert results["train_iteration_spread_ms"]["fast"]["n"] == 2
+
+
+def test_a_peer_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)      # `import torch` now fails
+    output = tmp_path / "pytorch.result.json"
+    spec = tmp_path / "pytorch.spec.json"
+    spec.write_text(json.dumps({"name": "pytorch", "output": str(output)}))
+    bench.worker_main(spec)
+    outcome = json.loads(output.read_text())
+    assert outcome["missing"] and "torch" in outcome["error"]
