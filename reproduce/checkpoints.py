@@ -15,6 +15,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -56,9 +57,42 @@ def _remove_checkpoint(prefix):
         p.unlink(missing_ok=True)
 
 
-def _describe(error):
+def _crash_point(name, step):
+    """Fault injection for the tests: `REPRODUCE_CRASH_AT=<name>:<step>` SIGKILLs the process here."""
+    if os.environ.get("REPRODUCE_CRASH_AT") == f"{name}:{step}":
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def describe_error(error):
     text = getattr(error, "message", None) or str(error)
     return text.strip().splitlines()[0][:200] if text.strip() else error.__class__.__name__
+
+
+def restore(session, model, prefix):
+    """`model.saver.restore`, after checking that the checkpoint holds every variable with the graph's shape.
+
+    TensorFlow 2's resource variables accept a tensor of another shape on restore without a word (a
+    checkpoint of another vocabulary would load), so the shapes are compared here first.
+    """
+    stored = tf1.train.load_checkpoint(str(prefix)).get_variable_to_shape_map()
+    for variable in model.saved_variables:
+        name = variable.op.name
+        expected = variable.shape.as_list()
+        if name not in stored:
+            raise ValueError(f"variable {name} is not in the checkpoint")
+        if list(stored[name]) != expected:
+            raise ValueError(f"variable {name} has shape {list(stored[name])} in the checkpoint, "
+                             f"{expected} in this graph")
+    model.saver.restore(session, str(prefix))
+
+
+def restore_for_use(session, model, prefix, run_path):
+    """`restore` for generation and scoring: any failure is a one-line error naming the checkpoint."""
+    try:
+        restore(session, model, prefix)
+    except (tf.errors.OpError, ValueError) as e:
+        raise UserError(f"{prefix}: cannot restore this checkpoint into the graph of {run_path}/config.json "
+                        f"and vocab.json ({describe_error(e)}); it belongs to another run or is damaged") from e
 
 
 class RunDir:
@@ -86,9 +120,10 @@ class RunDir:
         try:
             config = Config.load(config_path)
             vocab = json.loads((self.path / "vocab.json").read_text())
-            reverse_dictionary = vocab["bigrams"]
+            if not isinstance(vocab.get("bigrams"), list):
+                raise ValueError("vocab.json holds no list of bigrams")
         except (OSError, ValueError, KeyError, TypeError) as e:
-            raise UserError(f"{self.path}: config.json or vocab.json is unreadable ({_describe(e)}); "
+            raise UserError(f"{self.path}: config.json or vocab.json is unreadable ({describe_error(e)}); "
                             "this run folder is damaged") from e
         return config, vocab
 
@@ -106,33 +141,42 @@ class RunDir:
         prefix = self.ckpt / f"model-{step}"
         try:
             saver.save(session, str(prefix), write_meta_graph=False, write_state=False)
+            _crash_point("checkpoint", step)         # the model files are written, the state file not yet
             write_json(self.ckpt / f"state-{step}.json", state)
         except (tf.errors.OpError, OSError) as e:
             _remove_checkpoint(prefix)
             (self.ckpt / f"state-{step}.json").unlink(missing_ok=True)
             previous = [s for s in self.steps() if s < step]
             kept = f"the checkpoint of step {previous[0]} is intact" if previous else "no earlier checkpoint exists"
-            raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({_describe(e)}); "
+            raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({describe_error(e)}); "
                             f"{kept}; free space and run `train --resume --run-dir {self.path}`") from e
         for old in self.steps()[keep_last:]:
             (self.ckpt / f"state-{old}.json").unlink(missing_ok=True)
             _remove_checkpoint(self.ckpt / f"model-{old}")
 
-    def restore_latest(self, session, saver, warn):
-        """Restore the newest step whose checkpoint and state are intact; return its state (None: none)."""
+    def restore_latest(self, session, model, warn):
+        """Restore the newest step whose checkpoint and state are intact and return its state.
+
+        None when the run has no checkpoint yet; a one-line error when it has some but none is usable.
+        """
         for tmp in self.ckpt.glob("*_temp*"):          # left by a save that was killed
             if tmp.is_dir():
                 shutil.rmtree(tmp, ignore_errors=True)
             else:
                 tmp.unlink(missing_ok=True)
+        problems = []
         for step in self.steps():
             try:
                 state = json.loads((self.ckpt / f"state-{step}.json").read_text())
-                saver.restore(session, str(self.ckpt / f"model-{step}"))
+                restore(session, model, self.ckpt / f"model-{step}")
                 return state
             except (tf.errors.OpError, OSError, ValueError) as e:
-                warn(f"warning: the checkpoint of step {step} in {self.ckpt} is damaged ({_describe(e)}); "
+                problems.append(f"step {step}: {describe_error(e)}")
+                warn(f"warning: the checkpoint of step {step} in {self.ckpt} is damaged ({describe_error(e)}); "
                      "falling back to the one before")
+        if problems:
+            raise UserError(f"{self.ckpt}: no intact checkpoint to resume from ({'; '.join(problems)}); "
+                            "start a new run with another --run-dir")
         return None
 
     def discard_after(self, step):
@@ -152,7 +196,7 @@ class RunDir:
                                                  "checkpoint": prefix.name})
         except (tf.errors.OpError, OSError) as e:
             _remove_checkpoint(prefix)
-            raise UserError(f"writing the best checkpoint (step {step}) to {self.best} failed ({_describe(e)}); "
+            raise UserError(f"writing the best checkpoint (step {step}) to {self.best} failed ({describe_error(e)}); "
                             f"free space and run `train --resume --run-dir {self.path}`") from e
         if previous and previous["checkpoint"] != prefix.name:
             _remove_checkpoint(self.best / previous["checkpoint"])

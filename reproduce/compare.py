@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 
 from reproduce import text_metrics
-from reproduce.checkpoints import RunDir, write_atomic, write_json, _describe
+from reproduce.checkpoints import RunDir, describe_error, restore_for_use, write_atomic, write_json
 from reproduce.errors import UserError
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -201,11 +201,7 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     model = BookModel(config, len(vocabulary))
     by_phase = {}
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        try:
-            model.saver.restore(session, str(prefix))
-        except (tf.errors.OpError, ValueError) as e:
-            raise UserError(f"{prefix}: cannot restore this checkpoint into the graph of {run.path}/config.json "
-                            f"({_describe(e)}); the run folder is damaged") from e
+        restore_for_use(session, model, prefix, run.path)
         for phase in (0, 1):
             ids = [dictionary.get(text[i:i + 2], 0) for i in range(phase, len(text) - 1, 2)]
             by_phase[phase] = {"perplexity": perplexity_of(session, model, ids), "bigrams": len(ids),
@@ -237,7 +233,7 @@ def story_part(run, config, vocabulary, history, corpus, book_model):
         try:
             story_text = story_path.read_text(encoding="utf-8").strip("\n")
         except (OSError, UnicodeDecodeError) as e:
-            raise UserError(f"{story_path}: unreadable ({_describe(e)}); delete it or write it again with "
+            raise UserError(f"{story_path}: unreadable ({describe_error(e)}); delete it or write it again with "
                             f"`generate --checkpoint {run.path} --output {story_path}`") from e
         story_measures = text_metrics.text_measures(story_text, corpus)
         story = {"measures": story_measures,
@@ -265,7 +261,7 @@ def load_history(run):
     try:
         return json.loads(state_path.read_text())["history"]
     except (OSError, ValueError, KeyError) as e:
-        raise UserError(f"{state_path}: unreadable ({_describe(e)}); the run folder is damaged") from e
+        raise UserError(f"{state_path}: unreadable ({describe_error(e)}); the run folder is damaged") from e
 
 
 def load_stories(config, vocabulary, cache):

@@ -51,7 +51,7 @@ class BookModel:
     def __init__(self, config, vocabulary_size):
         self.config = config
         self.vocabulary_size = V = vocabulary_size
-        H, B, T = config.num_nodes, config.batch_size, config.num_unrollings
+        H, B = config.num_nodes, config.batch_size
         self.graph = tf.Graph()
         with self.graph.as_default():
             tf1.set_random_seed(config.seed)
@@ -70,7 +70,8 @@ class BookModel:
             self._build_optimizer()
             self._build_resets()
             self.init = tf1.global_variables_initializer()
-            self.saver = tf1.train.Saver(max_to_keep=None)
+            self.saved_variables = tf1.global_variables()    # weights, saved states, Adam slots, global_step
+            self.saver = tf1.train.Saver(self.saved_variables, max_to_keep=None)
 
     def _state_variables(self, prefix, rows):
         return [tf1.Variable(tf.zeros([rows, self.config.num_nodes]), trainable=False, name=prefix + name)

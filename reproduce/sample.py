@@ -4,14 +4,15 @@ import sys
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import find_run_dir, write_atomic, _describe
+from reproduce.beam import beam_generate
+from reproduce.checkpoints import find_run_dir, restore_for_use, write_atomic
 from reproduce.data import UNK
 from reproduce.errors import UserError
 from reproduce.model import BookModel, session_config
 
 tf1 = tf.compat.v1
 
-SAMPLERS = ("top3", "greedy", "temperature", "beam")
+SAMPLERS = ("top3", "greedy", "temperature", "beam", "beam-book")
 
 
 def sample_top3(distribution, rng):
@@ -95,14 +96,10 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
 
     model = BookModel(config, len(reverse_dictionary))
     with tf1.Session(graph=model.graph, config=session_config()) as session:
-        try:
-            model.saver.restore(session, str(prefix))
-        except (tf.errors.OpError, ValueError) as e:
-            raise UserError(f"{prefix}: cannot restore this checkpoint into the graph of {run.path}/config.json "
-                            f"and vocab.json ({_describe(e)}); it belongs to another run or is damaged") from e
-        if sampler == "beam":
-            from reproduce.beam import beam_generate
-            ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng)
+        restore_for_use(session, model, prefix, run.path)
+        if sampler.startswith("beam"):
+            ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng,
+                                book_quirks=(sampler == "beam-book"))
         else:
             for bigram_id in prime_ids[:-1]:
                 session.run(model.test_prediction, model.test_feed(bigram_id))

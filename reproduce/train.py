@@ -59,11 +59,12 @@ def split_documents(corpus, config):
                         f"{long_enough} bigrams; only {len(long_doc_ids)} of the {c.num_files} files are: "
                         "read more files or lower --steps-per-document", exit_code=2)
     train_texts = [d[:-c.steps_per_document] if i in long_doc_ids else d for i, d in enumerate(corpus.data_list)]
+    shortest = min(range(len(train_texts)), key=lambda i: len(train_texts[i]))
+    if len(train_texts[shortest]) < c.batch_size + 1:
+        raise UserError(f"--batch-size {c.batch_size} is larger than {corpus.files[shortest].name}, which has "
+                        f"{len(train_texts[shortest])} training bigrams; lower --batch-size", exit_code=2)
     for i, text in enumerate(train_texts):
         name = corpus.files[i].name
-        if len(text) < c.batch_size + 1:
-            raise UserError(f"--batch-size {c.batch_size} is larger than {name}, which has {len(text)} training "
-                            "bigrams; lower --batch-size", exit_code=2)
         if c.num_unrollings > len(text) // c.batch_size:
             raise UserError(f"--num-unrollings {c.num_unrollings} is more than the {len(text) // c.batch_size} "
                             f"bigrams each batch row of {name} has (its {len(text)} bigrams / batch {c.batch_size});"
@@ -122,7 +123,7 @@ class Trainer:
         self.history = []             # one dict per completed step
         state = None
         if resume:
-            state = self.run.restore_latest(self.session, self.model.saver, warn=log)
+            state = self.run.restore_latest(self.session, self.model, warn=log)
             if state is None:
                 log(f"No usable checkpoint in {self.run.ckpt}: starting {self.run.path} from step 0")
         if state is None:

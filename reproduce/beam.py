@@ -1,0 +1,107 @@
+"""Beam-search generation as the book's main notebook builds it (loop.md, "Extensions").
+
+In the graph: one saved output (and cell state) variable per beam, a reset op, and an update op that
+copies the chosen parents' states into every beam. The beams step together as one batch of
+`beam_neighbors` rows, each row read from and written back to its own variables.
+
+In Python, per segment of `beam_length` bigrams: expand the root into the `beam_neighbors` most
+probable bigrams, then `beam_length - 1` times keep the best `beam_neighbors` children of all
+beams, and finally draw one beam among the top 3 in proportion to its joint probability.
+
+Two things the book's `get_beam_prediction` does differently are available with `book_quirks=True`
+(`--sampler beam-book`): it ranks children by their own conditional probability rather than the
+joint probability of the sequence, and it continues from `parent_beam_indices[random_id]`, the
+parent of the drawn beam's last bigram, instead of the drawn beam itself.
+"""
+import numpy as np
+import tensorflow as tf
+
+from reproduce.data import one_hot
+
+tf1 = tf.compat.v1
+
+
+class BeamGraph:
+    """The per-beam variables and ops, added to a built BookModel's graph (not part of checkpoints)."""
+
+    def __init__(self, model, beam_neighbors):
+        self.model = model
+        self.size = beam_neighbors
+        K, H, V = beam_neighbors, model.config.num_nodes, model.vocabulary_size
+        with model.graph.as_default(), tf1.name_scope("beam"):
+            self.saved = [[tf1.Variable(tf.zeros([1, H]), trainable=False, name=f"saved_sample_beam_{name}_{k}")
+                           for k in range(K)] for name in model.cell.state_names]
+            if model.config.graph == "faithful":
+                self.inputs = tf1.placeholder(tf.float32, [K, V], name="sample_beam_inputs")
+                x = self.inputs
+            else:
+                self.inputs = tf1.placeholder(tf.int32, [K], name="sample_beam_input_ids")
+                x = model._x_gates(self.inputs)
+            states = [tf.concat(variables, axis=0) for variables in self.saved]
+            output, new_states = model._step(x, states)
+            updates = [v.assign(new[k:k + 1]) for variables, new in zip(self.saved, new_states)
+                       for k, v in enumerate(variables)]
+            with tf.control_dependencies(updates):
+                self.predictions = tf.nn.softmax(tf.matmul(output, model.w) + model.b)
+            self.parents = tf1.placeholder(tf.int32, [K], name="best_neighbor_beam_indices")
+            copies = []
+            for variables in self.saved:
+                parents_rows = tf.gather(tf.stack(variables), self.parents)          # [K, 1, H]
+                copies += [v.assign(parents_rows[k]) for k, v in enumerate(variables)]
+            self.update = tf.group(*copies)
+            self.reset = tf.group(*[v.assign(tf.zeros_like(v)) for variables in self.saved for v in variables])
+            self.init = tf1.variables_initializer([v for variables in self.saved for v in variables])
+
+    def step(self, session, ids):
+        """Feed one bigram id per beam; return the [K, V] next-bigram distributions (states updated)."""
+        if self.model.config.graph == "faithful":
+            feed = one_hot(np.asarray(ids), self.model.vocabulary_size)
+        else:
+            feed = np.asarray(ids, dtype=np.int32)
+        return session.run(self.predictions, {self.inputs: feed})
+
+    def keep(self, session, parents):
+        session.run(self.update, {self.parents: np.asarray(parents, dtype=np.int32)})
+
+
+def beam_segment(session, beam, current, beam_length, rng, final="top3", book_quirks=False):
+    """One segment: `beam_length` bigram ids continuing from `current`. All beams share the root state."""
+    K = beam.size
+    root = beam.step(session, [current] * K)[0]
+    candidates = np.argsort(root)[::-1][:K]
+    probabilities = root[candidates].astype(np.float64)
+    sequences = [[int(c)] for c in candidates]
+    parents = np.arange(K)
+    for _ in range(beam_length - 1):
+        children = beam.step(session, candidates).astype(np.float64)           # [K, V]
+        scores = children if book_quirks else probabilities[:, None] * children
+        best = np.argsort(scores.ravel())[::-1][:K]
+        parents, candidates = best // children.shape[1], best % children.shape[1]
+        beam.keep(session, parents)
+        probabilities = probabilities[parents] * children[parents, candidates]
+        sequences = [sequences[p] + [int(c)] for p, c in zip(parents, candidates)]
+    if final == "best":
+        chosen = int(np.argmax(probabilities))
+    else:
+        top = np.argsort(probabilities)[-3:]
+        chosen = int(rng.choice(top, p=probabilities[top] / probabilities[top].sum()))
+    if book_quirks:
+        chosen = int(parents[chosen])
+    beam.keep(session, [chosen] * K)
+    return sequences[chosen]
+
+
+def beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng, final="top3",
+                  book_quirks=False):
+    """`length // beam_length` segments after the primer; returns the generated ids."""
+    beam = BeamGraph(model, min(beam_neighbors, model.vocabulary_size))
+    session.run(beam.init)
+    for bigram_id in prime_ids[:-1]:
+        beam.step(session, [bigram_id] * beam.size)
+    ids, current = [], prime_ids[-1]
+    for _ in range(length // beam_length):
+        segment = beam_segment(session, beam, current, beam_length, rng, final, book_quirks)
+        ids.extend(segment)
+        current = segment[-1]
+    session.run(beam.reset)
+    return ids
