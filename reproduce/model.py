@@ -14,7 +14,8 @@ checkpoint draws exactly what the uninterrupted run would have drawn.
 import numpy as np
 import tensorflow as tf
 
-from reproduce.cells import CELLS, _bias, _weight
+from reproduce.cells import CELLS, LSTMCell, _bias, _weight
+from reproduce.fast_unroll import lstm_unroll, mean_cross_entropy
 from reproduce.data import one_hot
 
 tf1 = tf.compat.v1
@@ -115,43 +116,57 @@ class BookModel:
     def _build_train(self):
         c = self.config
         T, B, H = c.num_unrollings, c.batch_size, c.num_nodes
-        if c.graph == "faithful":
-            step_inputs = self.train_inputs
-            labels = tf.concat(self.train_labels, axis=0)
-        else:
-            step_inputs = tf.unstack(self._x_gates(self.train_inputs))   # unstack: one gradient, not T slices
-            labels = tf.reshape(self.train_labels, [-1])
         masks = None
         if c.dropout > 0:
             keep = tf.random.stateless_uniform([T, B, H], seed=self.dropout_seed) >= c.dropout
-            masks = tf.unstack(tf.cast(keep, tf.float32) * (1.0 / (1.0 - c.dropout)))
-        states = list(self.train_state)
-        outputs = []
-        for t in range(T):
-            output, states = self._step(step_inputs[t], states)
-            to_save = list(states)
-            if masks is not None:
-                # Book's `output = tf.nn.dropout(output, keep_prob=1.0 - dropout)`: the dropped-out output
-                # feeds the next step. Article/main-notebook quirk: it is also what gets saved; the
-                # extensions notebook saved the output from before dropout (`save_dropped_output`).
-                output = output * masks[t]
-                states = (output,) + tuple(states[1:])
-                if c.save_dropped_output:
-                    to_save = list(states)
-            outputs.append(output)
-        self.logits = tf.matmul(tf.concat(outputs, axis=0), self.w) + self.b
+            masks = tf.cast(keep, tf.float32) * (1.0 / (1.0 - c.dropout))
+        if c.graph == "fast" and type(self.cell) is LSTMCell:
+            # The book's LSTM: one unroll op group with a hand-written backward pass (fast_unroll.py).
+            states = [tf.identity(v) for v in self.train_state]
+            outputs, saved_output, state = lstm_unroll(self._x_gates(self.train_inputs), *states,
+                                                       self.cell.fused_hidden(self.cell.gates), masks,
+                                                       c.save_dropped_output)
+            outputs, to_save = tf.reshape(outputs, [T * B, H]), [saved_output, state]
+        else:
+            outputs, to_save = self._unroll(masks)
+        self.logits = tf.matmul(outputs, self.w) + self.b
         self.train_prediction = tf.nn.softmax(self.logits)
         updates = [v.assign(s) for v, s in zip(self.train_state, to_save)]
         with tf.control_dependencies(updates):
             if c.graph == "faithful":
+                labels = tf.concat(self.train_labels, axis=0)
                 self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
                 nll = labels * -tf.math.log(self.train_prediction + 1e-10)
             else:
-                self.loss = tf.reduce_mean(
-                    tf.nn.sparse_softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
+                labels = tf.reshape(self.train_labels, [-1])
+                self.loss = mean_cross_entropy(self.logits, self.train_prediction, labels)
                 nll = -tf.math.log(tf.gather(self.train_prediction, labels, batch_dims=1) + 1e-10)
         # The book's perplexity: the mean of -log(p + 1e-10) of the true bigrams (exp() taken later).
         self.train_perplexity_without_exp = tf.reduce_sum(nll) / (T * B)
+
+    def _unroll(self, masks):
+        """The book's unrolled loop over `num_unrollings` cell steps; returns ([T*B, H] outputs, states to save)."""
+        c = self.config
+        if c.graph == "faithful":
+            step_inputs = self.train_inputs
+        else:
+            step_inputs = tf.unstack(self._x_gates(self.train_inputs))   # unstack: one gradient, not T slices
+        step_masks = tf.unstack(masks) if masks is not None else None
+        states = list(self.train_state)
+        outputs = []
+        for t in range(c.num_unrollings):
+            output, states = self._step(step_inputs[t], states)
+            to_save = list(states)
+            if step_masks is not None:
+                # Book's `output = tf.nn.dropout(output, keep_prob=1.0 - dropout)`: the dropped-out output
+                # feeds the next step. Article/main-notebook quirk: it is also what gets saved; the
+                # extensions notebook saved the output from before dropout (`save_dropped_output`).
+                output = output * step_masks[t]
+                states = (output,) + tuple(states[1:])
+                if c.save_dropped_output:
+                    to_save = list(states)
+            outputs.append(output)
+        return tf.concat(outputs, axis=0), to_save
 
     # ---------------------------------------------------------------- valid and test
     def _single_step(self, x, saved):

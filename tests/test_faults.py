@@ -172,7 +172,7 @@ def test_generate_maps_unknown_primer_characters_to_unk(reference):
 # ---------------------------------------------------------------- train: configurations that cannot work
 @pytest.mark.parametrize("options,fragment", [
     (["--num-files", "40"], "missing"),                                    # the folder holds 12 stories
-    (["--num-unrollings", "400"], "--num-unrollings 400"),
+    (["--num-unrollings", "20000"], "--num-unrollings 20000"),
     (["--batch-size", "3000"], "--batch-size 3000"),
     (["--steps-per-document", "900"], "validation needs"),
     (["--docs-per-step", "13"], "--docs-per-step 13"),

@@ -102,3 +102,17 @@ def test_resume_of_the_notebook_recipe_carries_the_train_state(grimm_dir, tmp_pa
     _train(grimm_dir, halves, "--recipe", "book-notebook", "--num-steps", "1", "--seed", "2")
     _train(grimm_dir, halves, "--recipe", "book-notebook", "--num-steps", "3", "--resume")
     assert _metrics(halves) == _metrics(whole)
+
+
+def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
+    """The book's sizes on its 100 stories: documents 0-9 lend their tails to validation. 004.txt has only
+    44 bigrams per batch row for 50 unrollings; its rows wrap around, as the book's generator did."""
+    from reproduce.config import recipe_config
+    from reproduce.data import load_corpus
+    from reproduce.train import split_documents
+    corpus = load_corpus(grimm_dir, 100)
+    train_gens, valid_gens = split_documents(corpus, recipe_config("book"))
+    assert len(train_gens) == 100 and len(valid_gens) == 10
+    assert [len(g.text) for g in valid_gens] == [100] * 10
+    assert [len(g.text) for g in train_gens[:10]] == [len(d) - 100 for d in corpus.data_list[:10]]
+    assert len(train_gens[10].text) == len(corpus.data_list[10])
