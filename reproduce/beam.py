@@ -36,7 +36,7 @@ class BeamGraph:
                 x = self.inputs
             else:
                 self.inputs = tf1.placeholder(tf.int32, [K], name="sample_beam_input_ids")
-                x = model._x_gates(self.inputs)
+                x = model._x_gates_single(self.inputs)
             states = [tf.concat(variables, axis=0) for variables in self.saved]
             output, new_states = model._step(x, states)
             updates = [v.assign(new[k:k + 1]) for variables, new in zip(self.saved, new_states)

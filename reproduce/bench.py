@@ -32,6 +32,7 @@ if __package__ in (None, ""):          # run as `python reproduce/bench.py`: mak
 import numpy as np  # noqa: E402
 
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
+from reproduce.argtypes import at_least, probability  # noqa: E402
 from reproduce.errors import UserError  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -46,28 +47,6 @@ def log(message):
 
 
 # ====================================================================== command line
-def _count(minimum):
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum} (got {text})")
-        return value
-    return parse
-
-
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
-    return value
-
-
 def _peer_list(text):
     names = [n.strip() for n in text.split(",") if n.strip() and n.strip() != "none"]
     unknown = [n for n in names if n not in PEERS]
@@ -77,32 +56,32 @@ def _peer_list(text):
 
 
 def add_arguments(parser):
-    parser.add_argument("--iterations", type=_count(2), default=50,
+    parser.add_argument("--iterations", type=at_least(2), default=50,
                         help="timed training iterations per contender (default 50; the issue asks for >= 20)")
-    parser.add_argument("--warmup", type=_count(0), default=10, help="untimed iterations first (default 10)")
+    parser.add_argument("--warmup", type=at_least(0), default=10, help="untimed iterations first (default 10)")
     parser.add_argument("--output", default="bench.json", help="where to write the results (default bench.json)")
     parser.add_argument("--peers", type=_peer_list, default=list(PEERS),
                         help="peers to train besides the book's graphs: pytorch,keras (default), or none")
     parser.add_argument("--stories-dir", default=os.environ.get("GRIMM_STORIES_DIR", "stories"),
                         help="the Grimm stories (default: stories, env GRIMM_STORIES_DIR)")
-    parser.add_argument("--threads", type=_count(1),
+    parser.add_argument("--threads", type=at_least(1),
                         help="threads for every contender (default: the cores this process may use, which is "
                              "what the book's session uses)")
-    parser.add_argument("--dropout", type=_probability, default=0.0,
+    parser.add_argument("--dropout", type=probability, default=0.0,
                         help="dropout of the book's graphs (default 0: like-for-like with the peers)")
-    parser.add_argument("--generate-repeats", type=_count(1), default=3,
+    parser.add_argument("--generate-repeats", type=at_least(1), default=3,
                         help="timed repetitions of generation and validation (default 3)")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip tracing the fast graph's op types")
     tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
-    tiny.add_argument("--num-files", type=_count(1), default=100)
-    tiny.add_argument("--num-nodes", type=_count(1), default=128)
-    tiny.add_argument("--batch-size", type=_count(1), default=64)
-    tiny.add_argument("--num-unrollings", type=_count(1), default=50)
-    tiny.add_argument("--steps-per-document", type=_count(2), default=100)
-    tiny.add_argument("--valid-docs", type=_count(1), default=10)
-    tiny.add_argument("--generate-length", type=_count(1), default=500)
-    tiny.add_argument("--sgemm-size", type=_count(1), default=2048)
+    tiny.add_argument("--num-files", type=at_least(1), default=100)
+    tiny.add_argument("--num-nodes", type=at_least(1), default=128)
+    tiny.add_argument("--batch-size", type=at_least(1), default=64)
+    tiny.add_argument("--num-unrollings", type=at_least(1), default=50)
+    tiny.add_argument("--steps-per-document", type=at_least(2), default=100)
+    tiny.add_argument("--valid-docs", type=at_least(1), default=10)
+    tiny.add_argument("--generate-length", type=at_least(1), default=500)
+    tiny.add_argument("--sgemm-size", type=at_least(1), default=2048)
     parser.add_argument("--worker", help=argparse.SUPPRESS)        # internal: one training contender
 
 
@@ -116,7 +95,7 @@ def bench_config(args):
 
 
 def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpuat_least()
 
 
 # ====================================================================== shared measurement helpers
@@ -152,23 +131,11 @@ def peak_rss_mb():
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 
-def split_documents(corpus, config):
-    """`train.split_documents` without its checks: training and validation generators (loop.md).
-
-    Its check that every batch row holds `num_unrollings` bigrams refuses the real corpus at the book's
-    sizes (004.txt: 43 per row), though `BatchGenerator` wraps a cursor at any length, as the book's did."""
-    from reproduce.data import BatchGenerator
-    c = config
-    long_doc_ids = [i for i, d in enumerate(corpus.data_list) if len(d) > 10 * c.steps_per_document][:c.valid_docs]
-    train_texts = [d[:-c.steps_per_document] if i in long_doc_ids else d for i, d in enumerate(corpus.data_list)]
-    return ([BatchGenerator(text, c.batch_size, c.num_unrollings) for text in train_texts],
-            [BatchGenerator(corpus.data_list[i][-c.steps_per_document:], 1, 1) for i in long_doc_ids])
-
-
 def record_batches(corpus, config, count):
     """`count` real training batches, visited as the trainer does (`docs_per_step` random documents,
     `steps_per_document` iterations each), recorded once so that every contender trains on the same ones.
     Returns inputs and labels [count, T, B] and whether each batch starts a document."""
+    from reproduce.train import split_documents
     train_gens, _ = split_documents(corpus, config)
     rng = np.random.RandomState(config.seed)
     inputs, labels, starts = [], [], []
@@ -524,6 +491,7 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
     same_story = {variant: stories[variant] == stories["literal"] for variant in variants}
 
     # Validation as `Trainer.validate` runs it (its own code, on a stand-in holding what it reads).
+    from reproduce.train import split_documents
     _, valid_gens = split_documents(corpus, config)
     validation = {}
     for name, (model, session) in sessions.items():
@@ -552,7 +520,7 @@ def machine_description(threads):
                 break
     except OSError:
         pass
-    return f"{cpu}, {threads} of {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
+    return f"{cpu}, {threads} of {os.cpuat_least()} cores, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
 
 

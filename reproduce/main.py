@@ -14,6 +14,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
+from reproduce.argtypes import positive, probability  # noqa: E402
 from reproduce.errors import UserError  # noqa: E402
 
 STORIES_ENV = "GRIMM_STORIES_DIR"
@@ -21,28 +22,6 @@ STORIES_ENV = "GRIMM_STORIES_DIR"
 
 def _stories_default():
     return os.environ.get(STORIES_ENV, "stories")
-
-
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
-        return value
-    return parse
-
-
-def _probability(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,7 +58,7 @@ def build_parser():
     download = commands.add_parser("download", help="download the Grimm stories")
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
     download.add_argument("--stories-dir", default=_stories_default(), help=f"default: stories (env {STORIES_ENV})")
-    download.add_argument("--num-files", type=_positive(int), default=100)
+    download.add_argument("--num-files", type=positive(int), default=100)
 
     train = commands.add_parser("train", help="train a recipe, writing checkpoints, metrics and samples")
     train.add_argument("--recipe", default="book", choices=recipes)
@@ -93,8 +72,8 @@ def build_parser():
     for name, kind in (("num-files", int), ("num-steps", int), ("docs-per-step", int),
                        ("steps-per-document", int), ("num-nodes", int), ("batch-size", int),
                        ("num-unrollings", int), ("chars-in-segment", int), ("valid-docs", int)):
-        train.add_argument(f"--{name}", type=_positive(kind))
-    train.add_argument("--dropout", type=_probability)
+        train.add_argument(f"--{name}", type=positive(kind))
+    train.add_argument("--dropout", type=probability)
     if classics:
         classics.add_train_arguments(train)        # the neighbouring classics' own options
 
@@ -106,8 +85,8 @@ def build_parser():
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
     generate.add_argument("--sampler", default="top3", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's)")
     generate.add_argument("--temperature", type=float, default=1.0)
-    generate.add_argument("--beam-length", type=_positive(int), default=5)
-    generate.add_argument("--beam-neighbors", type=_positive(int), default=5)
+    generate.add_argument("--beam-length", type=positive(int), default=5)
+    generate.add_argument("--beam-neighbors", type=positive(int), default=5)
     generate.add_argument("--output", help="also write the story to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 

@@ -103,8 +103,14 @@ class BookModel:
         self.reset_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="reset_seed")
 
     def _x_gates(self, ids):
-        """Fast path: every gate's `x·Wx + b` for a tensor of ids, as row look-ups."""
+        """Fast path: every gate's `x·Wx + b` for a tensor of ids, as row look-ups (training: one look-up
+        into the gate matrices side by side, with a dense gradient)."""
         return _row_lookup(self._fused_x, ids) + self._fused_b
+
+    def _x_gates_single(self, ids):
+        """`_x_gates` for a step of one or a few rows: look up each gate matrix, no [V, gates*H] copy."""
+        weights, _ = self.cell.input_weights()
+        return tf.concat([tf.gather(w, ids) for w in weights], axis=1) + self._fused_b
 
     def _step(self, x, states):
         """One cell step from an input of this path (one-hot rows, or precomputed gate inputs)."""
@@ -170,7 +176,7 @@ class BookModel:
 
     # ---------------------------------------------------------------- valid and test
     def _single_step(self, x, saved):
-        x = x if self.config.graph == "faithful" else self._x_gates(x)
+        x = x if self.config.graph == "faithful" else self._x_gates_single(x)
         output, states = self._step(x, list(saved))
         updates = [v.assign(s) for v, s in zip(saved, states)]
         with tf.control_dependencies(updates):
