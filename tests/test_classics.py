@@ -36,14 +36,30 @@ def test_aesop_dictionary_is_the_articles(corpora_dir):
     shipped = aesop.FABLE.read_bytes()
     assert shipped == (corpora_dir / "aesop" / "belling_the_cat.txt").read_bytes()
     words = aesop.read_words(shipped.decode())
-    dictionary, reverse_dictionary = aesop.build_dataset(words)
+    dictionary, reverse_dictionary = aesop.build_dataset(words, seed=0)
     assert len(words) == 204 and len(dictionary) == 112
-    # The article lists [",": 0] ["the": 1] ... ["council": 37] ... ["spoke": 111]; ties came out in an
-    # arbitrary order then ("Expect a different dictionary as well per run"), first appearance now.
-    assert (dictionary[","], dictionary["the"], dictionary["council"], dictionary["spoke"]) == (0, 1, 39, 106)
-    counts = [words.count(w) for w in reverse_dictionary]
-    assert counts == sorted(counts, reverse=True)
     assert [reverse_dictionary[dictionary[w]] for w in words] == words
+    # The article lists [",": 0] ["the": 1] ... ["council": 37] ... ["spoke": 111]: by frequency, and
+    # words of equal frequency in an arbitrary order (75 words occur once: ids 37-111).
+    assert (dictionary[","], dictionary["the"]) == (0, 1)
+    counts = [words.count(w) for w in reverse_dictionary]
+    assert counts == sorted(counts, reverse=True) and counts.index(1) == 37
+    other, _ = aesop.build_dataset(words, seed=1)
+    assert other != dictionary and [words.count(w) for w in other] == counts
+    assert aesop.build_dataset(words, seed=0)[0] == dictionary
+    # Not in order of first appearance, which would number a run of rare words one after another.
+    ids = [dictionary[w] for w in "consider what measures they".split()]
+    assert ids != list(range(ids[0], ids[0] + 4))
+
+
+def test_aesop_story_check_scores_the_articles_listing(golden_dir):
+    words = aesop.read_words(aesop.FABLE.read_text())
+    listing_11 = (golden_dir / "aesop_word_lstm_sample_had_a_general.txt").read_text().split()
+    assert listing_11[:3] == ["had", "a", "general"] and len(listing_11) == 35
+    assert aesop.words_as_in_text(words, listing_11[:3], listing_11[3:]) == 32
+    assert aesop.words_as_in_text(words, listing_11[:3], ["council", "to", "bell"] + listing_11[6:]) == 31
+    listing_12 = (golden_dir / "aesop_word_lstm_sample_mouse_mouse_mouse.txt").read_text().split()
+    assert aesop.words_as_in_text(words, listing_12[:3], listing_12[3:]) is None      # a seed not in the fable
 
 
 def test_aesop_prime_errors_name_the_word():
@@ -168,8 +184,9 @@ def test_aesop_word_trains_and_generates(tmp_path):
     generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
     assert generated.returncode == 0, generated.stderr
     words = generated.stdout.split()
-    dictionary, _ = aesop.build_dataset(aesop.read_words(aesop.FABLE.read_text()))
+    dictionary = json.loads((run / "vocab.json").read_text())["words"]
     assert words[:3] == ["had", "a", "general"] and len(words) == 35 and all(w in dictionary for w in words)
+    assert re.search(r"\(\d+ of the 32 words after 'had a general' are the text's\)", generated.stderr)
 
     unknown = run_cli("generate", "--checkpoint", run, "--prime", "had a dog")
     assert unknown.returncode == 2 and unknown.stdout == ""

@@ -40,24 +40,26 @@ def add_train_arguments(train_parser):
     --chars-in-segment and --download keep their meaning (hidden units, batch, training steps,
     unrolled time steps, random seed, sample length during training, fetch the text if absent)."""
     group = train_parser.add_argument_group("classic recipes (shakespeare-char, char-rnn/lstm/gru, aesop-word)")
-    group.add_argument("--text-file", help="text to train on (default: shakespeare/input.txt, downloaded if absent; "
-                                           "aesop-word: the fable shipped with the package)")
-    group.add_argument("--layers", type=_positive(int), help="LSTM layers (shakespeare-char 2, aesop-word 1)")
-    group.add_argument("--unroll", dest="num_unrollings", type=_positive(int),
-                       help="shakespeare-char: characters per session.run, i.e. truncated back-propagation length "
-                            "(default 1, the article's); same as --num-unrollings")
-    group.add_argument("--learning-rate", type=_positive(float),
+    group.add_argument("--text-file", metavar="PATH",
+                       help="text to train on (default: shakespeare/input.txt, downloaded if absent; aesop-word: "
+                            "the fable shipped with the package)")
+    group.add_argument("--layers", type=_positive(int), metavar="N",
+                       help="LSTM layers (shakespeare-char 2, aesop-word 1)")
+    group.add_argument("--unroll", dest="num_unrollings", type=_positive(int), metavar="N",
+                       help="shakespeare-char: characters per session.run, the truncated back-propagation length "
+                            "(default 1, the article's). Same as --num-unrollings, which is also the window length "
+                            "of char-* (200) and the number of input words of aesop-word (3)")
+    group.add_argument("--learning-rate", type=_positive(float), metavar="RATE",
                        help="shakespeare-char 0.01 (gradient descent), others 0.001 (RMSProp)")
-    group.add_argument("--display-step", type=_positive(int),
+    group.add_argument("--display-step", type=_positive(int), metavar="N",
                        help="steps between progress lines (aesop-word 1000; shakespeare-char 1%% of the epoch; "
                             "char-*: an epoch, or a tenth of the run if shorter)")
-    group.add_argument("--max-chars", type=_positive(int),
+    group.add_argument("--max-chars", type=_positive(int), metavar="N",
                        help="char-*: characters of the text trained on (default 100000, the article's); "
                             "the tenth as many after them are the validation text")
     group.add_argument("--compare-cells", action="store_true",
                        help="char-*: train the RNN, LSTM and GRU alike in RUN_DIR/char-* and compare their "
                             "validation loss (cell_comparison.csv, cell_comparison.png)")
-
 
 def _module(recipe):
     if recipe == "shakespeare-char":

@@ -15,6 +15,7 @@ Kept from the article, on purpose:
 - generation feeds each argmax prediction back as the newest of the 3 input words.
 """
 import random
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -41,10 +42,19 @@ def read_words(text):
     return [word for line in text.splitlines() for word in line.strip().split()]
 
 
-def build_dataset(words):
-    """word -> id by decreasing frequency (ties in order of first appearance), and id -> word."""
+def build_dataset(words, seed):
+    """word -> id by decreasing frequency (`Counter.most_common`), and id -> word.
+
+    Words of equal frequency come in an arbitrary order drawn from `seed`. The article's Python ordered
+    them by string hash ("council" 37 and "spoke" 111 in its run; "Expect a different dictionary as well
+    per run"). Python 3.7+ would order them by first appearance, numbering runs of rare words one after
+    another (consider 40, what 41, measures 42, they 43); with raw ids as inputs, neighbouring windows
+    then look alike and the model confuses them (`what measures they` -> `they`, not `could`).
+    """
+    counts = Counter(words)
+    arbitrary = random.Random(seed).sample(sorted(counts), len(counts))
     dictionary = {}
-    for word, _ in Counter(words).most_common():
+    for word, _ in Counter({word: counts[word] for word in arbitrary}).most_common():
         dictionary[word] = len(dictionary)
     return dictionary, [word for word in dictionary]
 
@@ -94,6 +104,21 @@ def build_config(args):
     return config
 
 
+def words_as_in_text(words, prime, predicted):
+    """How many predicted words equal the text's words after the first occurrence of `prime` (None: absent)."""
+    n = len(prime)
+    for i in range(len(words) - n + 1):
+        if words[i:i + n] == prime:
+            return sum(a == b for a, b in zip(predicted, words[i + n:]))
+    return None
+
+
+def report_match(words, prime, predicted, log):
+    matched = words_as_in_text(words, prime, predicted)
+    if matched is not None:
+        log(f"({matched} of the {len(predicted)} words after {' '.join(prime)!r} are the text's)")
+
+
 def prime_ids(prime, dictionary, n_input):
     words = prime.split()
     if len(words) != n_input:
@@ -109,14 +134,14 @@ def prime_ids(prime, dictionary, n_input):
 def train(args, log=print):
     config = build_config(args)
     words = read_words(common.read_text(config["text_file"]))
-    dictionary, reverse_dictionary = build_dataset(words)
+    dictionary, reverse_dictionary = build_dataset(words, config["seed"])
     n_input, iterations, display = config["num_unrollings"], config["num_steps"], config["display_step"]
     if len(words) < n_input + 1:
         raise common.UserError(f"{config['text_file']}: {len(words)} words; the model needs at least "
                                f"{n_input + 1} (--num-unrollings + 1)", exit_code=2)
     log(f"Loaded training data... {len(words)} words, {len(dictionary)} unique")
     run = common.new_run_dir(args, RECIPE)
-    common.start_run(run, config, {"words": reverse_dictionary})
+    common.start_run(run, config, {"words": reverse_dictionary, "text": words})
     model = AesopModel(config, len(dictionary))
     offsets = random.Random(config["seed"])
     rows = []
@@ -166,15 +191,18 @@ def train(args, log=print):
         primer = ARTICLE_PRIME if all(w in dictionary for w in ARTICLE_PRIME.split()) and n_input == 3 \
             else " ".join(words[:n_input])
         story = model.continue_story(session, prime_ids(primer, dictionary, n_input), config["sample_length"])
-    text = " ".join([primer] + [reverse_dictionary[i] for i in story])
+    predicted = [reverse_dictionary[i] for i in story]
+    text = " ".join([primer] + predicted)
     common.write_atomic(run / "samples.txt", text + "\n")
     log(text)
+    report_match(words, primer.split(), predicted, log)
     log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
     return run
 
 
 def generate(args, run, config):
-    reverse_dictionary = common.load_vocab(run)["words"]
+    vocab = common.load_vocab(run)
+    reverse_dictionary = vocab["words"]
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
     prime = args.prime if args.prime is not None else ARTICLE_PRIME
     ids = prime_ids(prime, dictionary, config["num_unrollings"])
@@ -188,4 +216,6 @@ def generate(args, run, config):
         saver = tf1.train.Saver()
         common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
         story = model.continue_story(session, ids, length)
-    return " ".join(prime.split() + [reverse_dictionary[i] for i in story])
+    predicted = [reverse_dictionary[i] for i in story]
+    report_match(vocab.get("text", []), prime.split(), predicted, lambda line: print(line, file=sys.stderr))
+    return " ".join(prime.split() + predicted)

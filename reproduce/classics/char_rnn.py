@@ -141,7 +141,8 @@ def train_one(args, recipe, run, log=print):
     # The training text goes with the run: `generate` starts from a random window of it, as the article does.
     common.start_run(run, config, {"chars": chars, "train_text": train_text})
     model = CharModel(config, len(chars))
-    rng = np.random.RandomState(config["seed"])
+    # Two generators, so that every cell trained with one seed sees the same batches in the same order.
+    shuffle_rng, sample_rng = np.random.RandomState(config["seed"]), np.random.RandomState(config["seed"] + 1)
     rows, samples = [], []
     with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
         session.run(model.init)
@@ -154,7 +155,7 @@ def train_one(args, recipe, run, log=print):
             for step in range(num_steps):
                 position = step % steps_per_epoch
                 if position == 0:
-                    order = rng.permutation(len(starts))
+                    order = shuffle_rng.permutation(len(starts))
                 inputs, targets = windows(train_ids, starts[order[position * batch:(position + 1) * batch]], maxlen)
                 loss, _ = session.run([model.loss, model.train_op], {model.inputs: inputs, model.targets: targets})
                 loss_sum, loss_count = loss_sum + loss, loss_count + 1
@@ -173,7 +174,8 @@ def train_one(args, recipe, run, log=print):
                     checkpoints.save(session, step + 1)
                     loss_sum, loss_count = 0.0, 0
                 if position == steps_per_epoch - 1 or step == num_steps - 1:          # the article's epoch end
-                    samples.append(epoch_samples(session, model, config, train_ids, chars, rng, step + 1))
+                    samples.append(epoch_samples(session, model, config, train_ids, chars, sample_rng,
+                                                 step + 1))
                     log(samples[-1])
                     common.write_atomic(run / "samples.txt", "\n".join(samples))
         except KeyboardInterrupt:
