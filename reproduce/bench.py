@@ -95,7 +95,7 @@ def bench_config(args):
 
 
 def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpuat_least()
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 # ====================================================================== shared measurement helpers
@@ -363,6 +363,48 @@ def run_worker(name, config, vocabulary_size, args, threads, workdir):
 
 
 # ====================================================================== in this process: sgemm, generation, validation
+class BookGeneratorOHE:
+    """The book's `DataGeneratorOHE` written out as the book runs it: a Python loop over batch rows
+    filling one-hot arrays, for timing only (data.BatchGenerator is the same semantics, vectorised)."""
+
+    def __init__(self, text, batch_size, num_unroll, vocabulary_size):
+        self.text, self.batch_size, self.num_unroll, self.V = list(text), batch_size, num_unroll, vocabulary_size
+        self.segments = len(self.text) // batch_size
+        self.cursor = [b * self.segments for b in range(batch_size)]
+
+    def next_batch(self):
+        data = np.zeros((self.batch_size, self.V), dtype=np.float32)
+        labels = np.zeros((self.batch_size, self.V), dtype=np.float32)
+        for b in range(self.batch_size):
+            if self.cursor[b] + 1 >= len(self.text):
+                self.cursor[b] = b * self.segments
+            data[b, self.text[self.cursor[b]]] = 1.0
+            labels[b, self.text[self.cursor[b] + 1]] = 1.0
+            self.cursor[b] = (self.cursor[b] + 1) % len(self.text)
+        return data, labels
+
+    def unroll_batches(self):
+        batches = [self.next_batch() for _ in range(self.num_unroll)]
+        return [d for d, _ in batches], [l for _, l in batches]
+
+
+def time_batch_generators(corpus, config, repeats=50):
+    """Milliseconds to make one iteration's batches: the book's loop generator (one-hot) and ours (ids)."""
+    from reproduce.data import BatchGenerator
+    text = corpus.data_list[3]
+    book = BookGeneratorOHE(text, config.batch_size, config.num_unrollings, corpus.vocabulary_size)
+    ours = BatchGenerator(text, config.batch_size, config.num_unrollings)
+    timings = {}
+    for name, make in (("book_loop_one_hot", book.unroll_batches), ("vectorised_ids", ours.unroll_ids)):
+        seconds = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            make()
+            seconds.append(time.perf_counter() - started)
+        timings[name] = float(np.median(seconds) * 1000.0)
+    return timings
+
+
 def measure_sgemm(size, repeats=5):
     """GFLOP/s of a float32 size^3 matrix product, through numpy (its BLAS) and through a tf.matmul op."""
     import tensorflow as tf
@@ -520,7 +562,7 @@ def machine_description(threads):
                 break
     except OSError:
         pass
-    return f"{cpu}, {threads} of {os.cpuat_least()} cores, {platform.system()} {platform.release()}, " \
+    return f"{cpu}, {threads} of {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
 
 
@@ -543,6 +585,10 @@ def run(args):
     log(f"sgemm {args.sgemm_size}^3: numpy {rates['numpy_sgemm']:.1f} GFLOP/s, "
         f"tf.matmul {rates['tf_matmul']:.1f} GFLOP/s")
 
+    batch_ms = time_batch_generators(corpus, config)
+    log(f"one iteration's batches: book's loop generator {batch_ms['book_loop_one_hot']:.2f} ms, "
+        f"vectorised {batch_ms['vectorised_ids']:.2f} ms")
+
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         np.savez(Path(workdir) / "batches.npz", **record_batches(corpus, config, args.warmup + args.iterations))
@@ -562,6 +608,12 @@ def run(args):
                                                                                Path(workdir) / "model", args)
 
     results = summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation, tf)
+    results["batch_generator_ms"] = batch_ms
+    # The book's whole iteration: its loop generator, then the literal graph; ours: vectorised ids, fast graph.
+    results["book_iteration_with_its_generator_ms"] = (results["train_iteration_ms"]["literal"]
+                                                      + batch_ms["book_loop_one_hot"])
+    results["fast_iteration_with_its_generator_ms"] = (results["train_iteration_ms"]["fast"]
+                                                      + batch_ms["vectorised_ids"])
     Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
     print(format_table(results))
     print(f"(written to {args.output})")
@@ -651,6 +703,9 @@ def format_table(results):
         s = spreads[name]
         lines.append(f"{'train  ' + LABELS[name]:34}{median:8.1f} ms{s['p10']:10.1f} - {s['p90']:5.1f} ms"
                      f"{median / fast:9.2f}")
+    book_total, ours_total = results["book_iteration_with_its_generator_ms"], results["fast_iteration_with_its_generator_ms"]
+    lines.append(f"{'with batch making: book (loop)':34}{book_total:8.1f} ms{'':20}{book_total / ours_total:9.2f}"
+                 f"  vs fast + vectorised {ours_total:.1f} ms")
     n, fastest = results["generate_length"], results["generate_500_s"]["fast"]
     for variant, seconds in results["generate_500_s_variants"].items():
         same = "" if variant == "literal" else (
