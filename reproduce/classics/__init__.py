@@ -7,11 +7,11 @@
 `python reproduce/main.py train --recipe NAME [options]` writes a run folder; `generate --checkpoint RUN`
 samples from it. Each module says which of its article's quirks it keeps.
 """
-import argparse
 import json
 import sys
 from pathlib import Path
 
+from reproduce.argtypes import positive
 from reproduce.errors import UserError
 
 RECIPES = {
@@ -23,18 +23,6 @@ RECIPES = {
 }
 
 
-def _positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be above 0 (got {text})")
-        return value
-    return parse
-
-
 def add_train_arguments(train_parser):
     """The classics' own options; --num-nodes, --batch-size, --num-steps, --num-unrollings, --seed,
     --chars-in-segment and --download keep their meaning (hidden units, batch, training steps,
@@ -43,18 +31,18 @@ def add_train_arguments(train_parser):
     group.add_argument("--text-file", metavar="PATH",
                        help="text to train on (default: shakespeare/input.txt, downloaded if absent; aesop-word: "
                             "the fable shipped with the package)")
-    group.add_argument("--layers", type=_positive(int), metavar="N",
+    group.add_argument("--layers", type=positive(int), metavar="N",
                        help="LSTM layers (shakespeare-char 2, aesop-word 1)")
-    group.add_argument("--unroll", dest="num_unrollings", type=_positive(int), metavar="N",
+    group.add_argument("--unroll", dest="num_unrollings", type=positive(int), metavar="N",
                        help="shakespeare-char: characters per session.run, the truncated back-propagation length "
                             "(default 1, the article's). Same as --num-unrollings, which is also the window length "
                             "of char-* (200) and the number of input words of aesop-word (3)")
-    group.add_argument("--learning-rate", type=_positive(float), metavar="RATE",
+    group.add_argument("--learning-rate", type=positive(float), metavar="RATE",
                        help="shakespeare-char 0.01 (gradient descent), others 0.001 (RMSProp)")
-    group.add_argument("--display-step", type=_positive(int), metavar="N",
+    group.add_argument("--display-step", type=positive(int), metavar="N",
                        help="steps between progress lines (aesop-word 1000; shakespeare-char 1%% of the epoch; "
                             "char-*: an epoch, or a tenth of the run if shorter)")
-    group.add_argument("--max-chars", type=_positive(int), metavar="N",
+    group.add_argument("--max-chars", type=positive(int), metavar="N",
                        help="char-*: characters of the text trained on (default 100000, the article's); "
                             "the tenth as many after them are the validation text")
     group.add_argument("--compare-cells", action="store_true",
