@@ -80,10 +80,11 @@ def build_parser():
     generate = commands.add_parser("generate", help="write a story from a checkpoint")
     generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
                                                               "prefix such as RUN/ckpt/model-12")
-    generate.add_argument("--length", type=int, default=500, help="bigrams to generate (default 500)")
+    generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own)")
     generate.add_argument("--seed", type=int)
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
-    generate.add_argument("--sampler", default="top3", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's)")
+    generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's; the classics: "
+                                            "their article's)")
     generate.add_argument("--temperature", type=float, default=1.0)
     generate.add_argument("--beam-length", type=positive(int), default=5)
     generate.add_argument("--beam-neighbors", type=positive(int), default=5)
@@ -138,7 +139,8 @@ def cmd_generate(args):
     classics = _optional("reproduce.classics")
     if classics and classics.owns_run(args.checkpoint):
         return classics.generate(args)
-    text = generate(args.checkpoint, length=args.length, seed=args.seed, prime=args.prime, sampler=args.sampler,
+    text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
+                    prime=args.prime, sampler=args.sampler or "top3",
                     temperature=args.temperature, output=args.output, beam_length=args.beam_length,
                     beam_neighbors=args.beam_neighbors, graph=args.graph)
     print(text)
