@@ -107,6 +107,19 @@ def default_run_dir(recipe):
     return Path("checkpoints") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
+def unfinished_run(recipe):
+    """The newest `checkpoints/<recipe>-*` run that stopped before its last step, if any."""
+    from reproduce.checkpoints import RunDir
+    from reproduce.config import Config
+    for path in sorted(Path("checkpoints").glob(f"{recipe}-*"), reverse=True):
+        run = RunDir(path)
+        if (path / "config.json").exists():
+            steps = run.steps()
+            finished = steps and steps[0] >= Config.load(path / "config.json").num_steps
+            return None if finished else path
+    return None
+
+
 def cmd_train(args):
     from reproduce.config import recipe_config
     from reproduce.train import train
@@ -157,7 +170,7 @@ def cmd_all(args):
 
     stories_dir = _stories_default()
     download_stories(stories_dir, 100)
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir("book")
+    run_dir = Path(args.run_dir) if args.run_dir else (unfinished_run("book") or default_run_dir("book"))
     resume = run_dir.exists() and (run_dir / "config.json").exists()
     config = recipe_config("book", stories_dir=stories_dir, graph=args.graph)
     history, run_path = train(config, run_dir, resume=resume)

@@ -1,5 +1,6 @@
 """The loop end to end in fresh processes: train, generate, repeat with a seed, resume, the plateau rule."""
 import csv
+from pathlib import Path
 import json
 
 import pytest
@@ -116,3 +117,21 @@ def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
     assert [len(g.text) for g in valid_gens] == [100] * 10
     assert [len(g.text) for g in train_gens[:10]] == [len(d) - 100 for d in corpus.data_list[:10]]
     assert len(train_gens[10].text) == len(corpus.data_list[10])
+
+
+def test_the_main_job_continues_the_newest_unfinished_run(tmp_path, grimm_dir):
+    from reproduce.main import unfinished_run
+    import os
+    runs = tmp_path / "checkpoints"
+    _train(grimm_dir, runs / "book-20260101-000000", "--num-steps", "1")
+    finished = runs / "book-20260101-000000"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        assert unfinished_run("book") is None                            # its only run is complete
+        config = json.loads((finished / "config.json").read_text())
+        config["num_steps"] = 3                                           # as if stopped after step 1 of 3
+        (finished / "config.json").write_text(json.dumps(config))
+        assert unfinished_run("book") == Path("checkpoints/book-20260101-000000")
+    finally:
+        os.chdir(cwd)
