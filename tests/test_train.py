@@ -1,7 +1,7 @@
 """The loop end to end in fresh processes: train, generate, repeat with a seed, resume, the plateau rule."""
 import csv
-from pathlib import Path
 import json
+from pathlib import Path
 
 import pytest
 
@@ -120,8 +120,8 @@ def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
 
 
 def test_the_main_job_continues_the_newest_unfinished_run(tmp_path, grimm_dir):
-    from reproduce.main import unfinished_run
     import os
+    from reproduce.main import unfinished_run
     runs = tmp_path / "checkpoints"
     _train(grimm_dir, runs / "book-20260101-000000", "--num-steps", "1")
     finished = runs / "book-20260101-000000"
