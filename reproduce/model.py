@@ -5,7 +5,8 @@ Two ways to feed the same variables, chosen by `config.graph`:
   every gate a one-hot matrix product.
 - `fast`: integer ids; each gate's `x·Wx` is a row look-up of the same variables (one look-up into
   the gate matrices side by side), the hidden products one `[H, gates*H]` product, the gradient of
-  the look-up a dense `unsorted_segment_sum`. Same numbers up to float rounding (tests check 1e-5).
+  the look-up a dense `unsorted_segment_sum`; for the book's LSTM the unroll and the loss have
+  hand-written gradients (fast_unroll.py). Same numbers up to float rounding (tests check 1e-5).
 
 Randomness that the book drew from TensorFlow's stateful generators (dropout masks, the random
 reset of the test state) comes from stateless ops seeded by fed counters, so a run restored from a

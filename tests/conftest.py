@@ -36,9 +36,8 @@ def grimm_dir(corpora_dir):
 
 @pytest.fixture(scope="session")
 def golden_dir():
-    """The printed outputs of the book; shipped in the package when the compare module exists, else ../shared."""
-    packaged = REPO / "reproduce" / "golden"
-    return packaged if packaged.is_dir() else SHARED / "golden"
+    """The printed outputs of the book and the articles, as shipped in the package (see golden/SOURCE.md)."""
+    return REPO / "reproduce" / "golden"
 
 
 def run_cli(*args, cwd=None, env=None, timeout=600):
