@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
 from reproduce.argtypes import at_least, probability  # noqa: E402
-from reproduce.errors import UserError  # noqa: E402
+from reproduce.errors import UserError, report_errors  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
@@ -107,25 +107,27 @@ def spread(seconds):
             "min": ms.min(), "max": ms.max(), "n": len(ms)}
 
 
-def resident_mb():
-    """This process's resident memory now (VmRSS; None where /proc is missing)."""
+def _proc_status_mb(field):
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB; None where /proc is missing."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024.0
     except OSError:
         pass
     return None
 
 
+def resident_mb():
+    """This process's resident memory now."""
+    return _proc_status_mb("VmRSS")
+
+
 def peak_rss_mb():
     """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss), else ru_maxrss."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     import resource
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
@@ -732,15 +734,7 @@ def main(argv=None):
     if args.worker:
         worker_main(args.worker)
         return 0
-    try:
-        run(args)
-    except UserError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    return report_errors(lambda: run(args))
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ class _Cell:
         self.hidden = {g: _weight(f"{g}{self.hidden_suffix}", [num_nodes, num_nodes], self.weight_stddev,
                                   self._next_seed()) for g in self.gates}
         self.bias = {g: _bias(f"{g}b", [1, num_nodes], *self.bias_range, self._next_seed()) for g in self.gates}
-        self._fused_hidden = None
+        self._fused_hidden = {}
 
     def _next_seed(self):
         self._seed += 1
@@ -48,8 +48,6 @@ class _Cell:
 
     def fused_hidden(self, gates):
         """[H, len(gates)*H]: the hidden-state matrices of `gates` side by side (built once per graph)."""
-        if self._fused_hidden is None:
-            self._fused_hidden = {}
         key = tuple(gates)
         if key not in self._fused_hidden:
             self._fused_hidden[key] = tf.concat([self.hidden[g] for g in gates], axis=1, name="fused_hidden")

@@ -11,6 +11,8 @@
 
 Every file is written to a temporary name and renamed, so a crash leaves the previous version intact.
 """
+import csv
+import io
 import json
 import os
 import re
@@ -68,14 +70,31 @@ def describe_error(error):
     return text.strip().splitlines()[0][:200] if text.strip() else error.__class__.__name__
 
 
-def restore(session, model, prefix):
-    """`model.saver.restore`, after checking that the checkpoint holds every variable with the graph's shape.
+def write_csv(path, columns, rows):
+    """`rows` (dicts) as CSV with `columns`, written atomically."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomic(path, out.getvalue())
+
+
+def write_output(path, text):
+    """A user's --output file: whole or not at all, a one-line error when it cannot be written."""
+    try:
+        write_atomic(path, text + "\n")
+    except OSError as e:
+        raise UserError(f"{path}: cannot write it ({e.strerror}); nothing was written") from e
+
+
+def restore(session, saver, variables, prefix):
+    """`saver.restore`, after checking that the checkpoint holds each of `variables` with the graph's shape.
 
     TensorFlow 2's resource variables accept a tensor of another shape on restore without a word (a
     checkpoint of another vocabulary would load), so the shapes are compared here first.
     """
     stored = tf1.train.load_checkpoint(str(prefix)).get_variable_to_shape_map()
-    for variable in model.saved_variables:
+    for variable in variables:
         name = variable.op.name
         expected = variable.shape.as_list()
         if name not in stored:
@@ -83,13 +102,13 @@ def restore(session, model, prefix):
         if list(stored[name]) != expected:
             raise ValueError(f"variable {name} has shape {list(stored[name])} in the checkpoint, "
                              f"{expected} in this graph")
-    model.saver.restore(session, str(prefix))
+    saver.restore(session, str(prefix))
 
 
-def restore_for_use(session, model, prefix, run_path):
+def restore_for_use(session, saver, variables, prefix, run_path):
     """`restore` for generation and scoring: any failure is a one-line error naming the checkpoint."""
     try:
-        restore(session, model, prefix)
+        restore(session, saver, variables, prefix)
     except (tf.errors.OpError, ValueError) as e:
         raise UserError(f"{prefix}: cannot restore this checkpoint into the graph of {run_path}/config.json "
                         f"and vocab.json ({describe_error(e)}); it belongs to another run or is damaged") from e
@@ -168,7 +187,7 @@ class RunDir:
         for step in self.steps():
             try:
                 state = json.loads((self.ckpt / f"state-{step}.json").read_text())
-                restore(session, model, self.ckpt / f"model-{step}")
+                restore(session, model.saver, model.saved_variables, self.ckpt / f"model-{step}")
                 return state
             except (tf.errors.OpError, OSError, ValueError) as e:
                 problems.append(f"step {step}: {describe_error(e)}")

@@ -201,7 +201,7 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     model = BookModel(config, len(vocabulary))
     by_phase = {}
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model, prefix, run.path)
+        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
         for phase in (0, 1):
             ids = [dictionary.get(text[i:i + 2], 0) for i in range(phase, len(text) - 1, 2)]
             by_phase[phase] = {"perplexity": perplexity_of(session, model, ids), "bigrams": len(ids),

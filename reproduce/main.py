@@ -7,7 +7,6 @@ import argparse
 import os
 import sys
 import time
-import traceback
 from pathlib import Path
 
 if __package__ in (None, ""):          # run as `python reproduce/main.py`: make `reproduce` importable
@@ -15,7 +14,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
 from reproduce.argtypes import positive, probability  # noqa: E402
-from reproduce.errors import UserError  # noqa: E402
+from reproduce.errors import UserError, report_errors  # noqa: E402
 
 STORIES_ENV = "GRIMM_STORIES_DIR"
 
@@ -194,20 +193,9 @@ def main(argv=None):
     if args.command is None:                           # no subcommand: the main job
         args = parser.parse_args(list(argv) + ["all"])
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
-    try:
-        if args.command in handlers:
-            handlers[args.command](args)
-        else:                                          # compare, bench: their module runs them
-            _optional(f"reproduce.{args.command}").run(args)
-    except UserError as e:
-        if args.debug:
-            traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
-    return 0
+    # compare, bench: their module runs them
+    handler = handlers.get(args.command) or _optional(f"reproduce.{args.command}").run
+    return report_errors(lambda: handler(args), debug=args.debug)
 
 
 if __name__ == "__main__":

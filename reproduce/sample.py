@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.beam import beam_generate
-from reproduce.checkpoints import find_run_dir, restore_for_use, write_atomic
+from reproduce.checkpoints import find_run_dir, restore_for_use, write_output
 from reproduce.data import UNK
 from reproduce.errors import UserError
 from reproduce.model import BookModel, session_config
@@ -96,7 +96,7 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
 
     model = BookModel(config, len(reverse_dictionary))
     with tf1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model, prefix, run.path)
+        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
         if sampler.startswith("beam"):
             ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng,
                                 book_quirks=(sampler == "beam-book"))
@@ -106,8 +106,5 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
             ids = generate_ids(session, model, prime_ids[-1], length, pick_sampler(sampler, temperature), rng)
     text = "".join(reverse_dictionary[i] for i in prime_ids + ids)
     if output:
-        try:
-            write_atomic(output, text + "\n")
-        except OSError as e:
-            raise UserError(f"{output}: cannot write the story ({e.strerror}); nothing was written") from e
+        write_output(output, text)
     return text

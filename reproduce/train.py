@@ -1,18 +1,17 @@
 """The book's session loop (loop.md), with checkpoints after every step and exact resume."""
-import csv
-import io
 import math
 import signal
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import RunDir, write_atomic
+from reproduce.checkpoints import RunDir, write_atomic, write_csv
+from reproduce.config import Config
 from reproduce.data import BatchGenerator, fingerprint, load_corpus
 from reproduce.errors import UserError
 from reproduce.model import BookModel, session_config
+from reproduce.progress import eta, progress_bar
 from reproduce.sample import generate_ids, sample_top3
 
 tf1 = tf.compat.v1
@@ -73,12 +72,6 @@ def split_documents(corpus, config):
     return train_gens, valid_gens
 
 
-def _format_seconds(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"
-
-
 def _rng_state(rng):
     name, keys, pos, has_gauss, cached = rng.get_state()
     return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
@@ -87,15 +80,6 @@ def _rng_state(rng):
 def _set_rng_state(rng, state):
     name, keys, pos, has_gauss, cached = state
     rng.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
-
-
-def _progress(total, description):
-    try:
-        from tqdm import tqdm
-    except ImportError:                                 # progress bars are a nicety, never a requirement
-        return None
-    return tqdm(total=total, desc=description, unit="it", leave=False, disable=None, mininterval=0.5,
-                file=sys.stderr)
 
 
 class Trainer:
@@ -108,8 +92,7 @@ class Trainer:
         saved_vocab = None
         if resume:
             saved_config, vocab = self.run.require()
-            self.config = config = saved_config.__class__.from_dict({**saved_config.to_dict(),
-                                                                      "num_steps": config.num_steps})
+            self.config = config = Config.from_dict({**saved_config.to_dict(), "num_steps": config.num_steps})
             saved_vocab = vocab["bigrams"]
         self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab)
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
@@ -169,7 +152,7 @@ class Trainer:
             step_started = time.monotonic()
             learning_rate = float(session.run(m.learning_rate))
             doc_ids = self.rng.permutation(c.num_files)[:c.docs_per_step]
-            bar = _progress(iterations_per_step, f"step {self.step + 1}/{c.num_steps}")
+            bar = progress_bar(iterations_per_step, f"step {self.step + 1}/{c.num_steps}")
             average_loss = 0.0
             for doc_id in doc_ids:
                 for _ in range(c.steps_per_document):
@@ -199,13 +182,12 @@ class Trainer:
                                  "learning_rate_reduced": int(reduced), "documents": [int(d) for d in doc_ids],
                                  "sample": story})
             self._save(valid_perplexity)
-            done = self.step - first_step
-            eta = (time.monotonic() - run_started) / done * (c.num_steps - self.step)
             row = self.history[-1]
             self.log(f"step {self.step}/{c.num_steps}  train perplexity {row['train_perplexity']:.2f}  "
                      f"valid perplexity {valid_perplexity:.2f}  learning rate {learning_rate:.6f}  "
                      f"{iterations_per_step * bigrams_per_iteration / train_seconds:,.0f} bigrams/s  "
-                     f"ETA {_format_seconds(eta)}" + ("  (learning rate halved)" if reduced else ""))
+                     + eta(run_started, self.step - first_step, c.num_steps - first_step)
+                     + ("  (learning rate halved)" if reduced else ""))
             self.log("  " + story.replace("\n", " ")[:160] + " ...")
         self.events.close()
         return self.history
@@ -247,11 +229,7 @@ class Trainer:
         self.events.flush()
 
     def write_reports(self):
-        out = io.StringIO()
-        writer = csv.DictWriter(out, METRICS_COLUMNS, extrasaction="ignore", lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.history)
-        write_atomic(self.run.path / "metrics.csv", out.getvalue())
+        write_csv(self.run.path / "metrics.csv", METRICS_COLUMNS, self.history)
         write_atomic(self.run.path / "samples.txt", "".join(
             f"=== step {row['step']} (valid perplexity {row['valid_perplexity']:.2f}) ===\n{row['sample']}\n\n"
             for row in self.history))

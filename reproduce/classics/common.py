@@ -7,8 +7,6 @@
     <run>/samples.txt     text generated during training
 """
 import contextlib
-import csv
-import io
 import json
 import logging
 import time
@@ -18,7 +16,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import write_atomic, write_json
+from reproduce.checkpoints import restore_for_use, write_atomic, write_csv, write_json, write_output  # noqa: F401  (used as common.*)
+from reproduce.model import session_config  # noqa: F401  (one session set-up for every graph)
+from reproduce.progress import eta, format_seconds  # noqa: F401
 from reproduce.errors import UserError
 
 tf1 = tf.compat.v1
@@ -37,23 +37,6 @@ def quiet_deprecations():
             yield
         finally:
             logger.setLevel(level)
-
-
-def session_config():
-    return tf1.ConfigProto(intra_op_parallelism_threads=0, inter_op_parallelism_threads=2,
-                           allow_soft_placement=True)
-
-
-def format_seconds(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else \
-        f"{seconds // 60}m{seconds % 60:02d}s"
-
-
-def eta(started, done, total):
-    """`ETA 1m05s` from the time since `started` and the steps done of `total`."""
-    elapsed = time.monotonic() - started
-    return "ETA " + format_seconds(elapsed / max(done, 1) * max(total - done, 0))
 
 
 # ---------------------------------------------------------------- text files
@@ -150,26 +133,8 @@ class Checkpoints:
 
 
 def restore(session, saver, prefix, run):
-    try:
-        saver.restore(session, prefix)
-    except (tf.errors.OpError, ValueError) as e:
-        raise UserError(f"{prefix}: cannot restore this checkpoint into the graph described by {run}/config.json; "
-                        "it belongs to another run or is damaged") from e
-
-
-def write_csv(path, columns, rows):
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomic(path, out.getvalue())
-
-
-def write_output(path, text):
-    try:
-        write_atomic(path, text + "\n")
-    except OSError as e:
-        raise UserError(f"{path}: cannot write the text ({e.strerror}); nothing was written") from e
+    """The core's shape-checked restore of every variable of the graph (TF 2 would load other shapes)."""
+    restore_for_use(session, saver, tf1.global_variables(), prefix, run)
 
 
 # ---------------------------------------------------------------- samplers
