@@ -115,10 +115,12 @@ def restore_for_use(session, saver, variables, prefix, run_path):
 
 
 class RunDir:
-    def __init__(self, path):
+    def __init__(self, path, resume_command=None):
         self.path = Path(path)
         self.ckpt = self.path / "ckpt"
         self.best = self.path / "best"
+        # What the messages of a failed save tell the user to run (the classic recipes name theirs).
+        self.resume_command = resume_command or f"train --resume --run-dir {self.path}"
 
     # ------------------------------------------------------------ set-up
     def create(self, config, reverse_dictionary, counts, corpus_fingerprint):
@@ -168,7 +170,7 @@ class RunDir:
             previous = [s for s in self.steps() if s < step]
             kept = f"the checkpoint of step {previous[0]} is intact" if previous else "no earlier checkpoint exists"
             raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({describe_error(e)}); "
-                            f"{kept}; free space and run `train --resume --run-dir {self.path}`") from e
+                            f"{kept}; free space and run `{self.resume_command}`") from e
         for old in self.steps()[keep_last:]:
             (self.ckpt / f"state-{old}.json").unlink(missing_ok=True)
             _remove_checkpoint(self.ckpt / f"model-{old}")
@@ -216,7 +218,7 @@ class RunDir:
         except (tf.errors.OpError, OSError) as e:
             _remove_checkpoint(prefix)
             raise UserError(f"writing the best checkpoint (step {step}) to {self.best} failed ({describe_error(e)}); "
-                            f"free space and run `train --resume --run-dir {self.path}`") from e
+                            f"free space and run `{self.resume_command}`") from e
         if previous and previous["checkpoint"] != prefix.name:
             _remove_checkpoint(self.best / previous["checkpoint"])
 

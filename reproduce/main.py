@@ -4,6 +4,7 @@ With no subcommand it runs the main job: download the stories if needed, train t
 generate a story from the best checkpoint and compare the run with what the book printed.
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -60,7 +61,8 @@ def build_parser():
     download.add_argument("--num-files", type=positive(int), default=100)
 
     train = commands.add_parser("train", help="train a recipe, writing checkpoints, metrics and samples")
-    train.add_argument("--recipe", default="book", choices=recipes)
+    train.add_argument("--recipe", choices=recipes,
+                       help="default: book; with --resume, the recipe of the run in --run-dir")
     train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--seed", type=int)
@@ -119,10 +121,21 @@ def unfinished_run(recipe):
     return None
 
 
+def _recipe_of_run(run_dir):
+    """The recipe named in RUN_DIR/config.json, or None when there is no readable one."""
+    try:
+        config = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return config.get("recipe") if isinstance(config, dict) else None
+
+
 def cmd_train(args):
     from reproduce.config import recipe_config
     from reproduce.train import train
 
+    if args.recipe is None:
+        args.recipe = (_recipe_of_run(args.run_dir) if args.resume and args.run_dir else None) or "book"
     classics = _optional("reproduce.classics")
     if classics and args.recipe in classics.RECIPES:
         return classics.train(args)

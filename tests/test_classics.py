@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from reproduce import classics, main
-from reproduce.classics import aesop, char_rnn, common, shakespeare
+from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespeare
 from reproduce.errors import UserError
 from tests.conftest import run_cli
 
 SMALL_SHAKESPEARE = ["--num-steps", "30", "--batch-size", "20", "--num-nodes", "16", "--display-step", "10"]
 SMALL_AESOP = ["--num-steps", "300", "--num-nodes", "32", "--display-step", "100"]
+SMALL_CONTEXT = ["--num-steps", "1000", "--num-nodes", "64", "--num-unrollings", "12", "--display-step", "200",
+                 "--learning-rate", "0.003"]
 SMALL_CHAR = ["--max-chars", "3000", "--num-unrollings", "20", "--num-nodes", "16", "--batch-size", "32",
               "--num-steps", "20", "--chars-in-segment", "10"]
 
@@ -225,7 +227,8 @@ def test_owns_run(tmp_path):
     (tmp_path / "aesop" / "config.json").write_text(json.dumps({"recipe": "aesop-word"}))
     assert classics.owns_run(tmp_path / "aesop") and classics.owns_run(tmp_path / "aesop" / "ckpt" / "model-5")
     assert not classics.owns_run(tmp_path / "book") and not classics.owns_run(tmp_path / "nothing")
-    assert set(classics.RECIPES) == {"shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word"}
+    assert set(classics.RECIPES) == {"shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word",
+                                     "aesop-context"}
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):
@@ -281,6 +284,9 @@ def test_aesop_word_trains_and_generates(tmp_path):
                             r"up and said -> he (0\.\d{3}) that (0\.\d{3})", row["forks"])
         assert fork and float(fork[1]) + float(fork[2]) <= 1.0005 and float(fork[3]) + float(fork[4]) <= 1.0005
     assert json.loads((run / "config.json").read_text())["recipe"] == "aesop-word"
+    assert (run / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(run.glob("*.part"))
+    assert [label for label, _ in aesop.fork_series(rows[0]["forks"])] == \
+        ["the cat . -> some", "the cat . -> by", "up and said -> he", "up and said -> that"]
     again = run_cli("train", "--recipe", "aesop-word", "--run-dir", tmp_path / "again", *SMALL_AESOP)
     assert again.returncode == 0, again.stderr                    # one --seed, one run: the same figures
     assert [(r["average_loss"], r["forks"]) for r in read_metrics(tmp_path / "again" / "metrics.csv")] == \
@@ -301,6 +307,53 @@ def test_aesop_word_trains_and_generates(tmp_path):
     unknown = run_cli("generate", "--checkpoint", run, "--prime", "had a dog")
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert unknown.stderr.strip().splitlines() == [unknown.stderr.strip()] and "'dog'" in unknown.stderr
+
+
+def test_aesop_context_reads_the_story_so_far_and_retells_the_fable(tmp_path):
+    """Our variant: with the words before a fork as context, a small model gets past "the cat ." the way the
+    fable does, where aesop-word's 3 words can only guess (README, "aesop-word: the story target")."""
+    run = tmp_path / "ctx"
+    trained = run_cli("train", "--recipe", "aesop-context", "--run-dir", run, *SMALL_CONTEXT)
+    assert trained.returncode == 0, trained.stderr
+    assert [line.split(",")[0] for line in trained.stdout.splitlines() if line.startswith("Iter= ")] == \
+        ["Iter= 200", "Iter= 400", "Iter= 600", "Iter= 800", "Iter= 1000"]
+    rows = read_metrics(run / "metrics.csv")
+    assert float(rows[-1]["text_accuracy"]) >= 95.0 > float(rows[0]["average_accuracy"])
+    fork = re.fullmatch(r"the cat \. -> some (0\.\d{3}|1\.000) \(word 26\), by (0\.\d{3}|1\.000) \(word 130\); "
+                        r"up and said -> he (0\.\d{3}|1\.000) \(word 44\), that (0\.\d{3}|1\.000) \(word 168\)",
+                        rows[-1]["forks"])
+    assert fork and float(fork[1]) > 0.5 and float(fork[2]) > 0.5    # each "the cat .": the fable's own next word
+    assert aesop.fork_series(rows[-1]["forks"])[:2] == [("the cat . -> some (word 26)", float(fork[1])),
+                                                       ("the cat . -> by (word 130)", float(fork[2]))]
+    assert (run / "metrics.png").stat().st_size > 1000
+    story = (run / "samples.txt").read_text().split()
+    fable = aesop.read_words(aesop.FABLE.read_text())
+    assert story[:3] == ["had", "a", "general"] and aesop.words_as_in_text(fable, story[:3], story[3:]) >= 28
+
+    generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
+    assert generated.returncode == 0, generated.stderr
+    assert generated.stdout.split() == story                        # a fresh process, the restored weights
+    fork = re.search(r"'some' \(word 26\) and 'by' \(word 130\); the model: 'some' ([01]\.\d{3}), 'by' ([01]\.\d{3}) "
+                     r"-> 'some'\)", generated.stderr)
+    assert fork and float(fork[1]) > 0.9 > float(fork[2])
+    short = run_cli("generate", "--checkpoint", run, "--prime", "cat", "--length", "3")
+    assert short.returncode == 0 and len(short.stdout.split()) == 4   # any prime of 1 to 12 words
+    for prime, message in [("had a dog", "'dog'"), (" ".join(["the"] * 13), "1 to 12")]:
+        refused = run_cli("generate", "--checkpoint", run, "--prime", prime)
+        assert refused.returncode == 2 and refused.stdout == "" and message in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_aesop_context_feeds_the_last_words_of_each_context():
+    model = aesop_context.ContextModel(dict(aesop_context.DEFAULTS, num_nodes=8, num_unrollings=4), 10)
+    feed = model.contexts_feed([[1, 2], [1, 2, 3, 4, 5, 6]])
+    assert feed[model.ids].tolist() == [[1, 2, 0, 0], [3, 4, 5, 6]] and feed[model.lengths].tolist() == [2, 4]
+    import tensorflow as tf
+    with tf.compat.v1.Session(graph=model.graph) as session:
+        session.run(model.init)
+        padded = session.run(model.probabilities, feed)
+        alone = session.run(model.probabilities, model.contexts_feed([[1, 2]]))
+    assert np.allclose(padded[0], alone[0], atol=1e-6)              # padding after a row's words changes nothing
 
 
 def test_char_cells_train_compare_and_generate(tmp_path, shakespeare_file):

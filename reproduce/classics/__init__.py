@@ -3,12 +3,16 @@
     shakespeare-char   2-layer character LSTM on Tiny Shakespeare, state carried between runs (shakespeare.py)
     char-rnn, char-lstm, char-gru   the Keras character generator, its cell a flag (char_rnn.py)
     aesop-word         the 3-word LSTM that memorises an Aesop fable (aesop.py)
+    aesop-context      our variant of it: one-hot words, up to 40 of them as context (aesop_context.py)
 
 `python reproduce/main.py train --recipe NAME [options]` writes a run folder; `generate --checkpoint RUN`
-samples from it. Each module says which of its article's quirks it keeps.
+samples from it; `train --recipe NAME --resume --run-dir RUN` continues an interrupted run from its last
+checkpoint and ends as the run would have, uninterrupted (common.py). Each module says which of its
+article's quirks it keeps, and what its checkpoints save beyond the weights.
 """
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -23,6 +27,7 @@ RECIPES = {
     "char-lstm": "the same with BasicLSTMCell",
     "char-gru": "the same with GRUCell",
     "aesop-word": "3 word ids in, next word out: a 512-unit LSTM memorising 'Belling the Cat'",
+    "aesop-context": "our variant of aesop-word: one-hot words, the story's last 40 words as context",
 }
 
 
@@ -65,6 +70,9 @@ def _module(recipe):
     if recipe == "aesop-word":
         from reproduce.classics import aesop
         return aesop
+    if recipe == "aesop-context":
+        from reproduce.classics import aesop_context
+        return aesop_context
     from reproduce.classics import char_rnn
     return char_rnn
 
@@ -75,7 +83,12 @@ def train(args):
         raise UserError("--compare-cells goes with --recipe char-rnn, char-lstm or char-gru", exit_code=2)
     if getattr(args, "threads", None):
         os.environ[THREADS_ENV] = str(args.threads)        # every session of this run, and of its comparison
-    return _module(args.recipe).train(args)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops like Ctrl-C: with how to resume
+    try:
+        return _module(args.recipe).train(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
 
 
 def _find(checkpoint):

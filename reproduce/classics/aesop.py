@@ -17,8 +17,15 @@ Added: every 1,000 iterations, the share of all the text's windows the model pre
 and its probabilities at the text's forks, the contexts the text continues in two ways ("the cat ." ->
 "some" / "by"; `forks`), in metrics.csv; after a story, how many of its words are the text's, how many
 follow their own context as somewhere in the text, and which way it went at each fork.
+
+Resume (`train --recipe aesop-word --resume --run-dir RUN`, common.Run): a checkpoint at every progress line
+and after the last iteration; its state file holds the step, the metrics rows and the seconds trained. The
+walk over the fable is replayed up to the checkpoint's iteration: a generator over random.Random(seed) that
+yields one offset per iteration. The closing story is told again from the final weights.
 """
+import os
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -215,6 +222,11 @@ def prime_ids(prime, dictionary, n_input):
     if len(words) != n_input:
         raise common.UserError(f"--prime {prime!r} has {len(words)} word(s); this model reads exactly {n_input}",
                                exit_code=2)
+    return word_ids(words, dictionary)
+
+
+def word_ids(words, dictionary):
+    """The ids of a primer's words; a one-line error naming a word the run was not trained on."""
     for word in words:
         if word not in dictionary:
             raise common.UserError(f"--prime: the word {word!r} is not in the dictionary of the {len(dictionary)} "
@@ -223,89 +235,164 @@ def prime_ids(prime, dictionary, n_input):
 
 
 def train(args, log=print):
-    config = build_config(args)
-    words = read_words(common.read_text(config["text_file"]))
-    dictionary, reverse_dictionary = build_dataset(words, config["seed"])
-    n_input, iterations, display = config["num_unrollings"], config["num_steps"], config["display_step"]
-    if len(words) < n_input + 1:
-        raise common.UserError(f"{config['text_file']}: {len(words)} words; the model needs at least "
-                               f"{n_input + 1} (--num-unrollings + 1)", exit_code=2)
-    log(f"Loaded training data... {len(words)} words, {len(dictionary)} unique")
-    run = common.new_run_dir(args, RECIPE)
-    common.start_run(run, config, {"words": reverse_dictionary, "text": words})
+    run = common.Run.open(args, build_config(args), OPTIONS)
+    if run.finished(log):
+        return run.path
+    config, n_input = run.config, run.config["num_unrollings"]
+    words, dictionary = read_fable(run, log)
     model = AesopModel(config, len(dictionary))
-    offsets = random.Random(config["seed"])
-    rows = []
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        session.run(model.init)
-        checkpoints = common.Checkpoints(run)
-        log(f"Training {RECIPE} in {run}: {iterations} iterations, {config['layers']} x {config['num_nodes']} "
-            f"LSTM over {n_input} words, vocabulary {len(dictionary)}")
-        started = time.monotonic()
-        walk = window_offsets(len(words), n_input, offsets)
-        acc_total = loss_total = 0.0
-        try:
-            for step, offset in zip(range(iterations), walk):
-                keys = [dictionary[words[i]] for i in range(offset, offset + n_input)]
-                onehot = np.zeros([1, len(dictionary)], dtype=np.float32)
-                onehot[0, dictionary[words[offset + n_input]]] = 1.0
-                _, acc, loss, predicted = session.run([model.optimizer, model.accuracy, model.cost, model.predicted],
-                                                      {model.x: model.keys(keys), model.y: onehot})
-                loss_total += loss
-                acc_total += acc
-                if (step + 1) % display == 0:
-                    symbols_in = words[offset:offset + n_input]
-                    row = {"iteration": step + 1, "average_loss": loss_total / display,
-                           "average_accuracy": 100 * acc_total / display,
-                           "text_accuracy": 100 * model.text_accuracy(session, words, dictionary),
-                           "inputs": " ".join(symbols_in),
-                           "actual": words[offset + n_input], "predicted": reverse_dictionary[int(predicted[0])],
-                           "forks": model.fork_probabilities(session, words, dictionary),
-                           "seconds": round(time.monotonic() - started, 2)}
-                    rate = (step + 1) / max(row["seconds"], 1e-9)
-                    log("Iter= %d, Average Loss= %.6f, Average Accuracy= %.2f%%"
-                        % (step + 1, row["average_loss"], row["average_accuracy"])
-                        + f"  ({rate:,.0f} it/s, {common.eta(started, step + 1, iterations)})")
-                    log("%s - [%s] vs [%s]" % (symbols_in, row["actual"], row["predicted"]))
-                    rows.append(row)
-                    common.write_csv(run / "metrics.csv", METRICS, rows)
-                    checkpoints.save(session, step + 1)
-                    acc_total = loss_total = 0.0
-        except KeyboardInterrupt:
-            raise common.UserError(f"interrupted at iteration {step + 1}; the last checkpoint in {run / 'ckpt'} "
-                                   "is kept", exit_code=130) from None
-        if iterations % display:
-            checkpoints.save(session, iterations)
+    with run.session(model, log) as (session, state):
+        log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
+            f"{config['num_nodes']} LSTM over {n_input} words, vocabulary {len(dictionary)}")
+        state = train_iterations(session, model, run, state, words, dictionary, log)
         log("Optimization Finished!")
-        log(f"Elapsed time: {common.format_seconds(time.monotonic() - started)}")
+        log(f"Elapsed time: {common.format_seconds(state['seconds'])}")
         accuracy = model.text_accuracy(session, words, dictionary)
         log(f"Windows of the text predicted by the final model: {100 * accuracy:.2f}% of {len(words) - n_input}; "
             f"at its forks: {model.fork_probabilities(session, words, dictionary)}")
         primer = ARTICLE_PRIME if all(w in dictionary for w in ARTICLE_PRIME.split()) and n_input == 3 \
             else " ".join(words[:n_input])
-        story, probabilities = model.continue_story(session, prime_ids(primer, dictionary, n_input),
-                                                    config["sample_length"])
+        tell_story(session, model, run, state, words, dictionary, primer, prime_ids(primer, dictionary, n_input), log)
+    return run.path
+
+
+def tell_story(session, model, run, state, words, dictionary, primer, primer_ids, log):
+    """The closing story, greedy from `primer`: into samples.txt, then the run marked finished; the story is
+    printed with how it matches the text."""
+    story, probabilities = model.continue_story(session, primer_ids, run.config["sample_length"])
+    reverse_dictionary = list(dictionary)                 # id -> word: the dictionary numbers words in order
     predicted = [reverse_dictionary[i] for i in story]
     text = " ".join([primer] + predicted)
-    common.write_atomic(run / "samples.txt", text + "\n")
+    common.write_atomic(run.path / "samples.txt", text + "\n")
+    plot_progress(state["rows"], run.path / "metrics.png", run.config["recipe"])
+    run.finish(state)
     log(text)
     report_match(words, primer.split(), predicted, log, probabilities, dictionary)
-    log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
-    return run
+    log(f"Run folder: {run.path}  (config.json, vocab.json, metrics.csv, metrics.png, samples.txt, ckpt/)")
 
 
-def generate(args, run, config):
+def fork_series(forks):
+    """The `forks` column parsed: [(label, probability)], e.g. ("the cat . -> some", 0.579) or, for
+    aesop-context, ("the cat . -> some (word 26)", 1.0)."""
+    series = []
+    for part in filter(None, forks.split("; ")):
+        context, ways = part.split(" -> ", 1)
+        for word, p, where in re.findall(r"(\S+) ([01]\.\d+)( \(word \d+\))?", ways):
+            series.append((f"{context} -> {word}{where}", float(p)))
+    return series
+
+
+def plot_progress(rows, path, recipe):
+    """metrics.png: the accuracies per progress line (left) and the model's probability of each
+    continuation at the fable's forks (right), written whole or not at all."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    iterations = [int(row["iteration"]) for row in rows]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(iterations, [float(row["average_accuracy"]) for row in rows], label="Average Accuracy (training)")
+    left.plot(iterations, [float(row["text_accuracy"]) for row in rows], label="the fable, current weights")
+    left.set(xlabel="iteration", ylabel="% predicted", ylim=(0, 100), title=f"{recipe}: accuracy")
+    left.legend(loc="lower right")
+    curves = {}
+    for row in rows:
+        for label, p in fork_series(row["forks"]):
+            curves.setdefault(label, []).append(p)
+    for label, values in curves.items():
+        if len(values) == len(iterations):
+            right.plot(iterations, values, label=label)
+    right.set(xlabel="iteration", ylabel="probability", ylim=(0, 1), title="at the fable's forks")
+    right.legend(loc="best", fontsize="small")
+    figure.tight_layout()
+    partial = path.with_name(path.name + ".part")
+    try:
+        figure.savefig(partial, format="png", dpi=100)
+        os.replace(partial, path)
+    except OSError as e:
+        partial.unlink(missing_ok=True)
+        raise common.UserError(f"writing {path} failed ({e.strerror or e}); free some space") from e
+    finally:
+        plt.close(figure)
+
+
+def read_fable(run, log):
+    """The words of the run's text and their dictionary (its seeded tie order), with the vocabulary written, or
+    for a resumed run checked (`Run.start`). The text must hold more words than --num-unrollings."""
+    config, n = run.config, run.config["num_unrollings"]
+    words = read_words(common.read_text(config["text_file"]))
+    if len(words) < n + 1:
+        raise common.UserError(f"{config['text_file']}: {len(words)} words; --num-unrollings {n} needs at least "
+                               f"{n + 1}", exit_code=2)
+    dictionary, reverse_dictionary = build_dataset(words, config["seed"])
+    log(f"Loaded training data... {len(words)} words, {len(dictionary)} unique")
+    run.start({"words": reverse_dictionary, "text": words})
+    return words, dictionary
+
+
+def train_iterations(session, model, run, state, words, dictionary, log):
+    """The article's loop, from the iteration after `state`'s (a new run: the first), with a checkpoint at
+    every progress line and after the last iteration; returns the state of the last one. The walk is
+    replayed up to there: a generator over random.Random(seed) that yields one offset per iteration."""
+    n_input, iterations, display = run.config["num_unrollings"], run.config["num_steps"], run.config["display_step"]
+    reverse_dictionary = list(dictionary)                 # id -> word: the dictionary numbers words in order
+    walk = window_offsets(len(words), n_input, random.Random(run.config["seed"]))
+    for _ in range(run.saved_step):
+        next(walk)
+    rows, started = state.get("rows", []), time.monotonic() - state.get("seconds", 0.0)
+    acc_total = loss_total = 0.0
+    for step, offset in zip(range(run.saved_step, iterations), walk):
+        keys = [dictionary[words[i]] for i in range(offset, offset + n_input)]
+        onehot = np.zeros([1, len(dictionary)], dtype=np.float32)
+        onehot[0, dictionary[words[offset + n_input]]] = 1.0
+        _, acc, loss, predicted = session.run([model.optimizer, model.accuracy, model.cost, model.predicted],
+                                              {model.x: model.keys(keys), model.y: onehot})
+        loss_total += loss
+        acc_total += acc
+        if (step + 1) % display == 0:
+            symbols_in = words[offset:offset + n_input]
+            row = {"iteration": step + 1, "average_loss": loss_total / display,
+                   "average_accuracy": 100 * acc_total / display,
+                   "text_accuracy": 100 * model.text_accuracy(session, words, dictionary),
+                   "inputs": " ".join(symbols_in),
+                   "actual": words[offset + n_input], "predicted": reverse_dictionary[int(predicted[0])],
+                   "forks": model.fork_probabilities(session, words, dictionary),
+                   "seconds": round(time.monotonic() - started, 2)}
+            rate = (step + 1) / max(row["seconds"], 1e-9)
+            log("Iter= %d, Average Loss= %.6f, Average Accuracy= %.2f%%"
+                % (step + 1, row["average_loss"], row["average_accuracy"])
+                + f"  ({rate:,.0f} it/s, {common.eta(started, step + 1, iterations)})")
+            log("%s - [%s] vs [%s]" % (symbols_in, row["actual"], row["predicted"]))
+            state = save_progress(session, run, rows, row, started)
+            acc_total = loss_total = 0.0
+    if run.saved_step < iterations:
+        state = save_progress(session, run, rows, None, started)
+    return state
+
+
+def save_progress(session, run, rows, row, started, **carried):
+    """A progress `row` (None after the last iteration, between progress lines) into metrics.csv, then the
+    checkpoint of its iteration with the loop's state: the rows, the seconds trained and what `carried` holds."""
+    if row is not None:
+        rows.append(row)
+        common.write_csv(run.path / "metrics.csv", METRICS, rows)
+    state = {"rows": common.plain_rows(rows), "seconds": time.monotonic() - started, **carried}
+    run.save(session, row["iteration"] if row else run.config["num_steps"], state)
+    return state
+
+
+def generate(args, run, config, model_class=AesopModel, read_prime=prime_ids):
+    """The story after --prime from the run's checkpoint (aesop-context passes its own model and prime rule)."""
     vocab = common.load_vocab(run)
     reverse_dictionary = vocab["words"]
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
     prime = args.prime if args.prime is not None else ARTICLE_PRIME
-    ids = prime_ids(prime, dictionary, config["num_unrollings"])
+    ids = read_prime(prime, dictionary, config["num_unrollings"])
     length = args.length if args.length is not None else config["sample_length"]
     common.positive(length, "--length")
     if args.sampler not in (None, "top3", "greedy"):
-        raise common.UserError(f"--sampler {args.sampler}: aesop-word predicts the most probable word (greedy), "
-                               "as the article does", exit_code=2)
-    model = AesopModel(config, len(reverse_dictionary))
+        raise common.UserError(f"--sampler {args.sampler}: {config['recipe']} predicts the most probable word "
+                               "(greedy), as aesop-word's article does", exit_code=2)
+    model = model_class(config, len(reverse_dictionary))
     with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
         saver = tf1.train.Saver()
         common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)

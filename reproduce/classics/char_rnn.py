@@ -13,14 +13,29 @@ Kept from the article, on purpose:
 Added: validation loss on the characters that follow the first 100,000 (the article had none), so
 the three cells can be compared (`--compare-cells`), and a context probe of the weights with the best
 validation loss (`context_probe`): how much of that loss depends on the characters more than k back.
+
+Resume (`train --recipe char-* --resume --run-dir RUN`, common.Run): a checkpoint at every progress line,
+written after the epoch's samples when the epoch ends there. Its state file holds, beside the step, the
+metrics rows and the seconds trained: the states of the shuffling and the sampling generators, the epoch's
+window order, the samples so far, and the lowest validation loss and its step, whose weights are in best/
+(best/best.json names them; its `valid_perplexity` is that validation loss). A finished run's last state
+file keeps its context probe. `--compare-cells` writes RUN/comparison.json first (the runs, the options
+given, `finished`); resumed, it skips the cells that have finished, resumes the one that has not (a cell
+stopped before its first checkpoint starts again) and trains the rest.
 """
+import copy
+import json
+import shutil
 import time
+import types
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
+from reproduce.train import _rng_state as rng_state, _set_rng_state as set_rng_state
 
 tf1 = tf.compat.v1
 
@@ -32,6 +47,7 @@ DEFAULTS = dict(text_file=DEFAULT_TEXT, max_chars=100_000, num_unrollings=200, w
 # The command-line options that replace a default when given.
 OPTIONS = ("text_file", "max_chars", "num_unrollings", "num_nodes", "batch_size", "learning_rate", "epochs",
            "num_steps", "display_step", "seed")
+RUN_OPTIONS = OPTIONS + ("chars_in_segment",)           # the sample length: config["sample_length"]
 METRICS = ["step", "epoch", "train_loss", "valid_loss", "windows_per_second", "seconds"]
 CONTEXT_METRICS = ["context", "valid_loss"]
 
@@ -126,16 +142,16 @@ def train(args, log=print):
     """One run of `args.recipe`'s cell, or all three with --compare-cells; returns the run folder."""
     if getattr(args, "compare_cells", False):
         return compare_cells(args, log)
-    run, _, _ = train_one(args, args.recipe, common.new_run_dir(args, args.recipe), log)
-    return run
+    path, _, _ = train_one(args, args.recipe, log=log)
+    return path
 
 
-def train_one(args, recipe, run, log=print):
-    config = build_config(args, recipe)
-    text = common.read_text(config["text_file"], TEXT_URL,
-                            download=args.download or config["text_file"] == DEFAULT_TEXT, log=log)
+def read_data(config, download, log):
+    """The article's windows of the text: training ids and window starts, validation windows, the characters."""
+    text = common.read_text(config["text_file"], TEXT_URL, download=download or config["text_file"] == DEFAULT_TEXT,
+                            log=log)
     train_text, valid_text = split_text(text, config["max_chars"], log)
-    maxlen, batch = config["num_unrollings"], config["batch_size"]
+    maxlen = config["num_unrollings"]
     if len(train_text) <= maxlen or len(valid_text) <= maxlen:
         raise common.UserError(f"{config['text_file']}: {len(train_text)} training and {len(valid_text)} validation "
                                f"characters cannot fill windows of {maxlen}; lower --num-unrollings or use a longer "
@@ -147,69 +163,113 @@ def train_one(args, recipe, run, log=print):
     starts = window_starts(len(train_ids), maxlen, config["window_step"])
     valid_starts = window_starts(len(valid_ids), maxlen, config["window_step"])
     valid_starts = valid_starts[::max(1, len(valid_starts) // config["valid_windows"])]
-    valid_inputs, valid_targets = windows(valid_ids, valid_starts, maxlen)
-    steps_per_epoch = -(-len(starts) // batch)                  # Keras keeps the last, smaller batch
-    num_steps = config["num_steps"] = config["num_steps"] or round(config["epochs"] * steps_per_epoch)
-    display = config["display_step"] or max(1, min(steps_per_epoch, num_steps // 10))
     log(f"{len(train_text)} training characters ({len(starts)} windows of {maxlen}), {len(valid_text)} validation "
         f"characters ({len(valid_starts)} windows), {len(chars)} distinct characters")
+    steps_per_epoch = -(-len(starts) // config["batch_size"])             # Keras keeps the last, smaller batch
+    return types.SimpleNamespace(chars=chars, train_text=train_text, train_ids=train_ids, starts=starts,
+                                 valid=windows(valid_ids, valid_starts, maxlen), steps_per_epoch=steps_per_epoch)
 
+
+def train_one(args, recipe, path=None, command=None, log=print):
+    """Train, or resume, the run of `recipe`'s cell in --run-dir (or `path`, with `command` resuming the
+    comparison it is part of): (run folder, metrics rows, context probe rows)."""
+    run = common.Run.open(args, build_config(args, recipe), RUN_OPTIONS, path, command)
+    finished = run.finished(log)
+    if finished:
+        return run.path, finished["rows"], finished["context"]
+    config = run.config
+    data = read_data(config, args.download, log)
+    num_steps = config["num_steps"] = config["num_steps"] or round(config["epochs"] * data.steps_per_epoch)
     # The training text goes with the run: `generate` starts from a random window of it, as the article does.
-    common.start_run(run, config, {"chars": chars, "train_text": train_text})
-    model = CharModel(config, len(chars))
+    run.start({"chars": data.chars, "train_text": data.train_text})
+    model = CharModel(config, len(data.chars))
+    with run.session(model, log) as (session, state):
+        if state:
+            keep_best_weights(session, run, state)
+        log(f"Training {recipe} ({config['cell']} cell, {config['num_nodes']} units) in {run.path}: {num_steps} steps "
+            f"of {config['batch_size']} windows ({num_steps / data.steps_per_epoch:.2f} epochs)")
+        state = train_steps(session, model, run, state, data, log)
+        common.restore(session, run.saver, run.folder.best / run.folder.best_info()["checkpoint"], run.path)
+        probe_rng = np.random.RandomState(config["seed"] + 2)
+        context = common.plain_rows(model.context_probe(session, *data.valid, config["batch_size"],
+                                                        config["context_lengths"], probe_rng))
+        common.write_csv(run.path / "context_probe.csv", CONTEXT_METRICS, context)
+        run.finish(dict(state, context=context))
+    log(f"Context probe of the best weights ({state['best_step']} steps, valid loss {state['best']:.4f}); "
+        "validation loss with only the last k characters of each window its own:")
+    log("  ".join(f"k={r['context']}: {r['valid_loss']:.4f}" for r in context))
+    log(f"Run folder: {run.path}  (config.json, vocab.json, metrics.csv, context_probe.csv, samples.txt, ckpt/, best/)")
+    return run.path, state["rows"], context
+
+
+def keep_best_weights(session, run, state):
+    """A resumed run's best/ as its state says. The best weights are saved after the checkpoint of their step,
+    so when that step is the one resumed from, they are saved again (from the weights just restored)."""
+    if state["best_step"] == run.saved_step:
+        run.folder.save_best(session, run.saver, run.saved_step, state["best"])
+    best = run.folder.best_info()
+    if not best or best["step"] != state["best_step"]:
+        raise common.UserError(f"{run.folder.best}: the best weights (step {state['best_step']}) the checkpoint of "
+                               f"step {run.saved_step} names are missing; this run cannot be resumed exactly")
+
+
+def train_steps(session, model, run, state, data, log):
+    """The article's epochs, from the step after `state`'s (a new run: from the first). Every `display` steps a
+    progress line (validation loss, metrics.csv), at each epoch's end the samples, then the checkpoint of that
+    step, and best/ when the validation loss is the lowest so far. Returns the state of the last checkpoint."""
+    c, batch, steps_per_epoch = run.config, run.config["batch_size"], data.steps_per_epoch
+    display = c["display_step"] or max(1, min(steps_per_epoch, c["num_steps"] // 10))
     # Two generators, so that every cell trained with one seed sees the same batches in the same order.
-    shuffle_rng, sample_rng = np.random.RandomState(config["seed"]), np.random.RandomState(config["seed"] + 1)
-    rows, samples, best = [], [], float("inf")
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        session.run(model.init)
-        checkpoints = common.Checkpoints(run)
-        best_weights = common.Checkpoints(run, "best", keep=1)          # for the context probe
-        log(f"Training {recipe} ({config['cell']} cell, {config['num_nodes']} units) in {run}: {num_steps} steps of "
-            f"{batch} windows ({num_steps / steps_per_epoch:.2f} epochs)")
-        started = time.monotonic()
-        order, loss_sum, loss_count = None, 0.0, 0
-        try:
-            for step in range(num_steps):
-                position = step % steps_per_epoch
-                if position == 0:
-                    order = shuffle_rng.permutation(len(starts))
-                inputs, targets = windows(train_ids, starts[order[position * batch:(position + 1) * batch]], maxlen)
-                loss, _ = session.run([model.loss, model.train_op], {model.inputs: inputs, model.targets: targets})
-                loss_sum, loss_count = loss_sum + loss, loss_count + 1
-                if (step + 1) % display == 0 or step == num_steps - 1:
-                    valid_loss = model.mean_loss(session, valid_inputs, valid_targets, batch)
-                    seconds = time.monotonic() - started
-                    rows.append({"step": step + 1, "epoch": round((step + 1) / steps_per_epoch, 3),
-                                 "train_loss": loss_sum / loss_count, "valid_loss": valid_loss,
-                                 "windows_per_second": round((step + 1) * batch / seconds, 1),
-                                 "seconds": round(seconds, 2)})
-                    row = rows[-1]
-                    log(f"step {step + 1}/{num_steps} (epoch {row['epoch']:.2f})  loss {row['train_loss']:.4f}  "
-                        f"valid loss {valid_loss:.4f}  {row['windows_per_second']:,.0f} windows/s  "
-                        f"{common.eta(started, step + 1, num_steps)}")
-                    common.write_csv(run / "metrics.csv", METRICS, rows)
-                    checkpoints.save(session, step + 1)
-                    if valid_loss < best:
-                        best = valid_loss
-                        best_weights.save(session, step + 1)
-                    loss_sum, loss_count = 0.0, 0
-                if position == steps_per_epoch - 1 or step == num_steps - 1:          # the article's epoch end
-                    samples.append(epoch_samples(session, model, config, train_ids, chars, sample_rng,
-                                                 step + 1))
-                    log(samples[-1])
-                    common.write_atomic(run / "samples.txt", "\n".join(samples))
-        except KeyboardInterrupt:
-            raise common.UserError(f"interrupted at step {step + 1}; the last checkpoint in {run / 'ckpt'} is kept",
-                                   exit_code=130) from None
-        best_step = best_weights.restore_latest(session)
-        context = model.context_probe(session, valid_inputs, valid_targets, batch, config["context_lengths"],
-                                      np.random.RandomState(config["seed"] + 2))
-        common.write_csv(run / "context_probe.csv", CONTEXT_METRICS, context)
-        log(f"Context probe of the best weights ({best_step} steps, valid loss {best:.4f}); "
-            "validation loss with only the last k characters of each window its own:")
-        log("  ".join(f"k={r['context']}: {r['valid_loss']:.4f}" for r in context))
-    log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, context_probe.csv, samples.txt, ckpt/, best/)")
-    return run, rows, context
+    shuffle_rng, sample_rng = np.random.RandomState(c["seed"]), np.random.RandomState(c["seed"] + 1)
+    if state:
+        set_rng_state(shuffle_rng, state["shuffle_rng"])
+        set_rng_state(sample_rng, state["sample_rng"])
+    order = common.decode_array(state["order"]) if state else None
+    rows, samples = state.get("rows", []), state.get("samples", [])
+    best, best_step = state.get("best", float("inf")), state.get("best_step", 0)
+    started, loss_sum, loss_count = time.monotonic() - state.get("seconds", 0.0), 0.0, 0
+    for step in range(run.saved_step, c["num_steps"]):
+        position = step % steps_per_epoch
+        if position == 0:
+            order = shuffle_rng.permutation(len(data.starts))
+        inputs, targets = windows(data.train_ids, data.starts[order[position * batch:(position + 1) * batch]],
+                                  c["num_unrollings"])
+        loss, _ = session.run([model.loss, model.train_op], {model.inputs: inputs, model.targets: targets})
+        loss_sum, loss_count = loss_sum + loss, loss_count + 1
+        progress = (step + 1) % display == 0 or step == c["num_steps"] - 1
+        if progress:
+            rows.append(progress_row(session, model, run, data, step, loss_sum / loss_count, started, log))
+            common.write_csv(run.path / "metrics.csv", METRICS, rows)
+            loss_sum, loss_count = 0.0, 0
+        if position == steps_per_epoch - 1 or step == c["num_steps"] - 1:          # the article's epoch end
+            samples.append(epoch_samples(session, model, c, data.train_ids, data.chars, sample_rng, step + 1))
+            log(samples[-1])
+            common.write_atomic(run.path / "samples.txt", "\n".join(samples))
+        if progress:
+            improved = rows[-1]["valid_loss"] < best
+            if improved:
+                best, best_step = float(rows[-1]["valid_loss"]), step + 1
+            state = {"rows": common.plain_rows(rows), "samples": samples, "best": best, "best_step": best_step,
+                     "seconds": time.monotonic() - started,
+                     "shuffle_rng": rng_state(shuffle_rng), "sample_rng": rng_state(sample_rng),
+                     "order": common.encode_array(order)}
+            run.save(session, step + 1, state)
+            if improved:
+                run.folder.save_best(session, run.saver, step + 1, best)
+    return state
+
+
+def progress_row(session, model, run, data, step, train_loss, started, log):
+    """The progress line after `step`, and its row of metrics.csv (written with the rows before it)."""
+    valid_loss = model.mean_loss(session, *data.valid, run.config["batch_size"])
+    seconds = time.monotonic() - started
+    row = {"step": step + 1, "epoch": round((step + 1) / data.steps_per_epoch, 3), "train_loss": train_loss,
+           "valid_loss": valid_loss, "windows_per_second": round((step + 1) * run.config["batch_size"] / seconds, 1),
+           "seconds": round(seconds, 2)}
+    log(f"step {step + 1}/{run.config['num_steps']} (epoch {row['epoch']:.2f})  loss {train_loss:.4f}  "
+        f"valid loss {valid_loss:.4f}  {row['windows_per_second']:,.0f} windows/s  "
+        f"{common.eta(started, step + 1, run.config['num_steps'])}")
+    return row
 
 
 def epoch_samples(session, model, config, train_ids, chars, rng, step):
@@ -225,18 +285,27 @@ def epoch_samples(session, model, config, train_ids, chars, rng, step):
 
 
 def compare_cells(args, log=print):
-    """Train the three cells on the same text, steps and seed; print and plot their validation losses."""
-    top = common.new_run_dir(args, "char-cells")
+    """Train the three cells on the same text, steps and seed; print and plot their validation losses.
+    With --resume: skip the cells that have finished, resume the one that has not, then train the rest."""
+    top = comparison_folder(args, log)
+    if top is None:
+        return Path(args.run_dir)
+    command = common.resume_command(args.recipe, top, compare=True)
     histories, contexts = {}, {}
-    for recipe in CELLS:
-        log(f"\n===== {recipe} =====")
-        _, histories[recipe], contexts[recipe] = train_one(args, recipe, top / recipe, log)
+    try:
+        for recipe in CELLS:
+            log(f"\n===== {recipe} =====")
+            _, histories[recipe], contexts[recipe] = train_one(cell_args(args, top / recipe, log), recipe,
+                                                               top / recipe, command, log)
+    except KeyboardInterrupt:
+        raise common.UserError(f"interrupted; continue the comparison with `{command}`", exit_code=130) from None
     rows = [{"cell": CELLS[r], "step": row["step"], "valid_loss": row["valid_loss"], "train_loss": row["train_loss"],
              "seconds": row["seconds"]} for r, history in histories.items() for row in history]
     common.write_csv(top / "cell_comparison.csv", ["cell", "step", "valid_loss", "train_loss", "seconds"], rows)
     common.write_csv(top / "context_probe.csv", ["cell", "context", "valid_loss"],
                      [{"cell": CELLS[r], **row} for r, rows_ in contexts.items() for row in rows_])
-    common.write_json(top / "comparison.json", {"runs": list(CELLS)})
+    common.write_json(top / "comparison.json", {"runs": list(CELLS), "options": common.given_options(args, RUN_OPTIONS),
+                                                "finished": True})
     log(f"\nValidation loss after {histories['char-rnn'][-1]['step']} steps (same text, same windows, same seed):")
     log(f"{'cell':6} {'final valid loss':>17} {'best valid loss':>16} {'train seconds':>14}")
     for recipe, history in histories.items():
@@ -251,6 +320,44 @@ def compare_cells(args, log=print):
     log(f"Comparison: {top}/cell_comparison.csv, context_probe.csv, cell_comparison.png; runs: "
         + ", ".join(str(top / r) for r in CELLS))
     return top
+
+
+def comparison_folder(args, log):
+    """A new comparison's folder, its comparison.json naming the runs and the options given. With --resume, the
+    comparison in --run-dir, the options it was started with set on `args` where not given (a run of a cell
+    refuses options that contradict its config.json); None when it has finished."""
+    if not getattr(args, "resume", False):
+        top = common.new_run_dir(args, "char-cells")
+        common.write_json(top / "comparison.json", {"runs": list(CELLS), "options": common.given_options(
+            args, RUN_OPTIONS), "finished": False})
+        return top
+    top = common.resume_path(args)
+    try:
+        comparison = json.loads((top / "comparison.json").read_text())
+    except FileNotFoundError:
+        raise common.UserError(f"{top} holds no cell comparison (no comparison.json); resume a single run without "
+                               "--compare-cells", exit_code=2) from None
+    except (OSError, ValueError) as e:
+        raise common.UserError(f"{top}/comparison.json is unreadable ({e}); this folder is damaged", exit_code=2) from e
+    if comparison.get("finished", True):                  # written only at the end before resume existed
+        log(f"{top}: the cell comparison has finished (cell_comparison.csv written); nothing to resume")
+        return None
+    for name, value in comparison["options"].items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
+    return top
+
+
+def cell_args(args, path, log):
+    """`args` for the run of a cell in `path`: resumed when it has a checkpoint; one stopped before its first
+    starts again."""
+    args = copy.copy(args)
+    resume = args.resume = getattr(args, "resume", False)
+    args.resume = resume and bool(common.RunDir(path).steps())
+    if resume and path.exists() and not args.resume:
+        log(f"{path} has no checkpoint yet: training it from the start")
+        shutil.rmtree(path)
+    return args
 
 
 def plot_comparison(histories, contexts, path):

@@ -11,6 +11,12 @@ Kept from the article, on purpose:
   10, 10 + 1 %, ...: the perplexity is that of every training batch so far (the article stores it
   in `valid_perplexity`), and "wps" counts characters (the label comes from the word-level PTB code);
 - 100 characters sampled after training from the seed character 'A'.
+
+Resume (`train --recipe shakespeare-char --resume --run-dir RUN`, common.Run): a checkpoint is written every
+10 progress lines and after the last step. Its state file holds, beside the step, the metrics rows and the
+seconds trained, the LSTM state carried into the next step (every layer's c and h, float64, exactly) and the
+sums behind the progress line's perplexity (`costs`, `iters`). The closing sample is drawn again from the
+final weights and the seed.
 """
 import time
 
@@ -88,7 +94,7 @@ class ShakespeareModel:
     def state_feed(self, placeholders, values):
         feed = {}
         for (c, h), value in zip(placeholders, values):
-            feed[c], feed[h] = value.c, value.h
+            feed[c], feed[h] = value[0], value[1]           # an LSTMStateTuple, or (c, h) from a checkpoint
         return feed
 
     def sample(self, session, prime, length, sampler, rng):
@@ -115,7 +121,10 @@ def build_config(args):
 
 
 def train(args, log=print):
-    config = build_config(args)
+    run = common.Run.open(args, build_config(args), OPTIONS)
+    if run.finished(log):
+        return run.path
+    config = run.config
     text = common.read_text(config["text_file"], TEXT_URL,
                             download=args.download or config["text_file"] == DEFAULT_TEXT, log=log)
     chars = vocabulary(text)
@@ -128,55 +137,60 @@ def train(args, log=print):
         raise common.UserError(f"{config['text_file']}: {len(text)} characters cannot fill a batch of {batch} "
                                f"streams x {unroll} steps; lower --batch-size or --unroll", exit_code=2)
     num_steps = config["num_steps"] = config["num_steps"] or steps_per_epoch
-    display = config["display_step"] or max(1, steps_per_epoch // 100)
-    inputs, targets = stream_batches(ids, batch)
     log(f"data has {len(text)} characters, {len(chars)} unique.")
 
-    run = common.new_run_dir(args, RECIPE)
-    common.start_run(run, config, {"chars": chars})
+    run.start({"chars": chars})
     model = ShakespeareModel(config, len(chars))
-    rows, costs, iters = [], 0.0, 0
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        session.run(model.init)
-        checkpoints = common.Checkpoints(run)
-        log(f"Training {RECIPE} in {run}: {num_steps} steps of {batch} streams x {unroll} character(s) "
+    with run.session(model, log) as (session, state):
+        log(f"Training {RECIPE} in {run.path}: {num_steps} steps of {batch} streams x {unroll} character(s) "
             f"({num_steps / steps_per_epoch:.2f} epoch), {config['layers']} x {config['num_nodes']} LSTM, float64")
-        training_state = session.run(model.initial_state)
-        started = time.monotonic()
-        try:
-            for step in range(num_steps):
-                row = (step % steps_per_epoch) * unroll
-                feed = {model.inputs: inputs[row:row + unroll], model.targets: targets[row:row + unroll],
-                        **model.state_feed(model.initial_state, training_state)}
-                cost, training_state, _ = session.run([model.loss, model.final_state, model.train_op], feed)
-                costs += cost
-                iters += 1
-                # The article prints at `step % (epoch_size // 100) == 10` (10 % interval for short intervals).
-                if step % display == 10 % display or step == num_steps - 1:
-                    seconds = time.monotonic() - started
-                    speed = iters * batch * unroll / seconds
-                    perplexity = float(np.exp(costs / iters))
-                    log("%.3f perplexity: %.3f speed: %.0f wps" % (step * unroll / epoch_size, perplexity, speed)
-                        + f"  (characters/s; step {step + 1}/{num_steps}, {common.eta(started, step + 1, num_steps)})")
-                    rows.append({"step": step + 1, "epoch": round(step * unroll / epoch_size, 4),
-                                 "perplexity": perplexity, "loss": float(cost), "chars_per_second": round(speed),
-                                 "seconds": round(seconds, 2)})
-                    common.write_csv(run / "metrics.csv", METRICS, rows)
-                    if len(rows) % 10 == 0:
-                        checkpoints.save(session, step + 1)
-        except KeyboardInterrupt:
-            raise common.UserError(f"interrupted at step {step + 1}; the last checkpoint in {run / 'ckpt'} is kept",
-                                   exit_code=130) from None
-        checkpoints.save(session, num_steps)
+        state = train_steps(session, model, run, state, stream_batches(ids, batch), epoch_size, log)
         rng = np.random.RandomState(config["seed"])
         prime = seed_char(config, chars)
         sample = model.sample(session, [char_to_ix[prime]], config["sample_length"],
                               common.pick_sampler("temperature", "temperature", 1.0), rng)
-    text_out = prime + "".join(chars[i] for i in sample)
-    common.write_atomic(run / "samples.txt", text_out + "\n")
+        text_out = prime + "".join(chars[i] for i in sample)
+        common.write_atomic(run.path / "samples.txt", text_out + "\n")
+        run.finish(state)
     log(f"Sample from {prime!r}:\n{text_out}")
-    log(f"Run folder: {run}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
-    return run
+    log(f"Run folder: {run.path}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
+    return run.path
+
+
+def train_steps(session, model, run, state, batches, epoch_size, log):
+    """The article's loop, from the step after `state`'s (a new run: from the first), with a checkpoint every
+    10 progress lines and after the last step; returns the state of the last one."""
+    c, (inputs, targets) = run.config, batches
+    unroll, num_steps = c["num_unrollings"], c["num_steps"]
+    steps_per_epoch = epoch_size // unroll
+    display = c["display_step"] or max(1, steps_per_epoch // 100)
+    carry = [[common.decode_array(a) for a in layer] for layer in state["carry"]] if state \
+        else session.run(model.initial_state)
+    costs, iters, rows = state.get("costs", 0.0), state.get("iters", 0), state.get("rows", [])
+    started = time.monotonic() - state.get("seconds", 0.0)
+    for step in range(run.saved_step, num_steps):
+        row = (step % steps_per_epoch) * unroll
+        feed = {model.inputs: inputs[row:row + unroll], model.targets: targets[row:row + unroll],
+                **model.state_feed(model.initial_state, carry)}
+        cost, carry, _ = session.run([model.loss, model.final_state, model.train_op], feed)
+        costs += cost
+        iters += 1
+        # The article prints at `step % (epoch_size // 100) == 10` (10 % interval for short intervals).
+        if step % display == 10 % display or step == num_steps - 1:
+            seconds = time.monotonic() - started
+            speed = iters * c["batch_size"] * unroll / seconds
+            perplexity = float(np.exp(costs / iters))
+            log("%.3f perplexity: %.3f speed: %.0f wps" % (step * unroll / epoch_size, perplexity, speed)
+                + f"  (characters/s; step {step + 1}/{num_steps}, {common.eta(started, step + 1, num_steps)})")
+            rows.append({"step": step + 1, "epoch": round(step * unroll / epoch_size, 4),
+                         "perplexity": perplexity, "loss": float(cost), "chars_per_second": round(speed),
+                         "seconds": round(seconds, 2)})
+            common.write_csv(run.path / "metrics.csv", METRICS, rows)
+            if len(rows) % 10 == 0 or step == num_steps - 1:
+                state = {"costs": costs, "iters": iters, "rows": common.plain_rows(rows), "seconds": seconds,
+                         "carry": [[common.encode_array(a) for a in layer] for layer in carry]}
+                run.save(session, step + 1, state)
+    return state
 
 
 def generate(args, run, config):
