@@ -344,6 +344,22 @@ def test_aesop_context_reads_the_story_so_far_and_retells_the_fable(tmp_path):
         assert len(refused.stderr.strip().splitlines()) == 1
 
 
+def test_a_run_folder_given_relative_to_the_working_directory_generates(tmp_path):
+    """What a user types: a relative --run-dir, then generate from the same folder, here and from elsewhere."""
+    trained = run_cli("train", "--recipe", "aesop-context", "--run-dir", "runs/ctx", "--num-steps", "20",
+                      "--num-nodes", "8", "--num-unrollings", "6", "--display-step", "10", cwd=tmp_path)
+    assert trained.returncode == 0, trained.stderr
+    checkpoint_file = (tmp_path / "runs" / "ctx" / "ckpt" / "checkpoint").read_text()
+    assert checkpoint_file == ('model_checkpoint_path: "model-20"\n'
+                               'all_model_checkpoint_paths: "model-10"\nall_model_checkpoint_paths: "model-20"\n')
+    story = (tmp_path / "runs" / "ctx" / "samples.txt").read_text().split()
+    for cwd, folder in [(tmp_path, "runs/ctx"), (tmp_path / "runs", "ctx"), (None, tmp_path / "runs" / "ctx")]:
+        generated = run_cli("generate", "--checkpoint", folder, "--prime", "had a general", "--length", "32",
+                            cwd=cwd)
+        assert generated.returncode == 0, generated.stderr
+        assert generated.stdout.split() == story
+
+
 def test_aesop_context_feeds_the_last_words_of_each_context():
     model = aesop_context.ContextModel(dict(aesop_context.DEFAULTS, num_nodes=8, num_unrollings=4), 10)
     feed = model.contexts_feed([[1, 2], [1, 2, 3, 4, 5, 6]])

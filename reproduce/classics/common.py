@@ -312,12 +312,17 @@ class Run:
                 path.unlink()
 
     def _name_newest(self):
-        """ckpt/checkpoint names the newest checkpoint, for `generate` and TensorFlow's tools."""
+        """ckpt/checkpoint names the newest checkpoint, for `generate` and TensorFlow's tools. Written here,
+        with paths relative to ckpt/ (which TensorFlow resolves against the folder): tf.train's
+        update_checkpoint_state would store the path relative to the working directory instead."""
+        path = self.folder.ckpt / "checkpoint"
+        kept = sorted(self.folder.steps())
+        text = f'model_checkpoint_path: "model-{self.saved_step}"\n' + \
+            "".join(f'all_model_checkpoint_paths: "model-{step}"\n' for step in kept)
         try:
-            with quiet_deprecations():
-                tf1.train.update_checkpoint_state(str(self.folder.ckpt), f"model-{self.saved_step}")
-        except (OSError, tf.errors.OpError) as e:
-            raise self._write_failed(self.folder.ckpt / "checkpoint", e) from e
+            write_atomic(path, text)
+        except OSError as e:
+            raise self._write_failed(path, e) from e
 
     def _write_failed(self, path, error):
         return UserError(f"writing {path} failed ({describe_error(error)}); the checkpoint of step "
