@@ -29,13 +29,14 @@ from reproduce.errors import UserError
 tf1 = tf.compat.v1
 
 
-def write_atomic(path, text):
-    """Write `text` to `path` through a temporary file in the same folder; never a half-written file."""
+def _replace_atomically(path, write, mode):
+    """Call `write(file)` on a temporary file in `path`'s folder, then rename it to `path`; never a
+    half-written file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -43,6 +44,30 @@ def write_atomic(path, text):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path, text):
+    """Write `text` to `path` through a temporary file in the same folder; never a half-written file."""
+    _replace_atomically(path, lambda f: f.write(text), "w")
+
+
+def pyplot():
+    """matplotlib's pyplot on the Agg back-end (PNG files, no display)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(figure, path):
+    """A matplotlib figure as a PNG at `path`, written whole or not at all, then closed; a one-line error
+    naming the file when it cannot be written."""
+    try:
+        _replace_atomically(path, lambda f: figure.savefig(f, format="png", dpi=100), "wb")
+    except OSError as e:
+        raise UserError(f"writing {path} failed ({e.strerror or e}); free some space") from e
+    finally:
+        pyplot().close(figure)
 
 
 def write_json(path, value):
@@ -201,11 +226,12 @@ class RunDir:
         return None
 
     def discard_after(self, step):
-        """Remove checkpoints newer than `step` (written by a run that is being resumed from `step`)."""
-        for s in self.steps():
-            if s > step:
-                (self.ckpt / f"state-{s}.json").unlink(missing_ok=True)
-                _remove_checkpoint(self.ckpt / f"model-{s}")
+        """Remove checkpoints newer than `step` (written by a run that is being resumed from `step`), with or
+        without their state file: a save killed before its state file leaves model files alone."""
+        for path in self.ckpt.iterdir():
+            newer = re.fullmatch(r"(?:model|state)-(\d+)\..+", path.name)
+            if newer and int(newer[1]) > step:
+                path.unlink(missing_ok=True)
 
     # ------------------------------------------------------------ best checkpoint
     def save_best(self, session, saver, step, valid_perplexity):

@@ -14,7 +14,8 @@ import statistics
 from pathlib import Path
 
 from reproduce import text_metrics
-from reproduce.checkpoints import RunDir, describe_error, restore_for_use, write_atomic, write_json
+from reproduce.checkpoints import (RunDir, describe_error, pyplot, restore_for_use, save_figure, write_atomic,
+                                   write_json)
 from reproduce.errors import UserError
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
@@ -314,20 +315,13 @@ def compare_run(run_path, cache):
 
 
 # ---------------------------------------------------------------- figures
-def _pyplot():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 BOOK_COLOURS = {"book LSTM": "black", "book GRU": "darkgrey"}
 
 
 def plot_perplexity(path, series, title, with_train):
     """series: [(label, per-step rows)]; valid solid, train dashed; a triangle where the rate was halved.
     The book's curves are black (LSTM) and grey (GRU); runs take matplotlib's colours."""
-    plt = _pyplot()
+    plt = pyplot()
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for label, rows in series:
@@ -351,14 +345,13 @@ def plot_perplexity(path, series, title, with_train):
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 def plot_measures(path, story, run_label):
     """One panel per measure: the book's stories (grey) and their range, the article's sample (star),
     this run's stories (blue) and story.txt (diamond)."""
-    plt = _pyplot()
+    plt = pyplot()
     names = list(text_metrics.MEASURES)
     figure, panels = plt.subplots(2, 4, figsize=(12, 6))
     for axes, name in zip(panels.flat, names):
@@ -386,8 +379,7 @@ def plot_measures(path, story, run_label):
     legend.fill_between([], [], color="tab:green", alpha=0.15, label="range of the book's stories")
     legend.legend(loc="center", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path)
 
 
 # ---------------------------------------------------------------- report.md

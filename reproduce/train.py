@@ -72,12 +72,12 @@ def split_documents(corpus, config):
     return train_gens, valid_gens
 
 
-def _rng_state(rng):
+def rng_state(rng):
     name, keys, pos, has_gauss, cached = rng.get_state()
     return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
 
 
-def _set_rng_state(rng, state):
+def set_rng_state(rng, state):
     name, keys, pos, has_gauss, cached = state
     rng.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
 
@@ -125,13 +125,13 @@ class Trainer:
     def _state(self):
         return {"step": self.step, "iteration": self.iteration,
                 "decay_count": self.plateau.decay_count, "min_perplexity": self.plateau.min_perplexity,
-                "rng": _rng_state(self.rng), "cursors": [g.cursor.tolist() for g in self.train_gens],
+                "rng": rng_state(self.rng), "cursors": [g.cursor.tolist() for g in self.train_gens],
                 "history": self.history}
 
     def _load_state(self, state):
         self.step, self.iteration = state["step"], state["iteration"]
         self.plateau = Plateau(self.config.decay_threshold, state["decay_count"], state["min_perplexity"])
-        _set_rng_state(self.rng, state["rng"])
+        set_rng_state(self.rng, state["rng"])
         for gen, cursor in zip(self.train_gens, state["cursors"]):
             gen.cursor = np.array(cursor, dtype=np.int64)
         self.history = state["history"]

@@ -23,7 +23,6 @@ and after the last iteration; its state file holds the step, the metrics rows an
 walk over the fable is replayed up to the checkpoint's iteration: a generator over random.Random(seed) that
 yields one offset per iteration. The closing story is told again from the final weights.
 """
-import os
 import random
 import re
 import sys
@@ -285,11 +284,8 @@ def fork_series(forks):
 def plot_progress(rows, path, recipe):
     """metrics.png: the accuracies per progress line (left) and the model's probability of each
     continuation at the fable's forks (right), written whole or not at all."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     iterations = [int(row["iteration"]) for row in rows]
-    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (left, right) = common.pyplot().subplots(1, 2, figsize=(11, 4))
     left.plot(iterations, [float(row["average_accuracy"]) for row in rows], label="Average Accuracy (training)")
     left.plot(iterations, [float(row["text_accuracy"]) for row in rows], label="the fable, current weights")
     left.set(xlabel="iteration", ylabel="% predicted", ylim=(0, 100), title=f"{recipe}: accuracy")
@@ -304,15 +300,7 @@ def plot_progress(rows, path, recipe):
     right.set(xlabel="iteration", ylabel="probability", ylim=(0, 1), title="at the fable's forks")
     right.legend(loc="best", fontsize="small")
     figure.tight_layout()
-    partial = path.with_name(path.name + ".part")
-    try:
-        figure.savefig(partial, format="png", dpi=100)
-        os.replace(partial, path)
-    except OSError as e:
-        partial.unlink(missing_ok=True)
-        raise common.UserError(f"writing {path} failed ({e.strerror or e}); free some space") from e
-    finally:
-        plt.close(figure)
+    common.save_figure(figure, path)
 
 
 def read_fable(run, log):

@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from reproduce.classics import common
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
-from reproduce.train import _rng_state as rng_state, _set_rng_state as set_rng_state
+from reproduce.train import rng_state, set_rng_state
 
 tf1 = tf.compat.v1
 
@@ -352,7 +352,7 @@ def cell_args(args, path, log):
     """`args` for the run of a cell in `path`: resumed when it has a checkpoint; one stopped before its first
     starts again."""
     args = copy.copy(args)
-    resume = args.resume = getattr(args, "resume", False)
+    resume = getattr(args, "resume", False)
     args.resume = resume and bool(common.RunDir(path).steps())
     if resume and path.exists() and not args.resume:
         log(f"{path} has no checkpoint yet: training it from the start")
@@ -361,10 +361,7 @@ def cell_args(args, path, log):
 
 
 def plot_comparison(histories, contexts, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    figure, (axes, probe) = plt.subplots(1, 2, figsize=(12, 4.5))
+    figure, (axes, probe) = common.pyplot().subplots(1, 2, figsize=(12, 4.5))
     for recipe, history in histories.items():
         axes.plot([r["step"] for r in history], [r["valid_loss"] for r in history], marker="o", label=CELLS[recipe])
         probe.plot([r["context"] for r in contexts[recipe]], [r["valid_loss"] for r in contexts[recipe]],
@@ -380,8 +377,7 @@ def plot_comparison(histories, contexts, path):
         ax.legend()
         ax.grid(alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    common.save_figure(figure, path)
 
 
 def generate(args, run, config):

@@ -22,7 +22,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import time
 import types
 import warnings
@@ -31,8 +30,8 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import (RunDir, _crash_point, describe_error, restore_for_use, write_atomic,  # noqa: F401
-                                   write_csv, write_json, write_output)                              # (as common.*)
+from reproduce.checkpoints import (RunDir, _crash_point, describe_error, pyplot, restore_for_use,  # noqa: F401
+                                   save_figure, write_atomic, write_csv, write_json, write_output)  # (as common.*)
 from reproduce.model import session_config as core_session_config
 from reproduce.progress import eta, format_seconds  # noqa: F401
 from reproduce.classics import THREADS_ENV
@@ -269,7 +268,6 @@ class Run:
             saver=self.saver, saved_variables=tf1.global_variables()), warn=log)
         self.saved_step = state["step"]
         self.folder.discard_after(self.saved_step)
-        self._remove_unfinished_saves()
         self._name_newest()
         log(f"Resumed {self.path} after step {self.saved_step} of {self.config['num_steps']}")
         return state
@@ -302,14 +300,6 @@ class Run:
             where = (f"the last checkpoint of {self.path} is step {self.saved_step} of {self.config['num_steps']}"
                      if self.saved_step else f"{self.path} had no checkpoint yet")
             raise UserError(f"interrupted; {where}: continue with `{self.command}`", exit_code=130) from None
-
-    def _remove_unfinished_saves(self):
-        """Checkpoint files without a state file: a save killed before it wrote the state."""
-        complete = set(self.folder.steps())
-        for path in self.folder.ckpt.glob("model-*"):
-            step = re.match(r"model-(\d+)\.", path.name)
-            if step and int(step[1]) not in complete:
-                path.unlink()
 
     def _name_newest(self):
         """ckpt/checkpoint names the newest checkpoint, for `generate` and TensorFlow's tools. Written here,
