@@ -36,9 +36,9 @@ class BeamGraph:
                 x = self.inputs
             else:
                 self.inputs = tf1.placeholder(tf.int32, [K], name="sample_beam_input_ids")
-                x = model._x_gates_single(self.inputs)
+                x = model.single_step_gates(self.inputs)
             states = [tf.concat(variables, axis=0) for variables in self.saved]
-            output, new_states = model._step(x, states)
+            output, new_states = model.cell_step(x, states)
             updates = [v.assign(new[k:k + 1]) for variables, new in zip(self.saved, new_states)
                        for k, v in enumerate(variables)]
             with tf.control_dependencies(updates):

@@ -12,11 +12,11 @@ import tensorflow as tf
 tf1 = tf.compat.v1
 
 
-def _weight(name, shape, stddev, seed):
+def weight_variable(name, shape, stddev, seed):
     return tf1.Variable(tf1.truncated_normal(shape, stddev=stddev, seed=seed), name=name)
 
 
-def _bias(name, shape, low, high, seed):
+def bias_variable(name, shape, low, high, seed):
     return tf1.Variable(tf1.random_uniform(shape, low, high, seed=seed), name=name)
 
 
@@ -30,11 +30,11 @@ class _Cell:
     def __init__(self, vocabulary_size, num_nodes, seed):
         self.num_nodes = num_nodes
         self._seed = seed
-        self.x = {g: _weight(f"{g}x", [vocabulary_size, num_nodes], self.weight_stddev, self._next_seed())
+        self.x = {g: weight_variable(f"{g}x", [vocabulary_size, num_nodes], self.weight_stddev, self._next_seed())
                   for g in self.gates}
-        self.hidden = {g: _weight(f"{g}{self.hidden_suffix}", [num_nodes, num_nodes], self.weight_stddev,
+        self.hidden = {g: weight_variable(f"{g}{self.hidden_suffix}", [num_nodes, num_nodes], self.weight_stddev,
                                   self._next_seed()) for g in self.gates}
-        self.bias = {g: _bias(f"{g}b", [1, num_nodes], *self.bias_range, self._next_seed()) for g in self.gates}
+        self.bias = {g: bias_variable(f"{g}b", [1, num_nodes], *self.bias_range, self._next_seed()) for g in self.gates}
         self._fused_hidden = {}
 
     def _next_seed(self):
@@ -89,7 +89,7 @@ class PeepholeLSTMCell(LSTMCell):
 
     def __init__(self, vocabulary_size, num_nodes, seed):
         super().__init__(vocabulary_size, num_nodes, seed)
-        self.peephole = {g: _weight(f"{g}c", [1, num_nodes], self.weight_stddev, self._next_seed())
+        self.peephole = {g: weight_variable(f"{g}c", [1, num_nodes], self.weight_stddev, self._next_seed())
                          for g in ("i", "f", "o")}
 
     def literal(self, i, states):

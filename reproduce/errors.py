@@ -1,4 +1,5 @@
-"""The one exception type a user mistake is reported with."""
+"""The one exception type a user mistake is reported with, and how every command ends on a signal."""
+import signal
 
 
 class UserError(Exception):
@@ -12,10 +13,24 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised wherever the process is, so that every command cleans up as it does on Ctrl-C."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
+
+
+def interrupt_exit_code(interrupt):
+    """130 for Ctrl-C (SIGINT), 143 for `kill` (SIGTERM): the shell's 128 + signal number."""
+    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
 def report_errors(action, debug=False):
-    """Run `action()`; a UserError or Ctrl-C becomes one line on stderr. Returns the exit status."""
+    """Run `action()`; a UserError, Ctrl-C or SIGTERM becomes one line on stderr. Returns the exit status."""
     import sys
     import traceback
+    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         action()
     except UserError as e:
@@ -23,7 +38,9 @@ def report_errors(action, debug=False):
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as interrupt:
+        print("error: terminated" if isinstance(interrupt, Terminated) else "error: interrupted", file=sys.stderr)
+        return interrupt_exit_code(interrupt)
+    finally:
+        signal.signal(signal.SIGTERM, previous_handler)
     return 0

@@ -18,7 +18,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from reproduce.cells import CELLS, LSTMCell, _bias, _weight
+from reproduce.cells import CELLS, LSTMCell, bias_variable, weight_variable
 from reproduce.fast_unroll import lstm_language_model
 from reproduce.data import one_hot
 
@@ -72,8 +72,8 @@ class BookModel:
             tf1.set_random_seed(config.seed)
             # Variables first, in a fixed order with explicit seeds, so both graph paths start equal.
             cell = self.cell = CELLS[config.cell](V, H, seed=1000)
-            self.w = _weight("w", [H, V], cell.weight_stddev, seed=1)
-            self.b = _bias("b", [V], *cell.bias_range, seed=2)
+            self.w = weight_variable("w", [H, V], cell.weight_stddev, seed=1)
+            self.b = bias_variable("b", [V], *cell.bias_range, seed=2)
             self.train_state = self._state_variables("saved_", B)
             self.valid_state = self._state_variables("saved_valid_", 1)
             self.test_state = self._state_variables("saved_test_", 1)
@@ -121,12 +121,12 @@ class BookModel:
         into the gate matrices side by side, with a dense gradient)."""
         return _row_lookup(self._fused_x, ids) + self._fused_b
 
-    def _x_gates_single(self, ids):
+    def single_step_gates(self, ids):
         """`_x_gates` for a step of one or a few rows: look up each gate matrix, no [V, gates*H] copy."""
         weights, _ = self.cell.input_weights()
         return tf.concat([tf.gather(w, ids) for w in weights], axis=1) + self._fused_b
 
-    def _step(self, x, states):
+    def cell_step(self, x, states):
         """One cell step from an input of this path (one-hot rows, or precomputed gate inputs)."""
         if self.config.graph == "faithful":
             return self.cell.literal(x, states)
@@ -196,7 +196,7 @@ class BookModel:
         states = list(self.train_state)
         outputs = []
         for t in range(c.num_unrollings):
-            output, states = self._step(step_inputs[t], states)
+            output, states = self.cell_step(step_inputs[t], states)
             to_save = list(states)
             if masks[t] is not None:
                 # Book's `output = tf.nn.dropout(output, keep_prob=1.0 - dropout)`: the dropped-out output
@@ -211,8 +211,8 @@ class BookModel:
 
     # ---------------------------------------------------------------- valid and test
     def _single_step(self, x, saved):
-        x = x if self.config.graph == "faithful" else self._x_gates_single(x)
-        output, states = self._step(x, list(saved))
+        x = x if self.config.graph == "faithful" else self.single_step_gates(x)
+        output, states = self.cell_step(x, list(saved))
         updates = [v.assign(s) for v, s in zip(saved, states)]
         with tf.control_dependencies(updates):
             prediction = tf.nn.softmax(tf.matmul(output, self.w) + self.b)
