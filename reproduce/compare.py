@@ -13,7 +13,7 @@ import re
 import statistics
 from pathlib import Path
 
-from reproduce import text_metrics
+from reproduce import provenance, text_metrics
 from reproduce.checkpoints import (RunDir, describe_error, pyplot, restore_for_use, save_figure, write_atomic,
                                    write_json)
 from reproduce.errors import UserError
@@ -74,6 +74,18 @@ def parse_book_stories(output):
     bigrams, so a story is what follows the tab and one space, up to the closing row of `=`.
     """
     return [(int(step), float(valid), story) for step, valid, story in BOOK_STORY.findall(output)]
+
+
+BOOK_DOCUMENTS = re.compile(r"^(?:Training \(Step: \d+\) )?((?:\(\d+\)\.)+)\s*$", re.M)
+
+
+def parse_book_documents(output):
+    """A printed training output -> the document ids drawn at each step, [[16, 96, 81, ...], ...].
+
+    The main notebook prints `Training (Step: 0) (16).(96).(81)...`, the extensions notebook bare
+    `(98).(25).(91)...` lines: one `(id).` per document as its 100 iterations start.
+    """
+    return [[int(i) for i in re.findall(r"\((\d+)\)", line)] for line in BOOK_DOCUMENTS.findall(output)]
 
 
 # ---------------------------------------------------------------- 1. data
@@ -302,6 +314,7 @@ def compare_run(run_path, cache):
     return {
         "run": str(run.path), "name": run.path.name, "recipe": config.recipe, "cell": config.cell,
         "seed": config.seed, "steps": history[-1]["step"], "num_steps": config.num_steps, "notes": notes,
+        "environment": provenance.describe(provenance.load(run.path)),
         "data": check_data(ours, json.loads(golden_text("book_ch8_corpus_fingerprint.json")),
                            corpus.counter, vocabulary),
         "learning_curves": {
@@ -399,6 +412,7 @@ def run_markdown(report, figures, level):
     data, curves, story = report["data"], report["learning_curves"], report["story"]
     lines = [f"Run `{report['run']}`: recipe {report['recipe']} ({report['cell']}), seed {report['seed']}, "
              f"{report['steps']} of {report['num_steps']} steps."]
+    lines += [f"Made on: {report['environment']}."]
     lines += [f"Note: {note}." for note in report["notes"]]
     lines += ["", f"{h} 1. Data: {data['verdict']}", "",
               "The stories the run read, against what the book printed while reading its files "

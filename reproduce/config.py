@@ -31,6 +31,13 @@ class Config:
     test_reset_stddev: float = 0.05     # reset_test_state draws noise (0.01 in the extensions notebook)
     start_window: int = 0               # generation starts at a random bigram of a random document
                                         # (0: anywhere; the extensions notebook: among its first 100)
+    # reference: the saved-state variables are TensorFlow 1's reference variables, so the first unrolled
+    # step's gradient terms read the state the unroll ends with, as the book's graph computed them
+    # (model.py explains the quirk); resource: the textbook gradient, from the state the unroll started with.
+    state_variables: str = "reference"
+    # random: each step trains on `docs_per_step` documents drawn at random, as the book's loop did;
+    # book: the documents the book's printed run drew at each step (golden/book_ch8_document_order.json).
+    doc_order: str = "random"
     # Optimiser (spec §4).
     learning_rate: float = 0.001
     decay_rate: float = 0.5
@@ -42,7 +49,11 @@ class Config:
     @classmethod
     def from_dict(cls, values):
         known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in values.items() if k in known})
+        values = {k: v for k, v in values.items() if k in known}
+        # Runs started before `state_variables` existed were trained with resource variables: resumed, they
+        # go on with the gradient they started with.
+        values.setdefault("state_variables", "resource")
+        return cls(**values)
 
     @classmethod
     def load(cls, path):

@@ -30,7 +30,8 @@ def _running_sum(total, term):
     return term if total is None else total + term
 
 
-def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dropped_output, chunk_steps=5):
+def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dropped_output,
+                        first_step_reads_final_state=True, chunk_steps=5):
     """One training pass of the book's LSTM language model over `ids` [T, B] with `labels` [T, B].
 
     `table`: [V, 4H], each row the gates' `x·Wx + b` for that bigram (a one-hot `x` picks one row).
@@ -41,6 +42,11 @@ def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dr
     Returns `Forward`: the mean cross-entropy `loss`; `nll_sum`, the sum over all T*B bigrams of the
     book's `-log(p + 1e-10)`; `outputs` [T*B, H] after dropout (for `logits` on demand); the
     output to save and the final cell state. Only `loss` has a gradient.
+
+    `first_step_reads_final_state`: TensorFlow 1's reference-variable semantics (model.py,
+    `BookModel._state_variables`): the first step's gradient terms that read the incoming state
+    (`h0` in the hidden-matrix gradient, `c0` in the forget gate's) take the saved output and final
+    cell state instead, as the book's graph computed them after its saved-state assigns.
     """
     T, B = ids.shape
     H = hidden.shape[0]
@@ -67,6 +73,8 @@ def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dr
                 gates_of_step.append(dict(i=i, cs=c, f=f, o=o, ci=u, co=tanh_c))
                 outputs.append(h)
         saved_output = h if save_dropped_output else h_before_dropout
+        if first_step_reads_final_state:          # the book's quirk: see the docstring
+            inputs_h[0], inputs_c[0] = saved_output, c
 
         # The output layer, chunk by chunk: each runs beside the recurrence of the later steps.
         chunk_rows, chunk_softmax = [], []

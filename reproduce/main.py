@@ -75,6 +75,10 @@ def build_parser():
                        ("num-unrollings", int), ("chars-in-segment", int), ("valid-docs", int)):
         train.add_argument(f"--{name}", type=positive(kind))
     train.add_argument("--dropout", type=probability)
+    train.add_argument("--state-variables", choices=("reference", "resource"),
+                       help="reference: TensorFlow 1's gradient, the book's (default); resource: the textbook one")
+    train.add_argument("--doc-order", choices=("random", "book"),
+                       help="random (default); book: the documents the book's printed run drew at each step")
     if classics:
         classics.add_train_arguments(train)        # the neighbouring classics' own options
 
@@ -142,7 +146,7 @@ def cmd_train(args):
 
     overrides = {k: getattr(args, k) for k in ("seed", "graph", "num_files", "num_steps", "docs_per_step",
                                               "steps_per_document", "num_nodes", "batch_size", "num_unrollings",
-                                              "chars_in_segment", "valid_docs", "dropout")}
+                                              "chars_in_segment", "valid_docs", "dropout", "state_variables", "doc_order")}
     config = recipe_config(args.recipe, stories_dir=args.stories_dir, **overrides)
     if args.resume and not args.run_dir:
         raise UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)

@@ -89,8 +89,22 @@ class BookModel:
             self.saver = tf1.train.Saver(self.saved_variables, max_to_keep=None)
 
     def _state_variables(self, prefix, rows):
-        return [tf1.Variable(tf.zeros([rows, self.config.num_nodes]), trainable=False, name=prefix + name)
-                for name in self.cell.state_names]
+        """The saved output (and cell state) variables, of the kind `config.state_variables` names.
+
+        TensorFlow 1 quirk, kept by default (`reference`): the book's `tf.Variable` is a reference
+        variable, and the training loss sits under `control_dependencies` on the assigns of the saved
+        state, so the whole backward pass runs after those assigns. A gradient op that reads a reference
+        variable reads it when it runs, so the first unrolled step's terms that use the incoming state
+        (`o·im`, `o·fm`, `o·cm`, `o·om`, `forget_gate * state`; the GRU's and the peepholes' alike) were
+        computed with the state the unroll *ended* with. Resource variables (TF 2's default,
+        `resource`) read a snapshot: the textbook gradient. The valid and test subgraphs compute their
+        prediction from the step's output, not from the variable, so the kind changes nothing there.
+        """
+        if self.config.state_variables not in ("reference", "resource"):
+            raise ValueError(f"unknown state_variables {self.config.state_variables!r}")
+        use_resource = self.config.state_variables == "resource"
+        return [tf1.Variable(tf.zeros([rows, self.config.num_nodes]), trainable=False, name=prefix + name,
+                             use_resource=use_resource) for name in self.cell.state_names]
 
     # ---------------------------------------------------------------- inputs
     def _build_inputs(self):
@@ -177,7 +191,8 @@ class BookModel:
         table = self._fused_x + self._fused_b             # row k: every gate's x·Wx + b for bigram k
         states = [tf.identity(v) for v in self.train_state]
         forward = lstm_language_model(table, self.cell.fused_hidden(self.cell.fused_order), self.w, self.b,
-                                      self.train_inputs, self.train_labels, *states, masks, c.save_dropped_output)
+                                      self.train_inputs, self.train_labels, *states, masks, c.save_dropped_output,
+                                      first_step_reads_final_state=c.state_variables == "reference")
         self.logits = tf.matmul(forward.outputs, self.w) + self.b          # computed only when fetched
         self.train_prediction = tf.nn.softmax(self.logits)
         updates = [v.assign(s) for v, s in zip(self.train_state, [forward.saved_output, forward.state])]

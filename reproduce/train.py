@@ -1,12 +1,15 @@
 """The book's session loop (loop.md), with checkpoints after every step and exact resume."""
+import json
 import math
 import signal
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import RunDir, write_atomic, write_csv
+from reproduce import provenance
+from reproduce.checkpoints import RunDir, write_atomic, write_csv, write_json
 from reproduce.config import Config
 from reproduce.data import BatchGenerator, fingerprint, load_corpus
 from reproduce.errors import UserError
@@ -15,6 +18,7 @@ from reproduce.progress import eta, progress_bar
 from reproduce.sample import generate_ids, sample_top3
 
 tf1 = tf.compat.v1
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 METRICS_COLUMNS = ["step", "train_perplexity", "valid_perplexity", "learning_rate", "seconds",
                    "average_loss", "learning_rate_reduced"]
@@ -72,6 +76,22 @@ def split_documents(corpus, config):
     return train_gens, valid_gens
 
 
+def book_documents(config):
+    """`--doc-order book`: per step, the documents the book's printed run trained on (its GRU run for the GRU,
+    its main notebook's LSTM run otherwise), the first `docs_per_step` of each step's 10."""
+    printed_run = "gru" if config.cell == "gru" else "lstm"
+    printed = json.loads((GOLDEN / "book_ch8_document_order.json").read_text())[printed_run]
+    if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
+        raise UserError(f"--doc-order book replays the book's {len(printed)} steps of {len(printed[0])} documents: "
+                        f"--num-steps {config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed "
+                        "them", exit_code=2)
+    highest = max(max(step) for step in printed[:config.num_steps])
+    if highest >= config.num_files:
+        raise UserError(f"--doc-order book trains on document {highest} (file {highest + 1:03d}.txt): it needs "
+                        f"--num-files 100 (got {config.num_files})", exit_code=2)
+    return [step[:config.docs_per_step] for step in printed[:config.num_steps]]
+
+
 def rng_state(rng):
     name, keys, pos, has_gauss, cached = rng.get_state()
     return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
@@ -96,8 +116,10 @@ class Trainer:
             saved_vocab = vocab["bigrams"]
         self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab)
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
+        self.book_order = book_documents(config) if config.doc_order == "book" else None
         self.model = BookModel(config, self.corpus.vocabulary_size)
-        self.session = tf1.Session(graph=self.model.graph, config=session_config())
+        session_settings = session_config()
+        self.session = tf1.Session(graph=self.model.graph, config=session_settings)
         self.rng = np.random.RandomState(config.seed)
         self.plateau = Plateau(config.decay_threshold)
         self.step = 0                 # steps completed
@@ -118,6 +140,7 @@ class Trainer:
             self._load_state(state)
             self.run.discard_after(self.step)
             log(f"Resumed {self.run.path} after step {self.step} of {config.num_steps}")
+        provenance.record(self.run.path, session_settings, write_json=write_json)
         self.events = tf1.summary.FileWriter(str(self.run.path / "events"),
                                              graph=self.model.graph if state is None else None)
 
@@ -151,7 +174,10 @@ class Trainer:
         while self.step < c.num_steps:
             step_started = time.monotonic()
             learning_rate = float(session.run(m.learning_rate))
+            # Drawn in both orders, so that the seed's other draws (the stories) stay the same.
             doc_ids = self.rng.permutation(c.num_files)[:c.docs_per_step]
+            if self.book_order:
+                doc_ids = self.book_order[self.step]
             bar = progress_bar(iterations_per_step, f"step {self.step + 1}/{c.num_steps}")
             average_loss = 0.0
             for doc_id in doc_ids:

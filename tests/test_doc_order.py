@@ -1,0 +1,45 @@
+"""`--doc-order book`: the documents the book's printed runs drew, as data, replayed step by step."""
+import json
+
+from conftest import TINY, run_cli
+from reproduce.compare import BOOK_RUNS, golden_text, parse_book_documents
+
+
+def test_the_order_file_holds_what_the_printed_outputs_list(golden_dir):
+    order = json.loads((golden_dir / "book_ch8_document_order.json").read_text())
+    for model, (_, output, _) in BOOK_RUNS.items():
+        steps = parse_book_documents(golden_text(output))
+        assert len(steps) == 26 and all(len(step) == 10 for step in steps), model
+        assert all(0 <= doc < 100 for step in steps for doc in step)
+        assert order[model] == steps, model
+    assert order["lstm"][0] == [16, 96, 81, 36, 54, 58, 57, 20, 12, 82]     # `Training (Step: 0) (16).(96)...`
+    assert order["gru"][0] == [98, 25, 91, 5, 88, 49, 85, 96, 14, 73]       # the GRU output's first line
+
+
+def _state(run_dir, step):
+    return json.loads((run_dir / "ckpt" / f"state-{step}.json").read_text())
+
+
+def test_a_run_in_the_books_order_trains_the_books_documents(grimm_dir, golden_dir, tmp_path):
+    order = json.loads((golden_dir / "book_ch8_document_order.json").read_text())
+    runs = {}
+    for recipe, doc_order in (("book", "book"), ("book-gru", "book"), ("book", "random")):
+        run_dir = tmp_path / f"{recipe}-{doc_order}"
+        result = run_cli("train", "--recipe", recipe, "--stories-dir", grimm_dir, *TINY, "--num-files", "100",
+                         "--num-steps", "2", "--doc-order", doc_order, "--seed", "4", "--run-dir", run_dir)
+        assert result.returncode == 0, result.stderr
+        runs[recipe, doc_order] = [row["documents"] for row in _state(run_dir, 2)["history"]]
+    assert runs["book", "book"] == [step[:2] for step in order["lstm"][:2]]            # --docs-per-step 2
+    assert runs["book-gru", "book"] == [step[:2] for step in order["gru"][:2]]
+    assert runs["book", "random"] != runs["book", "book"]
+
+
+def test_the_books_order_needs_its_100_stories_and_at_most_its_26_steps(grimm_dir, tmp_path):
+    for extra, fragment in ((["--num-steps", "2"], "--num-files 100"),
+                            (["--num-files", "100", "--num-steps", "27"], "--num-steps 27")):
+        result = run_cli("train", "--stories-dir", grimm_dir, *TINY, *extra, "--doc-order", "book",
+                         "--run-dir", tmp_path / "run")
+        assert result.returncode == 2, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr
+        assert not (tmp_path / "run").exists()
