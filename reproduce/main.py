@@ -96,7 +96,7 @@ def build_parser():
     generate.add_argument("--output", help="also write the story to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
-    for name in ("compare", "bench"):
+    for name in ("compare", "bench", "study"):
         module = _optional(f"reproduce.{name}")
         if module:
             module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))

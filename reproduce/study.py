@@ -1,0 +1,386 @@
+"""Many seeds of one book recipe, each an ordinary run folder, and a verdict on the book's printed run.
+
+    python reproduce/main.py study --recipe book-notebook --seeds 0-7 [--doc-order book] [train options]
+    python reproduce/main.py study ... --print-commands       # the seeds' `train` commands, for any scheduler
+    python reproduce/main.py study --report-only DIR          # the report from whatever seed folders exist
+
+The study folder (default `checkpoints/study-<recipe>[-<option>-<value>...]`, named by the command, so
+the same command finds it again) holds `study.json`, one run folder `seed-<k>/` per seed (generate and
+compare work on each), and the report: `report.md`, `report.json`, `band.png`, `story_measures.png`.
+Running the same command again resumes unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM)
+stops every seed at its last checkpoint.
+"""
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from reproduce import provenance, text_metrics
+from reproduce.checkpoints import RunDir, pyplot, save_figure, write_atomic, write_json
+from reproduce.config import RECIPES, Config, recipe_config
+from reproduce.errors import UserError, interrupt_exit_code
+from reproduce.progress import format_seconds
+
+MAIN = Path(__file__).resolve().parent / "main.py"
+# The train options a study passes to every seed: the book loop's Config fields (the recipe, seed and
+# run folder are the study's own).
+TRAIN_FIELDS = ("graph", "state_variables", "doc_order", "stories_dir", "num_files", "num_steps", "docs_per_step",
+                "steps_per_document", "num_nodes", "batch_size", "num_unrollings", "dropout", "chars_in_segment",
+                "valid_docs")
+STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+train perplexity ([\d.]+)\s+valid perplexity ([\d.]+)")
+TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table places
+
+
+def parse_seeds(text):
+    """`0-7` or `0,3,5-9` -> sorted distinct seeds; a usage error otherwise."""
+    seeds = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match or (match[2] and int(match[2]) < int(match[1])):
+            raise UserError(f"--seeds {text!r}: give seeds as 0-7 or 0,3,5-9", exit_code=2)
+        seeds.update(range(int(match[1]), int(match[2] or match[1]) + 1))
+    if max(seeds) >= 2 ** 32:
+        raise UserError(f"--seeds {text!r}: a seed is at most {2 ** 32 - 1}", exit_code=2)
+    return sorted(seeds)
+
+
+def add_arguments(parser):
+    parser.add_argument("--recipe", choices=list(RECIPES), help="the book recipe to study (default book-notebook)")
+    parser.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 (default) or 0,3,5-9")
+    parser.add_argument("--study-dir", help="the study folder (default: checkpoints/study-<recipe>[-<options>])")
+    parser.add_argument("--jobs", type=int, help="seeds trained at once, each on its share of the cores "
+                                                 "(default: one per core, the faster on this machine: see bench)")
+    parser.add_argument("--print-commands", action="store_true",
+                        help="print each unfinished seed's `train` command and stop (for GNU parallel, Slurm, ...)")
+    parser.add_argument("--report-only", metavar="DIR", help="write the report of the study in DIR from the seed "
+                                                             "folders it has, training nothing")
+    for name in TRAIN_FIELDS:
+        default = getattr(Config, name)
+        kind = type(default)
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, dest=name, metavar="VALUE" if kind is str else "N",
+                            help=f"passed to each seed's train (the recipe's value when left out)")
+
+
+def run(args):
+    if args.report_only:
+        return write_report(Path(args.report_only))
+    recipe = args.recipe or "book-notebook"
+    options = {name: getattr(args, name) for name in TRAIN_FIELDS if getattr(args, name) is not None}
+    recipe_config(recipe, **options)                          # a value of the wrong kind fails here, once
+    seeds = parse_seeds(args.seeds)
+    study_dir = Path(args.study_dir) if args.study_dir else default_study_dir(recipe, options)
+    commands = {seed: train_command(recipe, options, seed, study_dir / f"seed-{seed}") for seed in seeds}
+    num_steps = options.get("num_steps", recipe_config(recipe).num_steps)
+    done = {seed: completed_steps(study_dir / f"seed-{seed}") for seed in seeds}
+    unfinished = [seed for seed in seeds if done[seed] < num_steps]
+    if args.print_commands:
+        for seed in unfinished:
+            print(" ".join(_quote(word) for word in commands[seed]))
+        return None
+    study_dir.mkdir(parents=True, exist_ok=True)
+    write_json(study_dir / "study.json", {"recipe": recipe, "options": options, "seeds": seeds})
+    if unfinished:
+        jobs = args.jobs or min(available_cores(), len(unfinished))
+        if jobs < 1:
+            raise UserError(f"--jobs {jobs}: train at least one seed at a time", exit_code=2)
+        print(f"Study {study_dir}: {recipe}, seeds {args.seeds} ({len(seeds) - len(unfinished)} finished), "
+              f"{jobs} at a time")
+        Scheduler(commands, unfinished, done, num_steps, jobs).run()
+    else:
+        print(f"Study {study_dir}: every seed has finished its {num_steps} steps")
+    return write_report(study_dir)
+
+
+def default_study_dir(recipe, options):
+    """checkpoints/study-<recipe>, then each option given (sorted), so the same command names the same folder."""
+    words = [f"study-{recipe}"] + [f"{name.replace('_', '-')}-{value}" for name, value in sorted(options.items())
+                                   if name != "stories_dir"]
+    return Path("checkpoints") / re.sub(r"[^A-Za-z0-9.\-]+", "_", "-".join(words))
+
+
+def train_command(recipe, options, seed, run_dir):
+    command = [sys.executable, str(MAIN), "train", "--recipe", recipe, "--seed", str(seed), "--run-dir", str(run_dir)]
+    for name, value in options.items():
+        command += ["--" + name.replace("_", "-"), str(value)]
+    if (run_dir / "config.json").exists():
+        command.append("--resume")
+    return command
+
+
+def _quote(word):
+    return word if re.fullmatch(r"[\w./=:,+-]+", word) else "'" + word.replace("'", "'\\''") + "'"
+
+
+def completed_steps(run_dir):
+    steps = RunDir(run_dir).steps() if (run_dir / "ckpt").is_dir() else []
+    return steps[0] if steps else 0
+
+
+def available_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+class Scheduler:
+    """Runs the seeds' train commands `jobs` at a time, each pinned to its share of the cores; one line per
+    step with the study's ETA; on Ctrl-C or SIGTERM stops every seed at its last checkpoint."""
+
+    def __init__(self, commands, seeds, done, num_steps, jobs):
+        self.commands, self.queue, self.done, self.num_steps = commands, list(seeds), dict(done), num_steps
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+        self.core_sets = [set(cores[k::jobs]) for k in range(jobs)] if len(cores) >= jobs else [None] * jobs
+        self.running = {}                       # seed -> (process, its core set)
+        self.errors = {}                        # seed -> the lines its train printed on stderr
+        self.lock = threading.Lock()
+        self.started = time.monotonic()
+        self.steps_at_start = sum(min(d, num_steps) for d in done.values())
+        self.total_steps = num_steps * len(done)
+        self.failures = []
+
+    def run(self):
+        try:
+            while self.queue or self.running:
+                while self.queue and len(self.running) < len(self.core_sets):
+                    self._start(self.queue.pop(0))
+                self._reap()
+                time.sleep(0.2)
+        except KeyboardInterrupt as interrupt:
+            self._stop_all()
+            raise UserError("interrupted; every seed keeps its last checkpoint: run the same study command again "
+                            "to continue", exit_code=interrupt_exit_code(interrupt)) from None
+        if self.failures:
+            raise UserError("; ".join(self.failures))
+
+    def _start(self, seed):
+        used = [cores for _, cores in self.running.values()]
+        cores = next(c for c in self.core_sets if c is None or c not in used)
+        pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+        # Their own session: Ctrl-C reaches them through `_stop_all`, after which each says where it stopped.
+        process = subprocess.Popen(self.commands[seed], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=pin, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self.running[seed] = process, cores
+        self.errors[seed] = []
+        threading.Thread(target=self._follow, args=(seed, process), daemon=True).start()
+        threading.Thread(target=lambda: self.errors[seed].extend(process.stderr), daemon=True).start()
+
+    def _follow(self, seed, process):
+        for line in process.stdout:
+            match = STEP_LINE.match(line)
+            if not match:
+                continue
+            with self.lock:
+                self.done[seed] = int(match[1])
+                steps = sum(min(d, self.num_steps) for d in self.done.values())
+                rate = (steps - self.steps_at_start) / (time.monotonic() - self.started)
+                eta = format_seconds((self.total_steps - steps) / rate) if rate > 0 else "?"
+                print(f"seed {seed}: step {match[1]}/{match[2]}  train {float(match[3]):.2f}  valid "
+                      f"{float(match[4]):.2f}  | study {steps}/{self.total_steps} steps, ETA {eta}", flush=True)
+
+    def _reap(self):
+        for seed, (process, _) in list(self.running.items()):
+            if process.poll() is None:
+                continue
+            del self.running[seed]
+            if process.returncode != 0:
+                lines = [line.strip() for line in self.errors[seed] if line.strip()]
+                self.failures.append(f"seed {seed} failed: {lines[-1] if lines else f'exit {process.returncode}'}")
+                if process.returncode == 2:                 # a usage error is every seed's: stop here
+                    self.queue.clear()
+
+    def _stop_all(self):
+        for process, _ in self.running.values():
+            if process.poll() is None:
+                process.terminate()                        # train stops at its last complete checkpoint
+        for process, _ in self.running.values():
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+# ---------------------------------------------------------------- the report
+def seed_folders(study_dir):
+    """(seed, run folder) of every seed folder with a completed step, by seed."""
+    found = []
+    for path in study_dir.glob("seed-*"):
+        match = re.fullmatch(r"seed-(\d+)", path.name)
+        if match and path.is_dir() and completed_steps(path):
+            found.append((int(match[1]), path))
+    return sorted(found)
+
+
+def band(values):
+    """median, min, max (and the 10-90 % range from 8 values on) of a list of numbers."""
+    summary = {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
+    if len(values) >= 8:
+        summary["p10"], summary["p90"] = (float(x) for x in np.percentile(values, [10, 90]))
+    return summary
+
+
+def place(book_value, seed_values):
+    """Where the book's figure falls among the seeds': its rank among seeds + book, and a verdict."""
+    ordered = sorted(seed_values)
+    rank = sum(v < book_value for v in ordered) + 1
+    span = f"{_fmt(ordered[0])}-{_fmt(ordered[-1])}"
+    if ordered[0] <= book_value <= ordered[-1]:
+        verdict = f"inside: the book's {_fmt(book_value)} ranks {rank} of {len(ordered) + 1}"
+    else:
+        side = "below" if book_value < ordered[0] else "above"
+        verdict = f"outside: the book's {_fmt(book_value)} is {side} all {len(ordered)} seeds ({span})"
+    return {"book": book_value, "rank": rank, "of": len(ordered) + 1, "seeds": ordered,
+            "inside": ordered[0] <= book_value <= ordered[-1], "verdict": verdict}
+
+
+def _fmt(value):
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def _figures(history):
+    """The figures the book printed, computed for one run's history (the rank table's rows)."""
+    from reproduce.compare import curve_summary
+    summary = curve_summary(history)
+    by_step = {row["step"]: row for row in history}
+    figures = {"first valid perplexity": summary["first_valid"], "best valid perplexity": summary["best_valid"],
+               "step of the best valid perplexity": summary["best_step"],
+               "last valid perplexity": summary["last_valid"],
+               "learning-rate halvings": len(summary["reductions_after_steps"]),
+               "first halving after step": (summary["reductions_after_steps"] or [None])[0]}
+    for step in TRAIN_STEPS_RANKED:
+        figures[f"train perplexity at step {step}"] = by_step[step]["train_perplexity"] if step in by_step else None
+    return figures
+
+
+def write_report(study_dir):
+    from reproduce.compare import BOOK_RUNS, book_curves, compare_run, load_history
+
+    folders = seed_folders(study_dir)
+    if not folders:
+        raise UserError(f"{study_dir}: no seed folder with a completed step (seed-<k>/); run the study first")
+    histories = {seed: load_history(RunDir(path)) for seed, path in folders}
+    config, _ = RunDir(folders[0][1]).require()
+    book_model = "gru" if config.cell == "gru" else "lstm"
+    book_curve = book_curves()[BOOK_RUNS[book_model][0]]
+    book_label = BOOK_RUNS[book_model][2]
+    finished = [seed for seed, history in histories.items() if history[-1]["step"] >= config.num_steps]
+
+    steps = sorted({row["step"] for history in histories.values() for row in history})
+    per_step = []
+    for step in steps:
+        rows = [row for history in histories.values() for row in history if row["step"] == step]
+        per_step.append({"step": step, "train": band([r["train_perplexity"] for r in rows]),
+                         "valid": band([r["valid_perplexity"] for r in rows])})
+
+    seed_figures = {seed: _figures(histories[seed]) for seed in finished}
+    book_figures = _figures(book_curve)
+    ranks = {}
+    for name, book_value in book_figures.items():
+        values = [f[name] for f in seed_figures.values() if f[name] is not None]
+        if values and book_value is not None:
+            ranks[name] = place(book_value, values)
+
+    cache, stories = {}, {}
+    for seed, path in folders:
+        story = compare_run(path, cache)["story"]
+        stories[seed] = story
+    measures = {}
+    for name in text_metrics.MEASURES:
+        ours = [row["measures"][name] for story in stories.values() for row in story["our_stories"]
+                if row["measures"][name] is not None]
+        book = [row["measures"][name] for row in next(iter(stories.values()))["book_stories"]
+                if row["measures"][name] is not None]
+        seed_medians = [story["our_median"][name] for story in stories.values() if story["our_median"][name] is not None]
+        measures[name] = {"ours": band(ours) if ours else None, "book": band(book) if book else None,
+                          "seed_medians": seed_medians, "values_ours": ours, "values_book": book}
+    headline = ranks.get("best valid perplexity")
+    report = {"study": str(study_dir), "recipe": config.recipe, "cell": config.cell, "seeds": [s for s, _ in folders],
+              "finished_seeds": finished, "num_steps": config.num_steps, "book_run": book_label,
+              "options": {name: getattr(config, name) for name in TRAIN_FIELDS},
+              "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
+              "per_step": per_step, "ranks": ranks, "story_measures": measures,
+              "environments": sorted({provenance.describe(provenance.load(path)) for _, path in folders})}
+    plot_band(study_dir / "band.png", per_step, book_curve, f"{config.recipe}: {len(folders)} seeds", book_label)
+    plot_story_measures(study_dir / "story_measures.png", measures, book_label)
+    write_json(study_dir / "report.json", report)
+    write_atomic(study_dir / "report.md", report_markdown(report))
+    print(f"Verdict: {report['verdict']}")
+    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png)")
+    return report
+
+
+def plot_band(path, per_step, book_curve, title, book_label):
+    plt = pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    steps = [row["step"] for row in per_step]
+    for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
+        bands = [row[key] for row in per_step]
+        axes.fill_between(steps, [b["min"] for b in bands], [b["max"] for b in bands], color="tab:blue", alpha=0.15,
+                          label="range of the seeds")
+        if all("p10" in b for b in bands):
+            axes.fill_between(steps, [b["p10"] for b in bands], [b["p90"] for b in bands], color="tab:blue",
+                              alpha=0.25, label="10-90 % of the seeds")
+        axes.plot(steps, [b["median"] for b in bands], color="tab:blue", label="median of the seeds")
+        axes.plot([r["step"] for r in book_curve], [r[book_key] for r in book_curve], "o-", color="black",
+                  markersize=3, label=f"{book_label} (printed)")
+        axes.set_yscale("log")
+        axes.set_xlabel("step")
+        axes.set_title(f"{key} perplexity")
+        axes.grid(True, which="both", alpha=0.3)
+    panels[0].set_ylabel("perplexity")
+    panels[1].legend(fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_story_measures(path, measures, book_label):
+    plt = pyplot()
+    figure, panels = plt.subplots(1, len(measures), figsize=(2.2 * len(measures), 3.8))
+    for axes, (name, entry) in zip(panels, measures.items()):
+        data = [entry["values_book"] or [np.nan], entry["values_ours"] or [np.nan]]
+        axes.boxplot(data, widths=0.6)
+        axes.set_xticks([1, 2], ["book", "seeds"])
+        axes.set_title(name, fontsize=9)
+    figure.suptitle(f"story measures: {book_label}'s printed stories beside every seed's stories")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def report_markdown(report):
+    lines = [f"# Study of `{report['recipe']}` ({report['cell']}) over {len(report['seeds'])} seeds", "",
+             f"**Verdict: {report['verdict']}** (best valid perplexity, against the {report['book_run']}).", "",
+             f"Seeds {', '.join(map(str, report['seeds']))}; finished ({report['num_steps']} steps): "
+             f"{len(report['finished_seeds'])}. Options: "
+             + ", ".join(f"{k} {v}" for k, v in report["options"].items()) + ".",
+             "", "Made on: " + "; ".join(report["environments"]) + ".", "",
+             "![band of the seeds with the book's curve](band.png)", "",
+             "## Where each figure the book printed falls among the seeds", "",
+             "| figure | the book | seeds: min - median - max | rank of the book (low first) | verdict |",
+             "|---|---|---|---|---|"]
+    for name, entry in report["ranks"].items():
+        seeds = entry["seeds"]
+        lines.append(f"| {name} | {_fmt(entry['book'])} | {_fmt(seeds[0])} - {_fmt(statistics.median(seeds))} - "
+                     f"{_fmt(seeds[-1])} | {entry['rank']} of {entry['of']} | {entry['verdict'].split(':')[0]} |")
+    lines += ["", "## Per step", "", "| step | train: median (min - max) | valid: median (min - max) |",
+              "|---|---|---|"]
+    for row in report["per_step"]:
+        t, v = row["train"], row["valid"]
+        lines.append(f"| {row['step']} | {t['median']:.2f} ({t['min']:.2f} - {t['max']:.2f}) | "
+                     f"{v['median']:.2f} ({v['min']:.2f} - {v['max']:.2f}) |")
+    lines += ["", "## The stories", "", "![story measures](story_measures.png)", "",
+              f"| measure | {report['book_run']}'s stories: median (min - max) | every seed's stories: median "
+              "(min - max) | seeds whose median is inside the book's range |", "|---|---|---|---|"]
+    for name, entry in report["story_measures"].items():
+        book, ours = entry["book"], entry["ours"]
+        if not (book and ours):
+            continue
+        inside = sum(book["min"] <= m <= book["max"] for m in entry["seed_medians"])
+        lines.append(f"| {text_metrics.MEASURES[name]} | {book['median']:.3f} ({book['min']:.3f} - {book['max']:.3f}) "
+                     f"| {ours['median']:.3f} ({ours['min']:.3f} - {ours['max']:.3f}) | {inside} of "
+                     f"{len(entry['seed_medians'])} |")
+    return "\n".join(lines) + "\n"
