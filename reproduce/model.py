@@ -4,10 +4,10 @@ Two ways to feed the same variables, chosen by `config.graph`:
 - `faithful`: the book's graph as written: 2 x `num_unrollings` one-hot `[batch, V]` placeholders,
   every gate a one-hot matrix product.
 - `fast`: integer ids; each gate's `x·Wx` is a row look-up of the same variables (one look-up into
-  the gate matrices side by side), the hidden products one `[H, gates*H]` product, the gradient of
-  the look-up a dense `unsorted_segment_sum`; for the book's LSTM the unroll, output layer and loss
-  have a hand-written backward pass laid out for both cores (fast_unroll.py). Same numbers up to
-  float rounding (tests check 1e-5).
+  the gate matrices side by side), the hidden products one `[H, gates*H]` product; the unroll,
+  output layer and loss of every cell have a hand-written backward pass laid out for both cores
+  (fast_unroll.py), the gradient of the look-up a dense `unsorted_segment_sum`. Same numbers up to
+  float rounding (tests check 1e-5), in both `state_variables` modes.
 
 Randomness that the book drew from TensorFlow's stateful generators (dropout masks, the random
 reset of the test state) comes from stateless ops seeded by fed counters, so a run restored from a
@@ -18,8 +18,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from reproduce.cells import CELLS, LSTMCell, bias_variable, weight_variable
-from reproduce.fast_unroll import lstm_language_model
+from reproduce.cells import CELLS, GRUCell, PeepholeLSTMCell, bias_variable, weight_variable
+from reproduce.fast_unroll import gru_language_model, lstm_language_model
 from reproduce.data import one_hot
 
 tf1 = tf.compat.v1
@@ -40,24 +40,6 @@ def session_config(cores=None):
     cores = cores or available_cores()
     return tf1.ConfigProto(intra_op_parallelism_threads=max(1, cores // 2), inter_op_parallelism_threads=2,
                            allow_soft_placement=True)
-
-
-def _row_lookup(params, ids):
-    """`tf.gather(params, ids)` whose gradient is a dense `[V, width]` tensor.
-
-    The default gradient is `IndexedSlices`, which makes Adam take its sparse path into every gate
-    matrix; summing the rows once with `unsorted_segment_sum` is cheaper and the same numbers.
-    """
-    vocabulary_size = tf.shape(params)[0]
-
-    @tf.custom_gradient
-    def lookup(params):
-        def grad(upstream):
-            flat = tf.reshape(upstream, [-1, tf.shape(params)[1]])
-            return tf.math.unsorted_segment_sum(flat, tf.reshape(ids, [-1]), vocabulary_size)
-        return tf.gather(params, ids), grad
-
-    return lookup(params)
 
 
 class BookModel:
@@ -130,13 +112,9 @@ class BookModel:
         self.dropout_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="dropout_seed")
         self.reset_seed = tf1.placeholder_with_default(tf.constant([0, 0], tf.int64), [2], name="reset_seed")
 
-    def _x_gates(self, ids):
-        """Fast path: every gate's `x·Wx + b` for a tensor of ids, as row look-ups (training: one look-up
-        into the gate matrices side by side, with a dense gradient)."""
-        return _row_lookup(self._fused_x, ids) + self._fused_b
-
     def single_step_gates(self, ids):
-        """`_x_gates` for a step of one or a few rows: look up each gate matrix, no [V, gates*H] copy."""
+        """Every gate's `x·Wx + b` for a step of one or a few rows (valid, test, beam): a row look-up of each gate
+        matrix, no [V, gates*H] copy."""
         weights, _ = self.cell.input_weights()
         return tf.concat([tf.gather(w, ids) for w in weights], axis=1) + self._fused_b
 
@@ -159,43 +137,46 @@ class BookModel:
                 keep = tf.random.stateless_uniform([B, H], seed=seed) >= c.dropout
                 masks[t] = tf.cast(keep, tf.float32) * (1.0 / (1.0 - c.dropout))
         self.dropout_masks = masks
-        if c.graph == "fast" and type(self.cell) is LSTMCell:
-            self._build_fast_lstm_train(masks)
+        if c.graph == "fast":
+            self._build_fast_train(masks)
         else:
             self._build_unrolled_train(masks)
 
     def _build_unrolled_train(self, masks):
-        """The book's training subgraph: the unroll, `logits`, the loss and the perplexity."""
+        """The book's training subgraph as written (faithful graph): the unroll, `logits`, the loss, the perplexity."""
         c = self.config
         outputs, to_save = self._unroll(masks)
         self.logits = tf.matmul(outputs, self.w) + self.b
         self.train_prediction = tf.nn.softmax(self.logits)
         updates = [v.assign(s) for v, s in zip(self.train_state, to_save)]
         with tf.control_dependencies(updates):
-            if c.graph == "faithful":
-                labels = tf.concat(self.train_labels, axis=0)
-                self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
-                nll = labels * -tf.math.log(self.train_prediction + 1e-10)
-            else:
-                labels = tf.reshape(self.train_labels, [-1])
-                self.loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels,
-                                                                                          logits=self.logits))
-                nll = -tf.math.log(tf.gather(self.train_prediction, labels, batch_dims=1) + 1e-10)
+            labels = tf.concat(self.train_labels, axis=0)
+            self.loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=self.logits, labels=labels))
+            nll = labels * -tf.math.log(self.train_prediction + 1e-10)
         # The book's perplexity: the mean of -log(p + 1e-10) of the true bigrams (exp() taken later).
         self.train_perplexity_without_exp = tf.reduce_sum(nll) / (c.num_unrollings * c.batch_size)
 
-    def _build_fast_lstm_train(self, masks):
-        """The book's LSTM on the fast path: unroll, output layer and loss in one piece with a hand-written
-        backward pass (fast_unroll.py); the same tensors under the same names as `_build_unrolled_train`."""
+    def _build_fast_train(self, masks):
+        """The fast path: unroll, output layer and loss in one piece with a hand-written backward pass
+        (fast_unroll.py); the same tensors under the same names as `_build_unrolled_train`."""
         c = self.config
         table = self._fused_x + self._fused_b             # row k: every gate's x·Wx + b for bigram k
         states = [tf.identity(v) for v in self.train_state]
-        forward = lstm_language_model(table, self.cell.fused_hidden(self.cell.fused_order), self.w, self.b,
-                                      self.train_inputs, self.train_labels, *states, masks, c.save_dropped_output,
-                                      first_step_reads_final_state=c.state_variables == "reference")
+        reads_final_state = c.state_variables == "reference"
+        if isinstance(self.cell, GRUCell):
+            forward = gru_language_model(table, self.cell.fused_hidden(("r", "z")), self.cell.hidden["h"], self.w,
+                                         self.b, self.train_inputs, self.train_labels, *states, masks,
+                                         c.save_dropped_output, first_step_reads_final_state=reads_final_state)
+            saved = [forward.saved_output]
+        else:
+            peepholes = [self.cell.peephole[g] for g in "ifo"] if isinstance(self.cell, PeepholeLSTMCell) else None
+            forward = lstm_language_model(table, self.cell.fused_hidden(self.cell.fused_order), self.w, self.b,
+                                          self.train_inputs, self.train_labels, *states, masks, c.save_dropped_output,
+                                          first_step_reads_final_state=reads_final_state, peepholes=peepholes)
+            saved = [forward.saved_output, forward.state]
         self.logits = tf.matmul(forward.outputs, self.w) + self.b          # computed only when fetched
         self.train_prediction = tf.nn.softmax(self.logits)
-        updates = [v.assign(s) for v, s in zip(self.train_state, [forward.saved_output, forward.state])]
+        updates = [v.assign(s) for v, s in zip(self.train_state, saved)]
         with tf.control_dependencies(updates):
             self.loss = tf.identity(forward.loss)
             nll_sum = tf.identity(forward.nll_sum)
@@ -204,14 +185,10 @@ class BookModel:
     def _unroll(self, masks):
         """The book's unrolled loop over `num_unrollings` cell steps; returns ([T*B, H] outputs, states to save)."""
         c = self.config
-        if c.graph == "faithful":
-            step_inputs = self.train_inputs
-        else:
-            step_inputs = tf.unstack(self._x_gates(self.train_inputs))   # unstack: one gradient, not T slices
         states = list(self.train_state)
         outputs = []
         for t in range(c.num_unrollings):
-            output, states = self.cell_step(step_inputs[t], states)
+            output, states = self.cell_step(self.train_inputs[t], states)
             to_save = list(states)
             if masks[t] is not None:
                 # Book's `output = tf.nn.dropout(output, keep_prob=1.0 - dropout)`: the dropped-out output
