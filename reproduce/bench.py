@@ -2,8 +2,10 @@
 
 `python reproduce/main.py bench` or `python -m reproduce.bench`. At the book's sizes (batch 64,
 50 unrollings, 128 units, the real vocabulary) and on real batches from `BatchGenerator`, it times
-training iterations after a warm-up, generating 500 bigrams from a restored checkpoint, validation
-over the 500 validation bigrams, peak memory of training and the machine's sgemm.
+training iterations after a warm-up (the book's LSTM, and its peephole LSTM and GRU on both graphs),
+generating 500 bigrams from a restored checkpoint, validation over the 500 validation bigrams, peak
+memory of training, the machine's sgemm, and the two ways a study can use the cores: one training
+process on all of them, or one process per core side by side (`study` takes the faster).
 
 Each training contender runs in a fresh worker process of this module, one after another, never
 side by side: Keras 3 needs eager execution, which the book's graph module switches off at import;
@@ -37,8 +39,18 @@ from reproduce.errors import UserError, report_errors  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
+# Every contender that trains the book's graph -> (config.graph, config.cell); `fast-one-core` is the fast
+# graph on one core, run as two processes side by side (the study layout).
+BOOK_CONTENDERS = {"literal": ("faithful", "lstm"), "fast": ("fast", "lstm"),
+                   "literal-peephole": ("faithful", "peephole"), "fast-peephole": ("fast", "peephole"),
+                   "literal-gru": ("faithful", "gru"), "fast-gru": ("fast", "gru"), "fast-one-core": ("fast", "lstm")}
+CELLS = ("peephole", "gru")
 PEERS = ("pytorch", "keras")
-LABELS = {"literal": "literal graph (one-hot)", "fast": "fast graph (ids)", "pytorch": "PyTorch", "keras": "Keras 3"}
+LABELS = {"literal": "literal graph (one-hot)", "fast": "fast graph (ids)", "pytorch": "PyTorch", "keras": "Keras 3",
+          "literal-peephole": "peephole LSTM, literal graph", "fast-peephole": "peephole LSTM, fast graph",
+          "literal-gru": "GRU, literal graph", "fast-gru": "GRU, fast graph"}
+PREVIOUS_RELEASE_FAST_MS = 19.3     # the fast LSTM iteration of the release before the TF 1 gradient (README)
+STUDY_SEEDS = 8                     # the study the targets speak of: 8 seeds of book-notebook, 26 steps each
 INSTALL_HINT = "pip install -r requirements-bench.txt"
 
 
@@ -71,6 +83,10 @@ def add_arguments(parser):
                         help="dropout of the book's graphs (default 0: like-for-like with the peers)")
     parser.add_argument("--generate-repeats", type=at_least(1), default=3,
                         help="timed repetitions of generation and validation (default 3)")
+    parser.add_argument("--no-cells", dest="cells", action="store_false",
+                        help="skip the peephole LSTM and GRU rows")
+    parser.add_argument("--no-study-layouts", dest="study_layouts", action="store_false",
+                        help="skip timing two one-core training processes side by side")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip tracing the fast graph's op types")
     tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
@@ -226,7 +242,8 @@ def work_book_graph(spec):
     from reproduce.model import BookModel
     tf1 = tf.compat.v1
 
-    config = Config.from_dict({**spec["config"], "graph": BOOK_GRAPHS[spec["name"]]})
+    graph, cell = BOOK_CONTENDERS[spec["name"]]
+    config = Config.from_dict({**spec["config"], "graph": graph, "cell": cell})
     batches = _load_batches(spec)
     model = BookModel(config, spec["vocabulary_size"])
     session = tf1.Session(graph=model.graph, config=_book_session_config(spec["threads"]))
@@ -341,20 +358,51 @@ def worker_main(spec_path):
     Path(spec["output"]).write_text(json.dumps(outcome))
 
 
-def run_worker(name, config, vocabulary_size, args, threads, workdir):
-    """Train one contender in a fresh process of this module; returns its outcome dict."""
+def start_worker(name, config, vocabulary_size, args, threads, workdir, cores=None, tag=""):
+    """Start one contender in a fresh process of this module (pinned to `cores` when given); returns
+    (the process, where its outcome will be)."""
     workdir = Path(workdir)
-    spec_path, output = workdir / f"{name}.spec.json", workdir / f"{name}.result.json"
+    spec_path, output = workdir / f"{name}{tag}.spec.json", workdir / f"{name}{tag}.result.json"
     spec = {"name": name, "config": dataclasses.asdict(config), "vocabulary_size": vocabulary_size,
-            "iterations": args.iterations, "warmup": args.warmup, "threads": threads, "profile": args.profile,
-            "batches": str(workdir / "batches.npz"), "checkpoint": str(workdir / "model"), "output": str(output)}
+            "iterations": args.iterations, "warmup": args.warmup, "threads": threads,
+            "profile": args.profile and name == "fast", "batches": str(workdir / "batches.npz"),
+            "checkpoint": str(workdir / "model"), "output": str(output)}
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
-    completed = subprocess.run([sys.executable, "-m", "reproduce.bench", "--worker", str(spec_path)], env=env)
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+    process = subprocess.Popen([sys.executable, "-m", "reproduce.bench", "--worker", str(spec_path)], env=env,
+                               preexec_fn=pin)
+    return process, output
+
+
+def worker_outcome(process, output):
+    process.wait()
     if not output.exists():
-        return {"error": f"the worker process exited with status {completed.returncode} and no result",
+        return {"error": f"the worker process exited with status {process.returncode} and no result",
                 "missing": False}
     return json.loads(output.read_text())
+
+
+def run_worker(name, config, vocabulary_size, args, threads, workdir):
+    """Train one contender in a fresh process of this module; returns its outcome dict."""
+    return worker_outcome(*start_worker(name, config, vocabulary_size, args, threads, workdir))
+
+
+def time_study_layout(config, vocabulary_size, args, workdir):
+    """The fast graph in one process per core, all side by side (each on one core, one thread per op pool
+    slot): the per-iteration time of each, to set beside one process on every core."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count()))
+    started = [start_worker("fast-one-core", config, vocabulary_size, args, 1, workdir, cores={core}, tag=f"-{core}")
+               for core in cores]
+    return [worker_outcome(*pair) for pair in started]
+
+
+def study_estimate(iteration_ms, processes, valid_s, generate_s):
+    """Minutes for 8 seeds of book-notebook (26 steps of 1,000 iterations, validation and a story per step)
+    with `processes` training side by side at `iteration_ms` each; checkpoint writes left out."""
+    step_s = 1000 * iteration_ms / 1000.0 + valid_s + generate_s
+    rounds = -(-STUDY_SEEDS // processes)
+    return rounds * 26 * step_s / 60.0
 
 
 # ====================================================================== in this process: sgemm, generation, validation
@@ -562,7 +610,8 @@ def run(args):
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
         np.savez(Path(workdir) / "batches.npz", **record_batches(corpus, config, args.warmup + args.iterations))
-        for name in ["literal", "fast", *args.peers]:
+        cells = [f"{graph}-{cell}" for cell in CELLS for graph in ("literal", "fast")] if args.cells else []
+        for name in ["literal", "fast", *cells, *args.peers]:
             log(f"training: {LABELS[name]} (fresh process)")
             outcomes[name] = run_worker(name, config, V, args, threads, workdir)
             outcome = outcomes[name]
@@ -576,6 +625,9 @@ def run(args):
                 raise UserError(f"the {LABELS[name]} could not be measured: {outcomes[name]['error']}")
         generate_s, same_story, validation = measure_generation_and_validation(config, corpus,
                                                                                Path(workdir) / "model", args)
+        if args.study_layouts:
+            log("training: the fast graph in one process per core, side by side (the study layout)")
+            outcomes["fast-one-core"] = time_study_layout(config, V, args, workdir)
 
     results = summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation, tf)
     results["batch_generator_ms"] = batch_ms
@@ -593,7 +645,23 @@ def run(args):
     return results
 
 
+def study_layouts(spreads, layout_outcomes, validation, generate_s):
+    """The two ways a study uses the cores, as iterations per second of the whole machine and the estimated
+    minutes of an 8-seed book-notebook study."""
+    one_process_ms = spreads["fast"]["median"]
+    layouts = {"one process on every core": {"processes": 1, "iteration_ms": one_process_ms}}
+    side_by_side = [spread(o["result"]["durations"])["median"] for o in layout_outcomes if "result" in o]
+    if side_by_side and len(side_by_side) == len(layout_outcomes):
+        layouts["one process per core"] = {"processes": len(side_by_side), "iteration_ms": max(side_by_side)}
+    for layout in layouts.values():
+        layout["iterations_per_s"] = layout["processes"] * 1000.0 / layout["iteration_ms"]
+        layout["study_minutes"] = study_estimate(layout["iteration_ms"], layout["processes"], validation, generate_s)
+    faster = min(layouts, key=lambda name: layouts[name]["study_minutes"])
+    return {"layouts": layouts, "faster": faster}
+
+
 def summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation, tf):
+    layout_outcomes = outcomes.pop("fast-one-core", [])
     trained = {name: outcome["result"] for name, outcome in outcomes.items() if "result" in outcome}
     spreads = {name: spread(result["durations"]) for name, result in trained.items()}
     fast = trained["fast"]
@@ -603,10 +671,14 @@ def summarise(config, V, threads, args, rates, outcomes, generate_s, same_story,
     losses = np.asarray(trained["literal"]["losses"]), np.asarray(fast["losses"])
     versions = {"python": platform.python_version(), "numpy": np.__version__, "tensorflow": tf.__version__}
     versions.update({name: trained[name]["version"] for name in PEERS if name in trained})
-    return {
+    results = {
         "machine": machine_description(threads),
         "train_iteration_ms": {name: spreads[name]["median"] if name in spreads else None
                                for name in ["literal", "fast", *PEERS]},
+        "cells_train_iteration_ms": {name: spreads[name]["median"] for name in spreads
+                                     if name.split("-", 1)[-1] in CELLS},
+        "study": study_layouts(spreads, layout_outcomes, validation["fast"]["seconds"], generate_s[fastest])
+        if layout_outcomes else None,
         "generate_500_s": {"literal": generate_s["literal"], "fast": generate_s[fastest]},
         "valid_500_s": validation["fast"]["seconds"],
         "peak_rss_mb": fast["peak_rss_mb"],
@@ -638,19 +710,25 @@ def summarise(config, V, threads, args, rates, outcomes, generate_s, same_story,
                    "num_nodes": config.num_nodes, "vocabulary_size": V, "num_files": config.num_files,
                    "dropout": config.dropout, "iterations": args.iterations, "warmup": args.warmup,
                    "valid_docs": config.valid_docs, "valid_steps": config.steps_per_document // 2},
-        "targets": check_targets(spreads, generate_s[fastest], fast["peak_rss_mb"], fast_gflops,
-                                 rates["numpy_sgemm"]),
     }
+    results["targets"] = check_targets(spreads, generate_s[fastest], fast["peak_rss_mb"], fast_gflops,
+                                       rates["numpy_sgemm"], results["study"])
+    return results
 
 
-def check_targets(spreads, generate_seconds, rss_mb, fast_gflops, sgemm_gflops):
-    """The issue's targets, each as {"value", "met"}; time ratios are relative to the fast path."""
+def check_targets(spreads, generate_seconds, rss_mb, fast_gflops, sgemm_gflops, study=None):
+    """The issues' targets, each as {"value", "met"}; time ratios are relative to the fast path."""
     fast = spreads["fast"]["median"]
     at_least = {"literal / fast >= 2": (spreads["literal"]["median"] / fast, 2.0)}
     at_least.update({f"{peer} / fast >= 1.2": (spreads[peer]["median"] / fast, 1.2)
                      for peer in PEERS if peer in spreads})
     at_most = {"sgemm / fast GFLOP/s <= 2.5": (sgemm_gflops / fast_gflops, 2.5),
-               "generate 500 s <= 0.25": (generate_seconds, 0.25), "peak RSS MB <= 1536": (rss_mb, 1536)}
+               "generate 500 s <= 0.25": (generate_seconds, 0.25), "peak RSS MB <= 1536": (rss_mb, 1536),
+               f"fast / previous {PREVIOUS_RELEASE_FAST_MS} ms <= 1.05": (fast / PREVIOUS_RELEASE_FAST_MS, 1.05)}
+    at_most.update({f"{cell} fast / LSTM fast <= 1.3": (spreads[f"fast-{cell}"]["median"] / fast, 1.3)
+                    for cell in CELLS if f"fast-{cell}" in spreads})
+    if study:
+        at_most["8-seed study minutes <= 60"] = (study["layouts"][study["faster"]]["study_minutes"], 60)
     checks = {name: {"value": value, "met": bool(value >= limit)} for name, (value, limit) in at_least.items()}
     checks.update({name: {"value": value, "met": bool(value <= limit)} for name, (value, limit) in at_most.items()})
     return checks
@@ -673,6 +751,10 @@ def format_table(results):
         s = spreads[name]
         lines.append(f"{'train  ' + LABELS[name]:34}{median:8.1f} ms{s['p10']:10.1f} - {s['p90']:5.1f} ms"
                      f"{median / fast:9.2f}")
+    for name, median in results["cells_train_iteration_ms"].items():
+        s = spreads[name]
+        lines.append(f"{'train  ' + LABELS[name]:34}{median:8.1f} ms{s['p10']:10.1f} - {s['p90']:5.1f} ms"
+                     f"{median / fast:9.2f}")
     book_total, ours_total = results["book_iteration_with_its_generator_ms"], results["fast_iteration_with_its_generator_ms"]
     lines.append(f"{'with batch making: book (loop)':34}{book_total:8.1f} ms{'':20}{book_total / ours_total:9.2f}"
                  f"  vs fast + vectorised {ours_total:.1f} ms")
@@ -689,6 +771,12 @@ def format_table(results):
                  f"({results['train_gflop_per_iteration']['fast']:.2f} GFLOP per iteration)")
     lines.append(f"{'sgemm (numpy float32)':34}{results['sgemm_gflops']:8.1f} GFLOP/s  "
                  f"({results['sgemm_gflops'] / results['fast_gflops']:.2f}x the fast path)")
+    if results["study"]:
+        lines.append("\nStudy layouts (8 seeds of book-notebook, estimated from the timings above):")
+        for name, layout in results["study"]["layouts"].items():
+            lines.append(f"  {name + ':':28}{layout['processes']} x {layout['iteration_ms']:6.1f} ms per iteration, "
+                         f"{layout['iterations_per_s']:5.1f} iterations/s, {layout['study_minutes']:6.1f} min"
+                         + ("  (faster: study's default)" if name == results["study"]["faster"] else ""))
     lines.append("\nTargets of the issue:")
     lines.extend(f"  {name:30}{t['value']:9.2f}  {'met' if t['met'] else 'NOT met'}"
                  for name, t in results["targets"].items())

@@ -10,7 +10,6 @@ compare work on each), and the report: `report.md`, `report.json`, `band.png`, `
 Running the same command again resumes unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM)
 stops every seed at its last checkpoint.
 """
-import json
 import os
 import re
 import statistics
@@ -65,7 +64,7 @@ def add_arguments(parser):
         default = getattr(Config, name)
         kind = type(default)
         parser.add_argument("--" + name.replace("_", "-"), type=kind, dest=name, metavar="VALUE" if kind is str else "N",
-                            help=f"passed to each seed's train (the recipe's value when left out)")
+                            help="passed to each seed's train (the recipe's value when left out)")
 
 
 def run(args):
