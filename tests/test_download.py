@@ -53,18 +53,31 @@ def test_full_download_matches_the_source_bytes(server, stories, grimm_dir):
     assert dict(server.requests) == {"001.txt": 1, "002.txt": 1, "003.txt": 1, "004.txt": 1}
 
 
-def test_files_present_and_non_empty_are_kept_without_a_request(server, stories, grimm_dir):
+def test_the_books_files_present_are_kept_without_a_request_and_others_fetched_again(server, stories, grimm_dir):
     stories.mkdir()
-    (stories / "001.txt").write_text("my own copy\n")
+    (stories / "001.txt").write_text("my own copy\n")                # not the book's file: fetched again
     (stories / "002.txt").write_bytes((grimm_dir / "002.txt").read_bytes())
     (stories / "003.txt").write_bytes(b"")                         # empty: fetched again
-    download_stories(stories, 3, base_url=server.url, **FAST)
-    assert dict(server.requests) == {"003.txt": 1}
-    assert (stories / "001.txt").read_text() == "my own copy\n"
-    assert (stories / "003.txt").read_bytes() == (grimm_dir / "003.txt").read_bytes()
+    logged = []
+    download_stories(stories, 3, base_url=server.url, **{**FAST, "log": logged.append})
+    assert dict(server.requests) == {"001.txt": 1, "003.txt": 1}
+    assert f"{stories / '001.txt'} differs from the file the book read: fetching it again" in logged
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt", "002.txt", "003.txt"])
 
     download_stories(stories, 3, base_url=server.url, **FAST)      # all there: no request at all
-    assert dict(server.requests) == {"003.txt": 1}
+    assert dict(server.requests) == {"001.txt": 1, "003.txt": 1}
+
+
+def test_allow_other_corpus_keeps_a_file_that_differs_with_a_warning(server, stories, grimm_dir):
+    stories.mkdir()
+    (stories / "001.txt").write_text("my own copy\n")
+    logged = []
+    download_stories(stories, 2, base_url=server.url, allow_other_corpus=True, **{**FAST, "log": logged.append})
+    assert dict(server.requests) == {"002.txt": 1}
+    assert (stories / "001.txt").read_text() == "my own copy\n"
+    warning = next(line for line in logged if line.startswith("warning:"))
+    assert f"{stories / '001.txt'} differs from the file the book read (sha256 " in warning
+    assert "kept (--allow-other-corpus)" in warning
 
 
 def test_environment_variable_points_at_a_mirror(server, stories, grimm_dir, monkeypatch):
@@ -201,6 +214,37 @@ def test_a_base_url_that_is_not_http_is_a_usage_error(stories, url):
     with pytest.raises(UserError) as caught:
         download_stories(stories, 1, base_url=url, **FAST)
     assert caught.value.exit_code == 2
+
+
+def test_an_empty_base_url_is_a_usage_error_not_the_books_site(stories):
+    with pytest.raises(UserError) as caught:
+        download_stories(stories, 1, base_url="", **FAST)
+    assert caught.value.exit_code == 2 and "not an http(s) URL" in str(caught.value)
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("http://", "no host name in it"),
+    ("https:///grimm/", "no host name in it"),
+    ("http://127.0.0.1:99999/", "not a valid URL"),
+    ("http://exa mple.org/grimm/", "it holds a space"),
+    ("http://[::1/", "not a valid URL"),
+])
+def test_a_malformed_url_is_a_usage_error_at_once(stories, url, problem):
+    started = time.monotonic()
+    with pytest.raises(UserError) as caught:
+        download_stories(stories, 1, base_url=url, **{**FAST, "backoff": 1})
+    assert time.monotonic() - started < 1                          # no retries, no back-off
+    assert caught.value.exit_code == 2
+    assert str(caught.value).startswith(f"{url}: {problem}") and "--base-url" in str(caught.value)
+
+
+def test_the_command_line_refuses_a_url_without_host_in_one_line_exit_2(tmp_path):
+    result = run_cli("download", "--base-url", "http://", "--stories-dir", tmp_path / "s", timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: http://: no host name in it; give --base-url (or GRIMM_BASE_URL) as http://host/folder/, "
+        "the folder holding 001.txt, 002.txt, ..."]
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_stories_folder_that_is_a_file_is_a_one_line_error(tmp_path, server):
