@@ -102,7 +102,7 @@ def _get(session, url, timeout, retries):
         raise UserError(f"{url}: {e.__class__.__name__}: {e}") from e
 
 
-class Download:
+class Received:
     """What one GET brought: its size, first KiB and SHA-256, and whether it is blank or holds a NUL byte."""
 
     def __init__(self):
@@ -123,8 +123,8 @@ def _too_large(url, what, max_bytes):
 
 
 def _stream(response, out, target, url, expected, max_bytes):
-    """Copy the body into `out`, stopping past `max_bytes`; returns the Download."""
-    got = Download()
+    """Copy the body into `out`, stopping past `max_bytes`; returns what was Received."""
+    got = Received()
     chunks = response.iter_content(chunk_size=1 << 16)
     while True:
         try:
@@ -242,15 +242,15 @@ def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_S
 
 def check_base_url(base_url):
     """`base_url` ending in `/`, or a usage error (exit 2) when it is not an http(s) URL with a host."""
-    how = (f"give --base-url (or {BASE_URL_ENV}) as http://host/folder/, the folder holding 001.txt, 002.txt, ...")
+    how = f"give --base-url (or {BASE_URL_ENV}) as http://host/folder/, the folder holding 001.txt, 002.txt, ..."
     try:
         parts = urlsplit(base_url)
-        problem = ("not an http(s) URL" if parts.scheme not in ("http", "https") or not base_url.startswith(parts.scheme)
+        problem = ("not an http(s) URL" if parts.scheme not in ("http", "https")
                    else "no host name in it" if not parts.hostname
                    else "it holds a space" if any(c.isspace() for c in base_url)
                    else None)
-        parts.port                                  # ValueError when not a number in 0 ... 65535
-    except ValueError as e:
+        parts.port                                  # raises ValueError unless a number in 0 ... 65535
+    except ValueError as e:                         # also an unclosed [IPv6 address
         problem = f"not a valid URL ({e})"
     if problem:
         raise UserError(f"{base_url}: {problem}; {how}", exit_code=2)
