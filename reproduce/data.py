@@ -44,7 +44,7 @@ _FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"
 def _not_a_story_file(path, info, max_bytes):
     """Why a file with this `os.stat` result cannot be a story, or None when it can be read."""
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "not a regular file")
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "a special file")
         through = " (through a symbolic link)" if os.path.islink(path) else ""
         return f"{kind}{through}, not a regular file; replace it with the story file"
     if info.st_size > max_bytes:
