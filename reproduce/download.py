@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationValueError
 from urllib3.util.retry import Retry
 
 from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, book_story_hashes, differs_message,
@@ -96,7 +97,8 @@ def _get(session, url, timeout, retries):
                         "with --base-url") from e
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
         raise UserError(f"{url}: {_connection_reason(e)} {tries}; {MIRROR_HINT}") from e
-    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema) as e:
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+            LocationValueError) as e:
         raise UserError(f"{url}: not a valid URL ({e}); check --base-url", exit_code=2) from e
     except requests.exceptions.RequestException as e:
         raise UserError(f"{url}: {e.__class__.__name__}: {e}") from e
@@ -250,6 +252,10 @@ def check_base_url(base_url):
                    else "it holds a space" if any(c.isspace() for c in base_url)
                    else None)
         parts.port                                  # raises ValueError unless a number in 0 ... 65535
+        if not problem and not parts.hostname.startswith("["):
+            parts.hostname.encode("idna")           # raises UnicodeError for an empty or overlong label (a..b)
+    except UnicodeError:
+        problem = f"{parts.hostname!r} is not a valid host name"
     except ValueError as e:                         # also an unclosed [IPv6 address
         problem = f"not a valid URL ({e})"
     if problem:

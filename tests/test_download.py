@@ -237,6 +237,7 @@ def test_an_empty_base_url_is_a_usage_error_not_the_books_site(stories):
     ("http://127.0.0.1:99999/", "not a valid URL"),
     ("http://exa mple.org/grimm/", "it holds a space"),
     ("http://[::1/", "not a valid URL"),
+    ("http://a..b/", "'a..b' is not a valid host name"),
 ])
 def test_a_malformed_url_is_a_usage_error_at_once(stories, url, problem):
     started = time.monotonic()
