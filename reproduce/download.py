@@ -275,7 +275,7 @@ def _prepare_folder(stories_dir):
 def _present_and_kept(path, book_sha256, allow_other_corpus, max_bytes, log):
     """Whether the story already at `path` stays: it is non-empty and the book's file (or has no manifest
     entry, or the user allows other files). A file that is not a regular file is refused in one line."""
-    if not os.path.lexists(path):
+    if not os.path.exists(path):                    # missing, or a broken symbolic link the file will replace
         return False
     raw = read_story_bytes(path, max_bytes)
     if not raw.strip():

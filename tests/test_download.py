@@ -340,6 +340,14 @@ def test_a_story_in_the_folder_that_is_a_fifo_is_refused_in_one_line(server, sto
     assert server.requests["001.txt"] == 0
 
 
+def test_a_broken_symlink_in_the_folder_is_replaced_by_the_story(server, stories, grimm_dir):
+    stories.mkdir()
+    (stories / "001.txt").symlink_to(stories / "moved-away.txt")
+    download_stories(stories, 1, base_url=server.url, **FAST)
+    assert not (stories / "001.txt").is_symlink()
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt"])
+
+
 def test_an_empty_stories_folder_name_is_refused_and_nothing_is_written(server, tmp_path, capsys, monkeypatch):
     with pytest.raises(UserError) as caught:
         download_stories("", 1, base_url=server.url, **FAST)
