@@ -480,6 +480,26 @@ def test_two_downloads_into_one_folder_leave_each_other_alone_and_sigterm_cleans
     assert_only_whole_stories(stories, grimm_dir, ["001.txt", "002.txt", "003.txt", "004.txt"])
 
 
+def test_ctrl_c_mid_file_ends_in_one_line_exit_130_and_removes_the_temporary_file(server, stories, grimm_dir,
+                                                                                  capsys):
+    """SIGINT sent to this process while the command line, run here, waits on a stalled body."""
+    import threading
+    server.script("002.txt", STALL)
+
+    def interrupt_when_the_temporary_file_appears():
+        deadline = time.monotonic() + 30
+        while not list(stories.glob(".002.txt.*.part")) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+    watcher = threading.Thread(target=interrupt_when_the_temporary_file_appears)
+    watcher.start()
+    status, _, stderr = main_in_process(capsys, "download", "--base-url", server.url, "--stories-dir", stories,
+                                        "--num-files", "3")
+    watcher.join()
+    assert status == 130 and stderr.strip().splitlines() == ["error: interrupted"]
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt"])
+
+
 def test_a_temporary_file_of_a_dead_process_is_removed_and_a_live_ones_kept(server, stories, grimm_dir):
     stories.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
