@@ -37,3 +37,35 @@ def probability(text):
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
     return value
+
+
+SEED_MAX = 2 ** 32 - 1                   # numpy's RandomState takes seeds 0 ... 2**32 - 1
+
+
+def seed(text):
+    """A random seed: a whole number in 0 ... 2**32 - 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    if not 0 <= value <= SEED_MAX:
+        raise argparse.ArgumentTypeError(f"must be in 0 ... {SEED_MAX} (got {text})")
+    return value
+
+
+def story_numbers(text):
+    """`7,12,30-40` -> [7, 12, 30, ..., 40]: story numbers of the book's site (1 ... 209), sorted, each once."""
+    from reproduce.data import SITE_STORIES as last
+    numbers = set()
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first, final = int(low), int(high if dash else low)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is not a story number or a range such as "
+                                             "101-209 (write e.g. 7,12,30-40)")
+        if not 1 <= first <= final <= last:
+            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is outside 1 ... {last} or runs backwards "
+                                             f"(the site holds stories 1 ... {last})")
+        numbers.update(range(first, final + 1))
+    return sorted(numbers)

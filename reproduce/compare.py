@@ -283,7 +283,8 @@ def load_stories(config, vocabulary, cache):
 
     key = (str(Path(config.stories_dir).resolve()), config.num_files)
     if key not in cache:
-        corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=vocabulary)
+        corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=vocabulary,
+                             allow_other_corpus=config.allow_other_corpus)
         cache[key] = corpus, text_metrics.CorpusIndex("".join(document) for document in corpus.documents)
     return cache[key]
 

@@ -14,6 +14,7 @@ class Config:
     # Data (spec §1): the first `num_files` Grimm stories.
     stories_dir: str = "stories"
     num_files: int = 100
+    allow_other_corpus: bool = False    # train on stories that differ from the book's files (data.check_corpus)
     # Hyperparameters (spec §3).
     num_nodes: int = 128
     batch_size: int = 64

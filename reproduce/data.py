@@ -1,6 +1,10 @@
 """The book's data pipeline (spec §1-2): story files -> bigrams -> vocabulary -> id lists -> batches."""
 import collections
 import dataclasses
+import hashlib
+import os
+import stat
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -8,26 +12,69 @@ import numpy as np
 from reproduce.errors import UserError
 
 UNK = "UNK"
+SITE_STORIES = 209                      # the book's site holds 001.txt ... 209.txt; the book read the first 100
+MAX_STORY_BYTES = 4 * 2 ** 20           # the largest of the book's stories is 44 KB: 4 MiB is no story
+# SHA-256 of 001.txt ... 100.txt as the book read them, in `sha256sum` format (`sha256sum -c` checks a folder).
+CORPUS_MANIFEST = Path(__file__).resolve().parent / "golden" / "book_ch8_stories_sha256sums.txt"
+OTHER_CORPUS_FLAG = "--allow-other-corpus"
+
+
+def story_name(number):
+    """`7` -> `007.txt`: the site's name for its story number `number`."""
+    return f"{number:03d}.txt"
 
 
 def story_filenames(num_files):
     """`001.txt` ... : the names the book downloads and reads, in file order."""
-    return [f"{i:03d}.txt" for i in range(1, num_files + 1)]
+    return [story_name(i) for i in range(1, num_files + 1)]
 
 
-def read_story(path):
-    """Read one story as the book does (`open(f).read().lower()`), with a documented policy for odd files.
+def stories_folder(stories_dir):
+    """`stories_dir` as a Path; an empty name is refused rather than read as the current folder."""
+    if stories_dir is None or not str(stories_dir).strip():
+        raise UserError("the stories folder is an empty name (--stories-dir \"\" or an empty GRIMM_STORIES_DIR); "
+                        "give a folder, e.g. --stories-dir stories", exit_code=2)
+    return Path(stories_dir)
 
-    Policy: the file must be UTF-8 text (ASCII is). A UTF-8 byte-order mark is dropped, and Windows
-    (CRLF) or old Mac (CR) line endings become LF, which is what the book's text-mode read gave on
-    Windows. An empty file, a NUL byte (a binary file) or bytes that are not UTF-8 (Latin-1, say)
-    are errors naming the file and the byte offset.
-    """
+
+_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _not_a_story_file(path, info, max_bytes):
+    """Why a file with this `os.stat` result cannot be a story, or None when it can be read."""
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "a special file")
+        through = " (through a symbolic link)" if os.path.islink(path) else ""
+        return f"{kind}{through}, not a regular file; replace it with the story file"
+    if info.st_size > max_bytes:
+        return (f"{info.st_size} bytes, larger than the {max_bytes} a story may have (the book's are under "
+                "50 KB); this is not a story: delete it and download again")
+    return None
+
+
+def read_story_bytes(path, max_bytes=MAX_STORY_BYTES):
+    """The bytes of one story file; anything that is not a regular file, or is larger than `max_bytes`,
+    is refused in one line before a byte is read (a FIFO would block, a device never end)."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        refusal = _not_a_story_file(path, os.stat(path), max_bytes)
+        if refusal is None:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)   # O_NONBLOCK: a FIFO swapped in cannot block open
+            with os.fdopen(fd, "rb") as story:
+                refusal = _not_a_story_file(path, os.fstat(story.fileno()), max_bytes)
+                raw = b"" if refusal else story.read(max_bytes + 1)
+            if len(raw) > max_bytes:                          # it grew after fstat
+                refusal = f"larger than the {max_bytes} bytes a story may have; delete it and download again"
     except OSError as e:
         raise UserError(f"{path}: cannot read it ({e.strerror}); run `python reproduce/main.py download`") from e
+    if refusal:
+        raise UserError(f"{path}: {refusal}")
+    return raw
+
+
+def decode_story(path, raw):
+    """The text of a story file's bytes, as the book read it (`open(f).read().lower()`); see `read_story`."""
     if not raw.strip():
         raise UserError(f"{path}: the file is empty; delete it and run `python reproduce/main.py download` again")
     nul = raw.find(b"\x00")
@@ -42,6 +89,61 @@ def read_story(path):
         raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at byte offset {bom + e.start}); "
                         "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or download it again") from e
     return text.replace("\r\n", "\n").replace("\r", "\n").lower()
+
+
+def read_story(path):
+    """Read one story as the book does (`open(f).read().lower()`), with a documented policy for odd files.
+
+    Policy: the file must be a regular file of at most MAX_STORY_BYTES, in UTF-8 (ASCII is). A UTF-8
+    byte-order mark is dropped, and Windows (CRLF) or old Mac (CR) line endings become LF, which is
+    what the book's text-mode read gave on Windows. An empty file, a NUL byte (a binary file) or bytes
+    that are not UTF-8 (Latin-1, say) are errors naming the file and the byte offset.
+    """
+    return decode_story(Path(path), read_story_bytes(path))
+
+
+# ---------------------------------------------------------------- the book's files, by SHA-256
+def book_story_hashes():
+    """{'001.txt': sha256 hex, ...}: the stories as the book read them (CORPUS_MANIFEST)."""
+    hashes = {}
+    for line in CORPUS_MANIFEST.read_text().splitlines():
+        if line.strip():
+            digest, name = line.split()
+            hashes[name.lstrip("*")] = digest
+    return hashes
+
+
+def differs_message(subject, digest, expected, then=None):
+    """The one line naming a story (a path or URL) that is not the file the book read."""
+    then = then or f"results will not be comparable: download it again, or pass {OTHER_CORPUS_FLAG}"
+    return f"{subject} differs from the file the book read (sha256 {digest[:16]}…, the book's {expected[:16]}…); {then}"
+
+
+def check_corpus(digests, allow_other_corpus=False, warn=None):
+    """Compare {path: sha256} with the book's files; returns the verdict recorded in corpus_fingerprint.json.
+
+    A file that differs is a UserError naming it (and counting the others), unless `allow_other_corpus`:
+    then one warning line. Files without a manifest entry (101.txt ...) are not checked.
+    """
+    book = book_story_hashes()
+    checked = {Path(path): digest for path, digest in digests.items() if Path(path).name in book}
+    differing = [path for path, digest in checked.items() if digest != book[path.name]]
+    verdict = {"manifest": CORPUS_MANIFEST.name, "checked": len(checked), "differing": [p.name for p in differing],
+               "not_in_manifest": len(digests) - len(checked), "allowed_other_corpus": bool(allow_other_corpus),
+               "verdict": "other" if differing else "book" if checked else "unchecked"}
+    if differing:
+        first = differing[0]
+        more = "" if len(differing) == 1 else (f" ({len(differing) - 1} more differ: "
+                                               f"{', '.join(p.name for p in differing[1:4])}{', …' if len(differing) > 4 else ''})")
+        if not allow_other_corpus:
+            raise UserError(differs_message(first, checked[first], book[first.name]) + more)
+        (warn or _warn)("warning: " + differs_message(first, checked[first], book[first.name],
+                                                      f"continuing ({OTHER_CORPUS_FLAG})") + more)
+    return verdict
+
+
+def _warn(message):
+    print(message, file=sys.stderr)
 
 
 def to_bigrams(text):
@@ -82,6 +184,7 @@ class Corpus:
     reverse_dictionary: list    # id -> bigram
     counter: collections.Counter
     data_list: list             # np.int32 id array per document
+    check: dict = None          # the files against the book's (check_corpus)
 
     @property
     def vocabulary_size(self):
@@ -91,16 +194,22 @@ class Corpus:
         return "".join(self.reverse_dictionary[i] for i in ids)
 
 
-def load_corpus(stories_dir, num_files, reverse_dictionary=None):
-    """Read `001.txt`... of `stories_dir`; build the vocabulary, or use a saved one (from a checkpoint)."""
-    stories_dir = Path(stories_dir)
+def load_corpus(stories_dir, num_files, reverse_dictionary=None, allow_other_corpus=False):
+    """Read `001.txt`... of `stories_dir`; build the vocabulary, or use a saved one (from a checkpoint).
+
+    The files are checked against the book's (check_corpus): one that differs is an error naming it,
+    unless `allow_other_corpus`.
+    """
+    stories_dir = stories_folder(stories_dir)
     files = [stories_dir / name for name in story_filenames(num_files)]
-    missing = [f.name for f in files if not f.exists()]
+    missing = [f.name for f in files if not os.path.lexists(f)]
     if missing:
         raise UserError(f"{stories_dir}: {len(missing)} of the {num_files} stories asked for are missing "
                         f"(first: {missing[0]}); run `python reproduce/main.py download --stories-dir {stories_dir} "
                         f"--num-files {num_files}` or ask for fewer with --num-files")
-    documents = [to_bigrams(read_story(f)) for f in files]
+    raws = [read_story_bytes(f) for f in files]
+    documents = [to_bigrams(decode_story(f, raw)) for f, raw in zip(files, raws)]
+    check = check_corpus({f: hashlib.sha256(raw).hexdigest() for f, raw in zip(files, raws)}, allow_other_corpus)
     dictionary, built_reverse, counter = build_vocabulary(documents)
     if reverse_dictionary is not None:
         reverse_dictionary = list(reverse_dictionary)
@@ -108,7 +217,7 @@ def load_corpus(stories_dir, num_files, reverse_dictionary=None):
     else:
         reverse_dictionary = built_reverse
     data_list = [to_ids(document, dictionary) for document in documents]
-    return Corpus(files, documents, dictionary, reverse_dictionary, counter, data_list)
+    return Corpus(files, documents, dictionary, reverse_dictionary, counter, data_list, check)
 
 
 def fingerprint(corpus):
@@ -125,6 +234,7 @@ def fingerprint(corpus):
             {"document": i, "file": Path(f).name, "bigrams": len(d), "first_50_bigrams": d[:50]}
             for i, (f, d) in enumerate(zip(corpus.files, corpus.documents))
         ],
+        "corpus_check": corpus.check,        # the files against the book's SHA-256 (check_corpus)
     }
 
 

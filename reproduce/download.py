@@ -1,24 +1,32 @@
-"""Download the book's stories with `requests`: retries, timeouts, and never a partial file on disk.
+"""Download the book's stories with `requests`: retries, timeouts, bounds, and never a partial file on disk.
 
-Each story is streamed into a hidden temporary file beside its target (`.001.txt.XXXX.part`) and
-renamed only once it is complete and looks like a story, so an interrupted or failed download
-leaves either the whole file or nothing. Files already present and non-empty are kept, so a re-run
-fetches only what is missing.
+Each story is streamed into a hidden temporary file beside its target (`.001.txt.<pid>.<random>.part`)
+and renamed only once it is complete, looks like a story and (for 001-100) has the SHA-256 of the
+file the book read, so an interrupted or failed download leaves either the whole file or nothing.
+A body is cut off at `max_bytes` (a server that never ends it cannot fill the disk). Files already
+present are kept when they are the book's (or have no manifest entry), so a re-run fetches only
+what is missing or wrong. Temporary files carry the PID of their process: two downloads into one
+folder never touch each other's, and one left by a killed process is removed by the next download.
 
 Retries: urllib3 retries refused connections, timeouts and 5xx answers with exponential back-off;
 a body that breaks off half-way (shorter than its Content-Length, or stalled) is fetched again by
 `fetch` itself. Every failure is a one-line `UserError` naming the URL and what to do.
 """
+import hashlib
 import os
-import tempfile
+import re
+import secrets
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import LocationValueError
 from urllib3.util.retry import Retry
 
-from reproduce.data import story_filenames
+from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, book_story_hashes, differs_message,
+                            read_story_bytes, stories_folder, story_filenames, story_name)
 from reproduce.errors import UserError
 
 BOOK_URL = "https://www.cs.cmu.edu/~spok/grimmtmp/"
@@ -89,13 +97,36 @@ def _get(session, url, timeout, retries):
                         "with --base-url") from e
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as e:
         raise UserError(f"{url}: {_connection_reason(e)} {tries}; {MIRROR_HINT}") from e
+    except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema,
+            LocationValueError) as e:
+        raise UserError(f"{url}: not a valid URL ({e}); check --base-url", exit_code=2) from e
     except requests.exceptions.RequestException as e:
         raise UserError(f"{url}: {e.__class__.__name__}: {e}") from e
 
 
-def _stream(response, out, target, expected):
-    """Copy the body into `out`; returns its size, its first KiB, and whether it is blank or holds a NUL byte."""
-    received, head, blank, binary = 0, b"", True, False
+class Received:
+    """What one GET brought: its size, first KiB and SHA-256, and whether it is blank or holds a NUL byte."""
+
+    def __init__(self):
+        self.received, self.head, self.blank, self.binary = 0, b"", True, False
+        self.sha256 = hashlib.sha256()
+
+    def add(self, chunk):
+        self.head = self.head if len(self.head) >= 1024 else self.head + chunk[:1024]
+        self.blank = self.blank and not chunk.strip()
+        self.binary = self.binary or b"\x00" in chunk
+        self.sha256.update(chunk)
+        self.received += len(chunk)
+
+
+def _too_large(url, what, max_bytes):
+    return UserError(f"{url}: {what}, more than the {max_bytes} a story may have; nothing was saved: this is not "
+                     "a story, check --base-url (or raise --max-bytes)")
+
+
+def _stream(response, out, target, url, expected, max_bytes):
+    """Copy the body into `out`, stopping past `max_bytes`; returns what was Received."""
+    got = Received()
     chunks = response.iter_content(chunk_size=1 << 16)
     while True:
         try:
@@ -103,20 +134,54 @@ def _stream(response, out, target, expected):
         except (requests.exceptions.RequestException, OSError) as e:
             raise _BrokenTransfer(_broken_off(e, expected)) from e
         if chunk is None:
-            return received, head, blank, binary
-        head = head if len(head) >= 1024 else head + chunk[:1024]
-        blank = blank and not chunk.strip()
-        binary = binary or b"\x00" in chunk
+            return got
+        if got.received + len(chunk) > max_bytes:
+            raise _too_large(url, f"the body goes on past {max_bytes} bytes", max_bytes)
+        got.add(chunk)
         try:
             out.write(chunk)
         except OSError as e:
             raise UserError(f"{target}: cannot write it ({e.strerror}); nothing was saved, "
                             "free some space or choose another --stories-dir") from e
-        received += len(chunk)
 
 
-def _save_once(session, url, target, timeout, retries):
-    """One GET of `url` into a temporary file renamed to `target` when complete; cleans up on any failure."""
+PART = re.compile(r"\.(?P<story>.+)\.(?P<pid>\d+)\.[0-9a-f]+\.part")   # .001.txt.<pid>.<random>.part
+
+
+def _create_temporary(target):
+    """A new hidden file beside `target`, named with this process's PID; created as open() would (the umask
+    applies: mkstemp's 0600 would be kept by the rename). Returns (fd, path)."""
+    while True:
+        path = target.parent / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.part"
+        try:
+            return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), path
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise UserError(f"{target.parent}: cannot write there ({e.strerror}); choose another --stories-dir") from e
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:             # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder):
+    """Remove the `.NNN.txt.<pid>.*.part` files of processes no longer alive (killed mid-download)."""
+    for path in folder.glob(".*.part"):
+        match = PART.fullmatch(path.name)
+        if match is None or not _process_alive(int(match["pid"])):
+            path.unlink(missing_ok=True)
+
+
+def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256):
+    """One GET of `url` into a temporary file renamed to `target` when complete; cleans up on any failure
+    (a UserError, Ctrl-C or SIGTERM). Returns the file's SHA-256."""
     response = _get(session, url, timeout, retries)
     with response:
         status = f"HTTP {response.status_code} {response.reason}"
@@ -128,38 +193,48 @@ def _save_once(session, url, target, timeout, retries):
             raise UserError(f"{url}: {status}; check --base-url (a mirror must hold 001.txt, 002.txt, ... "
                             "as the book's site does)")
         expected = response.headers.get("Content-Length")
+        if expected is not None and expected.isdigit() and int(expected) > max_bytes:
+            raise _too_large(url, f"the server announces {expected} bytes", max_bytes)
+        tmp = None
         try:
-            fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        except OSError as e:
-            raise UserError(f"{target.parent}: cannot write there ({e.strerror}); choose another --stories-dir") from e
-        try:
+            fd, tmp = _create_temporary(target)
             with os.fdopen(fd, "wb") as out:
-                received, head, blank, binary = _stream(response, out, target, expected)
-            if expected is not None and "Content-Encoding" not in response.headers and received != int(expected):
-                raise _BrokenTransfer(f"received {received} of the {expected} bytes announced")
-            if "html" in response.headers.get("Content-Type", "").lower() or _looks_like_html(head):
+                got = _stream(response, out, target, url, expected, max_bytes)
+            if expected is not None and "Content-Encoding" not in response.headers and got.received != int(expected):
+                raise _BrokenTransfer(f"received {got.received} of the {expected} bytes announced")
+            if "html" in response.headers.get("Content-Type", "").lower() or _looks_like_html(got.head):
                 raise UserError(f"{url}: the server sent an HTML page, not a story; check --base-url "
                                 "(it must point at the folder holding 001.txt, 002.txt, ...)")
-            if blank:
+            if got.blank:
                 raise UserError(f"{url}: the server sent an empty file, not a story; check --base-url")
-            if binary:
+            if got.binary:
                 raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
+            digest = got.sha256.hexdigest()
+            if expected_sha256 and digest != expected_sha256:
+                raise UserError(differs_message(url, digest, expected_sha256, "nothing was saved: check --base-url, "
+                                                f"or keep it with {OTHER_CORPUS_FLAG}"))
             try:
-                os.replace(tmp_name, target)
+                os.replace(tmp, target)
             except OSError as e:
                 raise UserError(f"{target}: cannot save it ({e.strerror}); remove what is in the way and "
                                 "run download again") from e
+            tmp = None
+            return digest
         finally:
-            if os.path.exists(tmp_name):
-                os.unlink(tmp_name)
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
 
 
-def fetch(session, url, target, timeout, retries=3, backoff=0.5):
-    """Save `url` as `target`, whole or not at all; a body that breaks off is fetched again `retries` times."""
+def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_STORY_BYTES, expected_sha256=None):
+    """Save `url` as `target`, whole or not at all; a body that breaks off is fetched again `retries` times.
+
+    A body larger than `max_bytes`, or (given `expected_sha256`) another file than expected, is refused.
+    Returns the saved file's SHA-256.
+    """
     target = Path(target)
     for attempt in range(retries + 1):
         try:
-            return _save_once(session, url, target, timeout, retries)
+            return _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256)
         except _BrokenTransfer as e:
             if attempt == retries:
                 raise UserError(f"{url}: {e}, {_tries(retries)}; nothing was saved, run download again "
@@ -167,48 +242,88 @@ def fetch(session, url, target, timeout, retries=3, backoff=0.5):
             time.sleep(backoff * 2 ** attempt)
 
 
-def _check_base_url(base_url):
-    if not base_url.startswith(("http://", "https://")):
-        raise UserError(f"{base_url}: not an http(s) URL; give --base-url (or {BASE_URL_ENV}) as "
-                        "http://host/folder/, the folder holding 001.txt, 002.txt, ...", exit_code=2)
+def check_base_url(base_url):
+    """`base_url` ending in `/`, or a usage error (exit 2) when it is not an http(s) URL with a host."""
+    how = f"give --base-url (or {BASE_URL_ENV}) as http://host/folder/, the folder holding 001.txt, 002.txt, ..."
+    try:
+        parts = urlsplit(base_url)
+        problem = ("not an http(s) URL" if parts.scheme not in ("http", "https")
+                   else "no host name in it" if not parts.hostname
+                   else "it holds a space" if any(c.isspace() for c in base_url)
+                   else None)
+        parts.port                                  # raises ValueError unless a number in 0 ... 65535
+        if not problem and not parts.hostname.startswith("["):
+            parts.hostname.encode("idna")           # raises UnicodeError for an empty or overlong label (a..b)
+    except UnicodeError:
+        problem = f"{parts.hostname!r} is not a valid host name"
+    except ValueError as e:                         # also an unclosed [IPv6 address
+        problem = f"not a valid URL ({e})"
+    if problem:
+        raise UserError(f"{base_url}: {problem}; {how}", exit_code=2)
     return base_url if base_url.endswith("/") else base_url + "/"
 
 
 def _prepare_folder(stories_dir):
     try:
         stories_dir.mkdir(parents=True, exist_ok=True)
-        for stale in stories_dir.glob(".*.part"):       # left by a process killed mid-download
-            stale.unlink()
+        remove_stale_temporaries(stories_dir)
     except OSError as e:
         raise UserError(f"{stories_dir}: cannot use it as the stories folder ({e.strerror}); "
                         "choose another --stories-dir") from e
 
 
-def download_stories(stories_dir="stories", num_files=100, base_url=None, timeout=(10, 30), retries=3,
-                     backoff=0.5, log=print):
-    """Fetch `001.txt` ... into `stories_dir`; files present and non-empty are kept. Returns the paths.
+def _present_and_kept(path, book_sha256, allow_other_corpus, max_bytes, log):
+    """Whether the story already at `path` stays: it is non-empty and the book's file (or has no manifest
+    entry, or the user allows other files). A file that is not a regular file is refused in one line."""
+    if not os.path.exists(path):                    # missing, or a broken symbolic link the file will replace
+        return False
+    raw = read_story_bytes(path, max_bytes)
+    if not raw.strip():
+        return False
+    digest = hashlib.sha256(raw).hexdigest()
+    if book_sha256 is None or digest == book_sha256:
+        return True
+    if allow_other_corpus:
+        log("warning: " + differs_message(path, digest, book_sha256, f"kept ({OTHER_CORPUS_FLAG})"))
+        return True
+    log(f"{path} differs from the file the book read: fetching it again")
+    return False
 
-    `timeout` is requests' (connect, read) in seconds; `retries` and `backoff` (seconds, doubling)
-    apply to every file. On a failure the files fetched so far stay and the error says so.
+
+def download_stories(stories_dir="stories", num_files=100, base_url=None, timeout=(10, 30), retries=3,
+                     backoff=0.5, log=print, numbers=None, max_bytes=MAX_STORY_BYTES, allow_other_corpus=False):
+    """Fetch `001.txt` ... `NNN.txt` (or the story `numbers`, e.g. 101 ... 209) into `stories_dir`. Returns the paths.
+
+    Files present are kept when they are the book's (SHA-256, golden manifest) or have no manifest
+    entry; one that differs is fetched again, and a fetched one that differs is refused, unless
+    `allow_other_corpus`. `timeout` is requests' (connect, read) in seconds; `retries` and `backoff`
+    (seconds, doubling) apply to every file. On a failure the files fetched so far stay and the error says so.
     """
-    base_url = _check_base_url(base_url or default_base_url())
-    stories_dir = Path(stories_dir)
+    base_url = check_base_url(default_base_url() if base_url is None else base_url)
+    stories_dir = stories_folder(stories_dir)
     _prepare_folder(stories_dir)
-    names = story_filenames(num_files)
-    wanted = [n for n in names if not ((stories_dir / n).is_file() and (stories_dir / n).stat().st_size > 0)]
+    names = [story_name(n) for n in numbers] if numbers else story_filenames(num_files)
+    book = book_story_hashes()
+    wanted = [n for n in names
+              if not _present_and_kept(stories_dir / n, book.get(n), allow_other_corpus, max_bytes, log)]
+    what = f"{len(names)} stories" if not numbers else f"{len(names)} stories ({names[0]} ... {names[-1]})"
     if not wanted:
-        log(f"All {num_files} stories already in {stories_dir}/")
+        log(f"All {what} already in {stories_dir}/")
         return [stories_dir / n for n in names]
-    log(f"Downloading {len(wanted)} of {num_files} stories from {base_url} into {stories_dir}/")
+    log(f"Downloading {len(wanted)} of {what} from {base_url} into {stories_dir}/")
     started = time.monotonic()
     with make_session(retries=retries, backoff=backoff) as session:
         for count, name in enumerate(wanted, 1):
+            expected = None if allow_other_corpus else book.get(name)
             try:
-                fetch(session, base_url + name, stories_dir / name, timeout, retries=retries, backoff=backoff)
+                digest = fetch(session, base_url + name, stories_dir / name, timeout, retries=retries,
+                               backoff=backoff, max_bytes=max_bytes, expected_sha256=expected)
             except UserError as e:
-                have = num_files - len(wanted) + count - 1
-                raise UserError(f"{e} [{have} of {num_files} stories are in {stories_dir}/; "
+                have = len(names) - len(wanted) + count - 1
+                raise UserError(f"{e} [{have} of {len(names)} stories are in {stories_dir}/; "
                                 "a re-run fetches only the missing ones]", e.exit_code) from e
+            if name in book and digest != book[name]:
+                log("warning: " + differs_message(stories_dir / name, digest, book[name], f"kept ({OTHER_CORPUS_FLAG})"))
             if count % 10 == 0 or count == len(wanted):
                 rate = count / max(time.monotonic() - started, 1e-9)
                 log(f"  {count}/{len(wanted)} files  ({rate:.1f} files/s, "

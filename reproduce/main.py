@@ -14,7 +14,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
-from reproduce.argtypes import positive, probability  # noqa: E402
+from reproduce.argtypes import positive, probability, seed, story_numbers  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
 
 STORIES_ENV = "GRIMM_STORIES_DIR"
@@ -58,14 +58,20 @@ def build_parser():
     download = commands.add_parser("download", help="download the Grimm stories")
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
     download.add_argument("--stories-dir", default=_stories_default(), help=f"default: stories (env {STORIES_ENV})")
-    download.add_argument("--num-files", type=positive(int), default=100)
+    which = download.add_mutually_exclusive_group()
+    which.add_argument("--num-files", type=positive(int), default=100, help="001.txt ... NNN.txt (default 100)")
+    which.add_argument("--files", type=story_numbers, help="story numbers of the site's 209, e.g. 101-209 or 7,12,30-40")
+    download.add_argument("--max-bytes", type=positive(int), help="refuse a file larger than this (default 4 MiB)")
+    download.add_argument("--allow-other-corpus", action="store_true", help="keep files that differ from the book's")
 
     train = commands.add_parser("train", help="train a recipe, writing checkpoints, metrics and samples")
     train.add_argument("--recipe", choices=recipes,
                        help="default: book; with --resume, the recipe of the run in --run-dir")
     train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    train.add_argument("--seed", type=int)
+    train.add_argument("--seed", type=seed)
+    train.add_argument("--allow-other-corpus", action="store_true", default=None,
+                       help="train on stories that differ from the files the book read")
     train.add_argument("--graph", choices=("fast", "faithful"),
                        help="fast: row look-ups (default); faithful: the book's one-hot products")
     train.add_argument("--stories-dir", default=_stories_default())
@@ -86,7 +92,7 @@ def build_parser():
     generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
                                                               "prefix such as RUN/ckpt/model-12")
     generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own)")
-    generate.add_argument("--seed", type=int)
+    generate.add_argument("--seed", type=seed)
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
     generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's; the classics: "
                                             "their article's)")
@@ -105,7 +111,9 @@ def build_parser():
 
 def cmd_download(args):
     from reproduce.download import download_stories
-    download_stories(args.stories_dir, args.num_files, base_url=args.base_url)
+    extra = {"max_bytes": args.max_bytes} if args.max_bytes else {}
+    download_stories(args.stories_dir, args.num_files, base_url=args.base_url, numbers=args.files,
+                     allow_other_corpus=args.allow_other_corpus, **extra)
 
 
 def default_run_dir(recipe):
@@ -146,7 +154,8 @@ def cmd_train(args):
 
     overrides = {k: getattr(args, k) for k in ("seed", "graph", "num_files", "num_steps", "docs_per_step",
                                               "steps_per_document", "num_nodes", "batch_size", "num_unrollings",
-                                              "chars_in_segment", "valid_docs", "dropout", "state_variables", "doc_order")}
+                                              "chars_in_segment", "valid_docs", "dropout", "state_variables", "doc_order",
+                                              "allow_other_corpus")}
     config = recipe_config(args.recipe, stories_dir=args.stories_dir, **overrides)
     if args.resume and not args.run_dir:
         raise UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)
@@ -156,7 +165,7 @@ def cmd_train(args):
                         exit_code=2)
     if args.download:
         from reproduce.download import download_stories
-        download_stories(config.stories_dir, config.num_files)
+        download_stories(config.stories_dir, config.num_files, allow_other_corpus=config.allow_other_corpus)
     history, run_path = train(config, run_dir, resume=args.resume)
     print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
     return run_path

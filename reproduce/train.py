@@ -114,7 +114,8 @@ class Trainer:
             saved_config, vocab = self.run.require()
             self.config = config = Config.from_dict({**saved_config.to_dict(), "num_steps": config.num_steps})
             saved_vocab = vocab["bigrams"]
-        self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab)
+        self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab,
+                                  allow_other_corpus=config.allow_other_corpus)
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
         self.book_order = book_documents(config) if config.doc_order == "book" else None
         self.model = BookModel(config, self.corpus.vocabulary_size)

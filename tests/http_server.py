@@ -14,6 +14,8 @@ so `script("004.txt", 404)` always answers 404. Actions:
     STALL           send the headers and half the body, then wait (a transfer that hangs)
     SHORT           promise the whole file in Content-Length, send half of it and close
     HTML            status 200 with an HTML error page, as captive portals and bad mirrors do
+    ENDLESS         status 200, no Content-Length, story-like text for ever (until the client hangs up)
+    Huge(n)         status 200 announcing n bytes in Content-Length, then sending them
 
 Waits end early when the server stops, so a test never waits for a client that gave up.
 `refused_url()` gives a URL on 127.0.0.1 where nothing listens (a port bound, then closed).
@@ -28,6 +30,7 @@ OK = 200
 STALL = "stall"
 SHORT = "short"
 HTML = "html"
+ENDLESS = "endless"
 HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></head>\n"
              b"<body><h1>Please log in to the network</h1></body></html>\n")
 
@@ -35,6 +38,14 @@ HTML_PAGE = (b"<!DOCTYPE html>\n<html><head><title>Service unavailable</title></
 class Slow:
     def __init__(self, seconds):
         self.seconds = seconds
+
+
+class Huge:
+    def __init__(self, size):
+        self.size = size
+
+
+TEXT_LINE = b"once upon a time there was a king who had three daughters, and the youngest was fair.\n"
 
 
 class StoryServer:
@@ -106,6 +117,8 @@ class StoryServer:
                     action = OK
                 if action == HTML:
                     return self._send(200, HTML_PAGE, "text/html; charset=utf-8")
+                if action == ENDLESS or isinstance(action, Huge):
+                    return self._text_body(None if action == ENDLESS else action.size)
                 if isinstance(action, int) and action != OK:
                     return self._send(action, f"{action} {self.responses.get(action, ('',))[0]}\n".encode())
                 path = server.root / name
@@ -118,6 +131,21 @@ class StoryServer:
                 if action == STALL:
                     self.wfile.flush()
                     server._stopping.wait(30)
+                self.close_connection = True
+
+            def _text_body(self, size):
+                """`size` bytes of story-like text with their Content-Length, or (None) text for ever."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                if size is not None:
+                    self.send_header("Content-Length", str(size))
+                self.end_headers()
+                block = TEXT_LINE * 1024
+                sent = 0
+                while (size is None or sent < size) and not server._stopping.is_set():
+                    part = block if size is None else block[:size - sent]
+                    self.wfile.write(part)
+                    sent += len(part)
                 self.close_connection = True
 
             def _send(self, status, body, content_type="text/plain", length=None):

@@ -1,12 +1,29 @@
 """Odd story files get the policy `reproduce.data.read_story` documents: a normalisation or a one-line error.
 
-Policy: UTF-8 only; a byte-order mark is dropped; CRLF and CR become LF; an empty file, a NUL byte
-or non-UTF-8 bytes are errors naming the file (and the byte offset where one exists).
+Policy: a regular file of at most MAX_STORY_BYTES (anything else is refused before a byte is read);
+UTF-8 only; a byte-order mark is dropped; CRLF and CR become LF; an empty file, a NUL byte or
+non-UTF-8 bytes are errors naming the file (and the byte offset where one exists).
 """
+import os
+import signal
+import socket
+
 import pytest
 
-from reproduce.data import load_corpus, read_story, to_bigrams
+from reproduce.data import MAX_STORY_BYTES, load_corpus, read_story, to_bigrams
 from reproduce.errors import UserError
+
+
+@pytest.fixture
+def no_hang():
+    """A read that blocks (a FIFO without a writer) fails the test after 10 s instead of hanging it."""
+    def hung(signum, frame):
+        raise AssertionError("the read blocked")
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 def story(tmp_path, raw, name="001.txt"):
@@ -61,9 +78,53 @@ def test_a_real_story_saved_with_windows_line_endings_and_a_bom_reads_as_the_ori
     assert to_bigrams(read_story(converted)) == to_bigrams(original.decode("ascii").lower())
 
 
-def test_a_folder_that_is_not_a_file_is_a_one_line_error(tmp_path):
+def test_a_folder_is_refused_as_not_a_regular_file(tmp_path):
     (tmp_path / "001.txt").mkdir()
-    assert "cannot read it" in read_error(tmp_path / "001.txt")
+    assert read_error(tmp_path / "001.txt").endswith(": a folder, not a regular file; replace it with the story file")
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path, no_hang):
+    os.mkfifo(tmp_path / "001.txt")
+    assert "a FIFO (named pipe), not a regular file" in read_error(tmp_path / "001.txt")
+
+
+def test_a_symlink_to_a_device_is_refused_without_reading_it(tmp_path, no_hang):
+    (tmp_path / "001.txt").symlink_to("/dev/zero")                 # read() would never end
+    assert "a character device (through a symbolic link), not a regular file" in read_error(tmp_path / "001.txt")
+
+
+def test_a_symlink_to_a_fifo_and_a_socket_are_refused(tmp_path, no_hang):
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "001.txt").symlink_to(tmp_path / "pipe")
+    assert "a FIFO (named pipe) (through a symbolic link)" in read_error(tmp_path / "001.txt")
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(tmp_path / "002.txt"))
+        assert "a socket, not a regular file" in read_error(tmp_path / "002.txt")
+
+
+def test_a_symlink_to_a_real_story_is_read(tmp_path, grimm_dir):
+    (tmp_path / "001.txt").symlink_to(grimm_dir / "001.txt")
+    assert read_story(tmp_path / "001.txt") == read_story(grimm_dir / "001.txt")
+
+
+def test_a_file_larger_than_the_cap_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "001.txt"
+    with open(path, "wb") as sparse:                               # no disk used: a hole of MAX + 1 bytes
+        sparse.truncate(MAX_STORY_BYTES + 1)
+    message = read_error(path)
+    assert f"{MAX_STORY_BYTES + 1} bytes, larger than the {MAX_STORY_BYTES} a story may have" in message
+
+
+def test_a_broken_symlink_is_a_one_line_error(tmp_path):
+    (tmp_path / "001.txt").symlink_to(tmp_path / "gone.txt")
+    assert "cannot read it (No such file or directory)" in read_error(tmp_path / "001.txt")
+
+
+def test_load_corpus_names_a_fifo_among_good_stories(tmp_path, grimm_dir, no_hang):
+    story(tmp_path, (grimm_dir / "001.txt").read_bytes(), "001.txt")
+    os.mkfifo(tmp_path / "002.txt")
+    with pytest.raises(UserError, match=r"002\.txt: a FIFO \(named pipe\), not a regular file"):
+        load_corpus(tmp_path, 2)
 
 
 def test_load_corpus_with_fewer_files_than_asked_is_a_one_line_error(tmp_path, grimm_dir):
