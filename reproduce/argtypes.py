@@ -37,3 +37,19 @@ def probability(text):
     if not 0.0 <= value < 1.0:
         raise argparse.ArgumentTypeError(f"must be in [0, 1) (got {text})")
     return value
+
+
+def story_numbers(text):
+    """Story numbers as ranges and single numbers, `101-209` or `7,12,30-40`: a sorted list of ints in 1..999
+    (the files `001.txt` ... `999.txt`)."""
+    numbers = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        try:
+            low, high = int(first), int(last if dash else first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r} is not a story number or a range like 101-209")
+        if not 1 <= low <= high <= 999:
+            raise argparse.ArgumentTypeError(f"{part.strip()!r}: story numbers go from 1 to 999, low to high")
+        numbers.update(range(low, high + 1))
+    return sorted(numbers)
