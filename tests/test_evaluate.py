@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY, run_cli
+from conftest import TINY
 from reproduce.argtypes import story_numbers
+from reproduce.checkpoints import RunDir
 from reproduce.config import recipe_config
-from reproduce.data import load_corpus
+from reproduce.data import load_corpus, read_story, to_bigrams, to_ids
 from reproduce.evaluate import ranges_text, score_stories
 from reproduce.main import main
 from reproduce.model import BookModel
 from reproduce.numpy_steps import NumpyModel
 from reproduce.sample import generate_ids, generate_ids_numpy, sample_top3
-from reproduce.train import perplexity_of
+from reproduce.train import perplexity_of, train
 
 tf1 = tf.compat.v1
 RECIPE_OF_CELL = {"lstm": "book", "peephole": "book-peephole", "gru": "book-gru"}
@@ -76,9 +77,11 @@ def test_story_numbers_and_their_text():
 
 @pytest.fixture(scope="module")
 def tiny_run(grimm_dir, tmp_path_factory):
+    """A book run of 2 tiny steps (conftest.TINY's sizes), trained in this process."""
     run_dir = tmp_path_factory.mktemp("evaluate") / "tiny"
-    result = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir)
-    assert result.returncode == 0, result.stderr
+    tiny = {option[2:].replace("-", "_"): int(value) for option, value in zip(TINY[::2], TINY[1::2])}
+    config = recipe_config("book", stories_dir=str(grimm_dir), num_steps=2, **tiny)
+    train(config, run_dir, log=lambda message: None)
     return run_dir
 
 
@@ -87,10 +90,10 @@ def _rows(path):
         return list(csv.DictReader(f))
 
 
-def test_evaluate_command_writes_csv_figure_and_one_line(tiny_run, grimm_dir):
-    result = run_cli("evaluate", "--checkpoint", tiny_run, "--stories-dir", grimm_dir, "--files", "13-20,40")
-    assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip().splitlines()) == 1
+def test_evaluate_command_writes_csv_figure_and_one_line(tiny_run, grimm_dir, capsys):
+    assert main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(grimm_dir), "--files", "13-20,40"]) == 0
+    stdout = capsys.readouterr().out
+    assert len(stdout.strip().splitlines()) == 1
     rows = _rows(tiny_run / "evaluate-13-20_40.csv")
     assert [row["story"] for row in rows] == [f"{n:03d}.txt" for n in [*range(13, 21), 40]] + ["all"]
     stories, pooled = rows[:-1], rows[-1]
@@ -101,8 +104,18 @@ def test_evaluate_command_writes_csv_figure_and_one_line(tiny_run, grimm_dir):
     assert float(pooled["perplexity"]) == pytest.approx(pooled_again, rel=1e-4)
     assert 0 < float(pooled["unk_share"]) < 0.2
     assert (tiny_run / "evaluate-13-20_40.png").stat().st_size > 5000
-    valid = json.loads((tiny_run / "best" / "best.json").read_text())["valid_perplexity"]
-    assert f"valid {valid:.2f}" in result.stdout and f"perplexity {float(pooled['perplexity']):.2f}" in result.stdout
+    best = json.loads((tiny_run / "best" / "best.json").read_text())
+    assert f"valid {best['valid_perplexity']:.2f}" in stdout
+    assert f"perplexity {float(pooled['perplexity']):.2f}" in stdout
+
+    # The trained checkpoint through the graph's valid subgraph, bigram by bigram: the same perplexity.
+    config, vocab = RunDir(tiny_run).require()
+    story = to_ids(to_bigrams(read_story(grimm_dir / "040.txt")), {b: i for i, b in enumerate(vocab["bigrams"])})
+    model = BookModel(config, len(vocab["bigrams"]))
+    with tf1.Session(graph=model.graph) as session:
+        model.saver.restore(session, str(tiny_run / "best" / best["checkpoint"]))
+        graph_perplexity = perplexity_of(session, model, story)
+    assert float(stories[-1]["perplexity"]) == pytest.approx(graph_perplexity, rel=1e-5)
 
 
 def test_default_is_every_story_file_of_the_folder(tiny_run, grimm_dir, tmp_path, capsys):
