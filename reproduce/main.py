@@ -102,7 +102,7 @@ def build_parser():
     generate.add_argument("--output", help="also write the story to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
-    for name in ("compare", "bench", "study"):
+    for name in ("compare", "bench", "study", "evaluate"):
         module = _optional(f"reproduce.{name}")
         if module:
             module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
@@ -219,7 +219,7 @@ def main(argv=None):
     if args.command is None:                           # no subcommand: the main job
         args = parser.parse_args(list(argv) + ["all"])
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
-    # compare, bench: their module runs them
+    # compare, bench, evaluate: their module runs them
     handler = handlers.get(args.command) or _optional(f"reproduce.{args.command}").run
     return report_errors(lambda: handler(args), debug=args.debug)
 

@@ -1,0 +1,235 @@
+"""Score a checkpoint on story files: bigrams, UNK share and perplexity per story and pooled.
+
+`python reproduce/main.py evaluate --checkpoint RUN --stories-dir DIR [--files 101-209]` reads each story
+with the project's reader and the run's vocabulary, feeds it from a zero state and carries the state
+through the story, as validation does (`train.perplexity_of`), and takes the book's perplexity: exp of
+the mean of -log(p + 1e-10) over the story's bigrams after its first. The steps run in numpy on the
+restored weights (`numpy_steps.py`), all stories side by side, so a hundred stories take seconds.
+Writes `evaluate-<name>.csv` and `evaluate-<name>.png` (perplexity per story, the checkpoint's valid
+perplexity marked) into the run folder and prints one summary line.
+"""
+import csv
+import json
+import math
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from reproduce.argtypes import story_numbers
+from reproduce.checkpoints import find_run_dir, pyplot, restore_for_use, save_figure, write_csv
+from reproduce.config import RECIPES
+from reproduce.data import read_story, to_bigrams, to_ids
+from reproduce.errors import UserError
+
+COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]
+STORY_FILE = re.compile(r"(\d{3})\.txt")
+CHUNK_ROWS = 8192                     # rows of the output layer computed at once
+
+
+def add_arguments(parser):
+    parser.add_argument("--checkpoint", required=True,
+                        help="a run folder of a book recipe (its best checkpoint) or a checkpoint such as RUN/ckpt/model-12")
+    parser.add_argument("--stories-dir", required=True, help="the folder holding the stories (001.txt, ...)")
+    parser.add_argument("--files", type=story_numbers, metavar="RANGES",
+                        help="which stories: 101-209, or 7,12,30-40 (default: every NNN.txt in the folder)")
+    parser.add_argument("--name", help="names the output files evaluate-NAME.csv/.png (default: the story ranges)")
+
+
+def run(args):
+    evaluate(args.checkpoint, args.stories_dir, numbers=args.files, name=args.name)
+
+
+# ---------------------------------------------------------------- which stories
+def ranges_text(numbers):
+    """[7, 12, 30, 31, ..., 40] -> '7,12,30-40' (the syntax of --files)."""
+    parts, start = [], None
+    for k, n in enumerate(numbers):
+        if start is None:
+            start = n
+        if k + 1 == len(numbers) or numbers[k + 1] != n + 1:
+            parts.append(f"{start}" if start == n else f"{start}-{n}")
+            start = None
+    return ",".join(parts)
+
+
+def story_paths(stories_dir, numbers=None):
+    """The files `NNN.txt` of `numbers` in `stories_dir` (default: every one there), or a one-line error."""
+    folder = Path(stories_dir)
+    if not folder.is_dir():
+        raise UserError(f"--stories-dir {folder}: no such folder; give the folder holding 001.txt, 002.txt, ...")
+    if numbers is None:
+        paths = sorted(p for p in folder.iterdir() if STORY_FILE.fullmatch(p.name) and p.is_file())
+        if not paths:
+            raise UserError(f"{folder}: no story files (001.txt, 002.txt, ...) in this folder; download them with "
+                            f"`python reproduce/main.py download --stories-dir {folder}`")
+        return paths
+    paths = [folder / f"{n:03d}.txt" for n in numbers]
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        raise UserError(f"{folder}: {len(missing)} of the {len(paths)} stories asked for are missing (first: "
+                        f"{missing[0]}); run `python reproduce/main.py download --stories-dir {folder} --files "
+                        f"{ranges_text(numbers)}` or ask for fewer with --files")
+    return paths
+
+
+# ---------------------------------------------------------------- the run
+def book_run(checkpoint):
+    """(RunDir, config, vocabulary, checkpoint prefix) of a book recipe's run; a classic run is refused."""
+    run, prefix = find_run_dir(checkpoint)
+    if (run.path / "comparison.json").is_file():
+        raise UserError(f"{run.path} is a cell comparison of the classics, not a book run: evaluate scores the "
+                        f"book's bigram models ({', '.join(RECIPES)}); each cell's validation loss is in its "
+                        "metrics.csv and cell_comparison.csv", exit_code=2)
+    try:
+        recipe = json.loads((run.path / "config.json").read_text()).get("recipe")
+    except (OSError, ValueError, AttributeError):
+        recipe = None                                # run.require() names what is wrong
+    if recipe is not None and recipe not in RECIPES:
+        raise UserError(f"{run.path} is a {recipe} run, not one of the book's bigram models ({', '.join(RECIPES)}): "
+                        f"evaluate does not score it; its own measure (validation loss or accuracy) is in "
+                        f"{run.path / 'metrics.csv'}, and `python reproduce/main.py generate --checkpoint {run.path}` "
+                        "writes text from it", exit_code=2)
+    config, vocab = run.require()
+    return run, config, vocab["bigrams"], prefix or run.checkpoint_for_generation()
+
+
+def checkpoint_step_and_valid(run, prefix):
+    """(step, valid perplexity) of a checkpoint `.../model-<step>`, from the run's metrics.csv (None if absent)."""
+    found = re.fullmatch(r"model-(\d+)", Path(prefix).name)
+    step = int(found[1]) if found else None
+    try:
+        with open(run.path / "metrics.csv", newline="") as f:
+            rows = {int(row["step"]): float(row["valid_perplexity"]) for row in csv.DictReader(f)}
+    except (OSError, ValueError, KeyError, TypeError):
+        rows = {}
+    return step, rows.get(step)
+
+
+# ---------------------------------------------------------------- scoring
+def story_losses(steps, stories):
+    """Per story: the sum of -log(p + 1e-10) of each bigram after the first, and how many there are.
+
+    `steps`: a numpy_steps.NumpyModel; `stories`: id arrays. Every story starts from a zero state and carries
+    it to its end, as `train.perplexity_of` feeds the valid subgraph; the stories step side by side, longest
+    first, so the rows still running are always the first ones.
+    """
+    predicted = np.array([max(len(s) - 1, 0) for s in stories])
+    order = np.argsort(-predicted, kind="stable")
+    longest = int(predicted[order[0]]) if len(stories) else 0
+    inputs = np.zeros([longest, len(stories)], np.int64)
+    labels = np.zeros([longest, len(stories)], np.int64)
+    for column, k in enumerate(order):
+        inputs[:predicted[k], column] = stories[k][:-1]
+        labels[:predicted[k], column] = stories[k][1:]
+    running = np.arange(longest)[:, None] < predicted[order][None, :]       # [step, column]
+    rows_per_step = running.sum(axis=1)
+    outputs = np.empty([int(predicted.sum()), steps.num_nodes], np.float32)
+    states, filled = steps.zero_states(len(stories)), 0
+    for t, rows in enumerate(rows_per_step):
+        output, states = steps.step(inputs[t, :rows], tuple(s[:rows] for s in states))
+        outputs[filled:filled + rows] = output
+        filled += rows
+    flat_labels = labels[running]                  # row-major: step by step, the running columns in order
+    owners = np.broadcast_to(order[None, :], running.shape)[running]
+    nll = np.empty(len(outputs), np.float64)
+    for start in range(0, len(outputs), CHUNK_ROWS):
+        chunk = slice(start, start + CHUNK_ROWS)
+        p = steps.probabilities(outputs[chunk])[np.arange(len(outputs[chunk])), flat_labels[chunk]]
+        nll[chunk] = -np.log(p + 1e-10)            # the book's perplexity term, in float32 like the graph
+    return np.bincount(owners, weights=nll, minlength=len(stories)), predicted
+
+
+def perplexity(nll_sum, predicted):
+    return math.exp(nll_sum / predicted) if predicted else float("nan")
+
+
+def score_stories(steps, stories, names):
+    """Rows of COLUMNS, one per story and a last one pooling all ('all')."""
+    nll_sums, predicted = story_losses(steps, stories)
+    rows = []
+    for name, ids, nll_sum, count in zip(names, stories, nll_sums, predicted):
+        unk = int(np.sum(ids == 0))
+        rows.append({"story": name, "bigrams": len(ids), "unk_bigrams": unk, "unk_share": unk / max(len(ids), 1),
+                     "predicted": int(count), "perplexity": perplexity(nll_sum, count)})
+    bigrams = sum(row["bigrams"] for row in rows)
+    unk = sum(row["unk_bigrams"] for row in rows)
+    rows.append({"story": "all", "bigrams": bigrams, "unk_bigrams": unk, "unk_share": unk / max(bigrams, 1),
+                 "predicted": int(predicted.sum()), "perplexity": perplexity(nll_sums.sum(), predicted.sum())})
+    return rows
+
+
+def plot_story_perplexity(path, rows, valid, step, title):
+    plt = pyplot()
+    stories, pooled = rows[:-1], rows[-1]
+    numbers = [int(STORY_FILE.fullmatch(row["story"])[1]) for row in stories]
+    figure, axes = plt.subplots(figsize=(9, 4))
+    axes.bar(numbers, [row["perplexity"] for row in stories], width=0.8, color="tab:blue", label="story")
+    axes.axhline(pooled["perplexity"], color="tab:blue", linestyle="--",
+                 label=f"all {len(stories)} stories: {pooled['perplexity']:.2f}")
+    if valid is not None:
+        axes.axhline(valid, color="black", label=f"valid perplexity of the checkpoint (step {step}): {valid:.2f}")
+    axes.set_xlabel("story (file number)")
+    axes.set_ylabel("perplexity")
+    axes.set_title(title, fontsize=10)
+    axes.grid(True, axis="y", alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
+    """Score the checkpoint on the stories; write evaluate-<name>.csv and .png into the run folder.
+
+    Returns {"rows", "csv", "figure", "step", "valid_perplexity", "seconds"}.
+    """
+    import tensorflow as tf
+    from reproduce.model import BookModel, session_config
+    from reproduce.numpy_steps import NumpyModel
+
+    run, config, vocabulary, prefix = book_run(checkpoint)
+    paths = story_paths(stories_dir, numbers)
+    numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
+    name = name or ranges_text(numbers).replace(",", "_")
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise UserError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names evaluate-NAME.csv)",
+                        exit_code=2)
+    dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
+    stories = [to_ids(to_bigrams(read_story(p)), dictionary) for p in paths]
+    for path, ids in zip(paths, stories):
+        if len(ids) < 2:
+            raise UserError(f"{path}: too short to score (fewer than 2 bigrams); leave it out with --files")
+    if Path(stories_dir).resolve() == Path(config.stories_dir).resolve():
+        seen = [n for n in numbers if n <= config.num_files]
+        if seen:
+            print(f"warning: {len(seen)} of these stories ({ranges_text(seen)}) are among the run's training "
+                  "stories", file=sys.stderr)
+
+    model = BookModel(config, len(vocabulary))
+    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
+        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        steps = NumpyModel.from_session(session, model)
+    started = time.monotonic()
+    # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = score_stories(steps, stories, [p.name for p in paths])
+    seconds = time.monotonic() - started
+
+    step, valid = checkpoint_step_and_valid(run, prefix)
+    csv_path, figure_path = run.path / f"evaluate-{name}.csv", run.path / f"evaluate-{name}.png"
+    write_csv(csv_path, COLUMNS, [{**row, "unk_share": f"{row['unk_share']:.5f}",
+                                   "perplexity": f"{row['perplexity']:.4f}"} for row in rows])
+    plot_story_perplexity(figure_path, rows, valid, step,
+                          f"{run.path.name} ({config.recipe}, step {step}) on stories {ranges_text(numbers)}")
+    pooled = rows[-1]
+    per_story = [row["perplexity"] for row in rows[:-1] if not math.isnan(row["perplexity"])]
+    valid_text = f"valid {valid:.2f}" if valid is not None else "valid perplexity unknown"
+    log(f"{run.path.name} (step {step}, {valid_text}) on {len(paths)} stories ({ranges_text(numbers)}): "
+        f"perplexity {pooled['perplexity']:.2f} over {pooled['bigrams']:,} bigrams "
+        f"(per story {min(per_story):.2f}-{max(per_story):.2f}), UNK {100 * pooled['unk_share']:.2f} %, "
+        f"{seconds:.1f} s -> {csv_path}, {figure_path.name}")
+    return {"rows": rows, "csv": csv_path, "figure": figure_path, "step": step, "valid_perplexity": valid,
+            "seconds": seconds}
