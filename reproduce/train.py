@@ -186,7 +186,7 @@ class Trainer:
                     inputs, labels = self.train_gens[doc_id].unroll_ids()
                     _, _, perplexity = session.run([m.optimizer, m.loss, m.train_perplexity_without_exp],
                                                    m.train_feed(inputs, labels, self.iteration))
-                    average_loss += perplexity
+                    average_loss += float(perplexity)     # in float64, as numpy 1 summed the book's
                     self.iteration += 1
                     if bar is not None:
                         bar.update()
@@ -226,7 +226,8 @@ class Trainer:
         for gen in self.valid_gens:
             for _ in range(c.steps_per_document // 2):
                 inputs, labels = gen.unroll_ids()
-                valid_loss += session.run(m.valid_perplexity_without_exp, m.valid_feed(inputs[0, 0], labels[0, 0]))
+                valid_loss += float(session.run(m.valid_perplexity_without_exp,
+                                                m.valid_feed(inputs[0, 0], labels[0, 0])))   # float64, as in numpy 1
             session.run(m.reset_valid_state)
             gen.reset_indices()
         return float(np.exp(valid_loss / (c.steps_per_document * len(self.valid_gens) // 2)))
@@ -286,6 +287,6 @@ def perplexity_of(session, model, ids):
     session.run(model.reset_valid_state)
     total = 0.0
     for current, following in zip(ids[:-1], ids[1:]):
-        total += session.run(model.valid_perplexity_without_exp, model.valid_feed(current, following))
+        total += float(session.run(model.valid_perplexity_without_exp, model.valid_feed(current, following)))
     session.run(model.reset_valid_state)
     return math.exp(total / max(len(ids) - 1, 1))
