@@ -14,9 +14,11 @@ import statistics
 from pathlib import Path
 
 from reproduce import text_metrics
-from reproduce.checkpoints import (RunDir, describe_error, pyplot, restore_for_use, save_figure, write_atomic,
-                                   write_json)
-from reproduce.errors import UserError
+from reproduce.checkpoints import restore_for_use
+from reproduce.config import read_book_run
+from reproduce.errors import UserError, describe_error
+from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.rundir import RunDir
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 BOOK_STORIES_FROM_STEP = 10         # the verdict ranges use the book's stories from this step on
@@ -194,7 +196,8 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     bigrams from its first and from its second character; the lower perplexity is the headline.
     """
     import tensorflow as tf
-    from reproduce.model import BookModel, session_config
+    from reproduce.model import BookModel
+    from reproduce.session import session_config
     from reproduce.train import perplexity_of
 
     prefix = run.checkpoint_for_generation()
@@ -280,8 +283,8 @@ def compare_run(run_path, cache):
     """Everything the report says about one run, as a JSON-ready dict."""
     from reproduce.data import fingerprint
 
-    run = RunDir(run_path)
-    config, vocab = run.require()
+    run = RunDir.open(run_path)
+    config, vocab = read_book_run(run)
     vocabulary = vocab["bigrams"]
     history = load_history(run)
     corpus, corpus_index = load_stories(config, vocabulary, cache)
@@ -503,7 +506,7 @@ def compare_runs(run_dirs, out_dir=None):
     if not run_paths:
         raise UserError("compare needs at least one --run DIR", exit_code=2)
     for path in run_paths:
-        RunDir(path).require()                       # every folder checked before any work
+        read_book_run(RunDir.open(path))             # every folder checked before any work
     out = _output_folder(run_paths, out_dir)
     several = len(run_paths) > 1
     cache = {}

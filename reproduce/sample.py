@@ -6,10 +6,14 @@ import tensorflow as tf
 
 from reproduce.beam import beam_generate
 from reproduce.cells import LSTMCell
-from reproduce.checkpoints import find_run_dir, restore_for_use, write_output
+from reproduce.checkpoints import restore_for_use
+from reproduce.config import read_book_run
 from reproduce.data import UNK
 from reproduce.errors import UserError
-from reproduce.model import BookModel, session_config
+from reproduce.files import write_output
+from reproduce.rundir import RunDir
+from reproduce.model import BookModel
+from reproduce.session import session_config
 
 tf1 = tf.compat.v1
 
@@ -28,12 +32,14 @@ def sample_greedy(distribution, rng):
 
 
 def sample_temperature(distribution, rng, temperature=1.0):
+    """The char-rnn article's `sample(preds, temperature)`: log, divide by the temperature, renormalise, draw."""
     logits = np.log(np.asarray(distribution, dtype=np.float64) + 1e-20) / temperature
     p = np.exp(logits - logits.max())
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
 def pick_sampler(name, temperature=1.0):
+    """The sampler `name` (one of SAMPLERS but the beams): a function (distribution, rng) -> id."""
     if name == "top3":
         return sample_top3
     if name == "greedy":
@@ -45,15 +51,20 @@ def pick_sampler(name, temperature=1.0):
     raise UserError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
 
 
-def generate_ids(session, model, first_id, length, sampler, rng):
-    """The book's generation loop: feed a bigram, run `test_prediction`, draw the next, feed it back."""
-    ids = []
-    current = first_id
+def draw(step, first_id, length, sampler, rng):
+    """The generation loop of every recipe: feed an id (`step(id)` returns the distribution of the next),
+    draw the next with `sampler`, feed it back; `length` ids after `first_id`."""
+    ids, current = [], first_id
     for _ in range(length):
-        distribution = session.run(model.test_prediction, model.test_feed(current))
-        current = sampler(distribution.ravel(), rng)
+        current = sampler(step(current), rng)
         ids.append(current)
     return ids
+
+
+def generate_ids(session, model, first_id, length, sampler, rng):
+    """The book's generation loop: feed a bigram, run `test_prediction`, draw the next, feed it back."""
+    return draw(lambda current: session.run(model.test_prediction, model.test_feed(current)).ravel(),
+                first_id, length, sampler, rng)
 
 
 def generate_ids_numpy(session, model, first_id, length, sampler, rng):
@@ -73,17 +84,17 @@ def generate_ids_numpy(session, model, first_id, length, sampler, rng):
     def sigmoid(x):
         return 1.0 / (1.0 + np.exp(-x))
 
-    ids, current = [], first_id
-    for _ in range(length):
+    def step(current):
+        nonlocal output, state
         gates = table[current] + output @ hidden
         input_gate, update, forget_gate, output_gate = np.split(gates, 4, axis=1)     # cell.fused_order
         state = sigmoid(forget_gate) * state + sigmoid(input_gate) * np.tanh(update)
         output = sigmoid(output_gate) * np.tanh(state)
         logits = output @ w + b
         distribution = np.exp(logits - logits.max())
-        current = sampler((distribution / distribution.sum()).ravel(), rng)
-        ids.append(current)
-    return ids
+        return (distribution / distribution.sum()).ravel()
+
+    return draw(step, first_id, length, sampler, rng)
 
 
 def primer_bigrams(text):
@@ -100,8 +111,8 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         raise UserError(f"--length must be a positive number of bigrams (got {length})", exit_code=2)
     if sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
-    run, prefix = find_run_dir(checkpoint)
-    config, vocab = run.require()
+    run, prefix = RunDir.find(checkpoint)
+    config, vocab = read_book_run(run)
     if graph:                                     # either graph restores the other's checkpoints
         config.graph = graph
     prefix = prefix or run.checkpoint_for_generation()

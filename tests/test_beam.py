@@ -8,7 +8,8 @@ import tensorflow as tf
 from reproduce.beam import BeamGraph, beam_generate, beam_segment
 from reproduce.config import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
-from reproduce.model import BookModel, session_config
+from reproduce.model import BookModel
+from reproduce.session import session_config
 from reproduce.sample import generate_ids, sample_greedy
 
 tf1 = tf.compat.v1

@@ -177,11 +177,11 @@ def test_seed_fixes_the_legacy_cells_initial_weights():
 
 def test_threads_option_and_variable(monkeypatch):
     monkeypatch.delenv(classics.THREADS_ENV, raising=False)
-    from reproduce.model import session_config as core
+    from reproduce.session import session_config as core
     default = common.session_config()                                     # without either: the core's set-up
     assert (default.intra_op_parallelism_threads, default.inter_op_parallelism_threads) == \
         (core().intra_op_parallelism_threads, core().inter_op_parallelism_threads)
-    one = common.session_config(1)
+    one = common.session_config(threads=1)
     assert (one.intra_op_parallelism_threads, one.inter_op_parallelism_threads) == (1, 1)
     monkeypatch.setenv(classics.THREADS_ENV, "3")
     assert common.session_config().intra_op_parallelism_threads == 3

@@ -129,7 +129,7 @@ def test_ctrl_c_names_the_resume_command_which_ends_the_run(tmp_path, aesop_refe
             raise KeyboardInterrupt
     run = tmp_path / "run"
     with monkeypatch.context() as patch:
-        patch.setattr(common, "_crash_point", ctrl_c)
+        patch.setattr(common, "crash_point", ctrl_c)
         assert train_here("--recipe", "aesop-word", "--run-dir", run, *SMALL_AESOP) == 130
     error = capsys.readouterr().err.strip()
     command = f"python reproduce/main.py train --recipe aesop-word --resume --run-dir {run}"

@@ -12,14 +12,13 @@ article's quirks it keeps, and what its checkpoints save beyond the weights.
 """
 import json
 import os
-import signal
 import sys
 from pathlib import Path
 
 from reproduce.argtypes import positive
 from reproduce.errors import UserError
+from reproduce.session import THREADS_ENV
 
-THREADS_ENV = "REPRODUCE_THREADS"          # read by classics.common.session_config
 
 RECIPES = {
     "shakespeare-char": "2-layer character LSTM, float64, state carried from run to run (Tiny Shakespeare)",
@@ -29,6 +28,22 @@ RECIPES = {
     "aesop-word": "3 word ids in, next word out: a 512-unit LSTM memorising 'Belling the Cat'",
     "aesop-context": "our variant of aesop-word: one-hot words, the story's last 40 words as context",
 }
+
+
+# The options of `train` each recipe reads (recipes.py refuses the others), its samplers (the first is its
+# default, its article's) and whether generating without --prime starts from a random place.
+_SHARED = ("text_file", "num_nodes", "num_unrollings", "learning_rate", "display_step", "threads")
+RECIPE_OPTIONS = {
+    "shakespeare-char": _SHARED + ("layers", "batch_size", "download"),
+    **{name: _SHARED + ("batch_size", "max_chars", "epochs", "chars_in_segment", "download", "compare_cells")
+       for name in ("char-rnn", "char-lstm", "char-gru")},
+    "aesop-word": _SHARED + ("layers",),
+    "aesop-context": _SHARED + ("layers",),
+}
+RECIPE_SAMPLERS = {"shakespeare-char": ("temperature", "top3", "greedy"),
+                   **{name: ("temperature", "top3", "greedy") for name in ("char-rnn", "char-lstm", "char-gru")},
+                   "aesop-word": ("greedy", "top3", "temperature"), "aesop-context": ("greedy", "top3", "temperature")}
+RECIPE_RANDOM_START = {name: name.startswith("char-") for name in RECIPES}
 
 
 def add_train_arguments(train_parser):
@@ -45,8 +60,6 @@ def add_train_arguments(train_parser):
                        help="shakespeare-char: characters per session.run, the truncated back-propagation length "
                             "(default 1, the article's). Same as --num-unrollings, which is also the window length "
                             "of char-* (200) and the number of input words of aesop-word (3)")
-    group.add_argument("--learning-rate", type=positive(float), metavar="RATE",
-                       help="shakespeare-char 0.01 (gradient descent), others 0.001 (RMSProp)")
     group.add_argument("--display-step", type=positive(int), metavar="N",
                        help="steps between progress lines (aesop-word 1000; shakespeare-char 1%% of the epoch; "
                             "char-*: an epoch, or a tenth of the run if shorter)")
@@ -79,21 +92,19 @@ def _module(recipe):
 
 def train(args):
     """Run the classic recipe `args.recipe`; returns the run folder."""
-    if getattr(args, "compare_cells", False) and not args.recipe.startswith("char-"):
-        raise UserError("--compare-cells goes with --recipe char-rnn, char-lstm or char-gru", exit_code=2)
     if getattr(args, "threads", None):
         os.environ[THREADS_ENV] = str(args.threads)        # every session of this run, and of its comparison
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops like Ctrl-C: with how to resume
-    try:
-        return _module(args.recipe).train(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    return _module(args.recipe).train(args)
 
 
 def _find(checkpoint):
-    from reproduce.classics.common import find_run
-    return find_run(checkpoint)
+    """(RunDir, its config.json) of the run folder `checkpoint` is or lies in; None when there is none."""
+    from reproduce.rundir import RunDir
+    try:
+        run = RunDir.find(checkpoint)[0]
+        return run, run.read_config()
+    except UserError:
+        return None
 
 
 def owns_run(checkpoint):
@@ -102,7 +113,7 @@ def owns_run(checkpoint):
     if (path / "comparison.json").is_file():
         return True
     found = _find(path)
-    return bool(found) and found[1].get("recipe") in RECIPES
+    return bool(found) and found[1]["recipe"] in RECIPES
 
 
 def generate(args):
@@ -116,7 +127,7 @@ def generate(args):
     text = _module(config["recipe"]).generate(args, run, config)
     print(text)
     if args.output:
-        from reproduce.classics.common import write_output
+        from reproduce.files import write_output
         write_output(args.output, text)
         print(f"(written to {args.output})", file=sys.stderr)
     return text

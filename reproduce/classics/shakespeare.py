@@ -12,7 +12,7 @@ Kept from the article, on purpose:
   in `valid_perplexity`), and "wps" counts characters (the label comes from the word-level PTB code);
 - 100 characters sampled after training from the seed character 'A'.
 
-Resume (`train --recipe shakespeare-char --resume --run-dir RUN`, common.Run): a checkpoint is written every
+Resume (`train --recipe shakespeare-char --resume --run-dir RUN`, common.open_run): a checkpoint is written every
 10 progress lines and after the last step. Its state file holds, beside the step, the metrics rows and the
 seconds trained, the LSTM state carried into the next step (every layer's c and h, float64, exactly) and the
 sums behind the progress line's perplexity (`costs`, `iters`). The closing sample is drawn again from the
@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common
+from reproduce.sample import draw, pick_sampler, sample_temperature
 
 tf1 = tf.compat.v1
 
@@ -100,13 +101,16 @@ class ShakespeareModel:
     def sample(self, session, prime, length, sampler, rng):
         """Feed the primer one id at a time, then draw `length` ids, each fed back with the carried state."""
         state = session.run(self.inference_initial_state)
-        ids = list(prime)
-        for position in range(len(prime) + length - 1):
-            feed = {self.single_input: [ids[position]], **self.state_feed(self.inference_initial_state, state)}
+
+        def step(current):
+            nonlocal state
+            feed = {self.single_input: [current], **self.state_feed(self.inference_initial_state, state)}
             probabilities, state = session.run([self.single_probabilities, self.final_inference_state], feed)
-            if position >= len(prime) - 1:
-                ids.append(sampler(probabilities[0], rng))
-        return ids[len(prime):]
+            return probabilities[0]
+
+        for current in prime[:-1]:
+            step(current)
+        return draw(step, prime[-1], length, sampler, rng)
 
 
 def seed_char(config, chars):
@@ -121,8 +125,8 @@ def build_config(args):
 
 
 def train(args, log=print):
-    run = common.Run.open(args, build_config(args), OPTIONS)
-    if run.finished(log):
+    run = common.open_run(args, build_config(args), OPTIONS)
+    if common.finished(run, log):
         return run.path
     config = run.config
     text = common.read_text(config["text_file"], TEXT_URL,
@@ -139,16 +143,16 @@ def train(args, log=print):
     num_steps = config["num_steps"] = config["num_steps"] or steps_per_epoch
     log(f"data has {len(text)} characters, {len(chars)} unique.")
 
-    run.start({"chars": chars})
+    common.start(run, {"chars": chars})
     model = ShakespeareModel(config, len(chars))
-    with run.session(model, log) as (session, state):
+    with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {num_steps} steps of {batch} streams x {unroll} character(s) "
             f"({num_steps / steps_per_epoch:.2f} epoch), {config['layers']} x {config['num_nodes']} LSTM, float64")
         state = train_steps(session, model, run, state, stream_batches(ids, batch), epoch_size, log)
         rng = np.random.RandomState(config["seed"])
         prime = seed_char(config, chars)
         sample = model.sample(session, [char_to_ix[prime]], config["sample_length"],
-                              common.pick_sampler("temperature", "temperature", 1.0), rng)
+                              sample_temperature, rng)
         text_out = prime + "".join(chars[i] for i in sample)
         common.write_atomic(run.path / "samples.txt", text_out + "\n")
         run.finish(state)
@@ -189,12 +193,12 @@ def train_steps(session, model, run, state, batches, epoch_size, log):
             if len(rows) % 10 == 0 or step == num_steps - 1:
                 state = {"costs": costs, "iters": iters, "rows": common.plain_rows(rows), "seconds": seconds,
                          "carry": [[common.encode_array(a) for a in layer] for layer in carry]}
-                run.save(session, step + 1, state)
+                common.save(run, session, step + 1, state)
     return state
 
 
 def generate(args, run, config):
-    chars = common.load_vocab(run)["chars"]
+    chars = run.vocab()["chars"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     prime = args.prime if args.prime else seed_char(config, chars)
     unknown = sorted({ch for ch in prime if ch not in char_to_ix})
@@ -203,11 +207,10 @@ def generate(args, run, config):
                                "trained on", exit_code=2)
     length = args.length if args.length is not None else config["sample_length"]
     common.positive(length, "--length")
-    sampler = common.pick_sampler(args.sampler, "temperature", args.temperature)
+    sampler = pick_sampler(args.sampler, args.temperature)
     rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
     model = ShakespeareModel(config, len(chars))
     with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        saver = tf1.train.Saver()
-        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
+        common.restore_for_generation(session, run, args.checkpoint)
         ids = model.sample(session, [char_to_ix[ch] for ch in prime], length, sampler, rng)
     return prime + "".join(chars[i] for i in ids)
