@@ -191,16 +191,18 @@ def test_threads_option_and_variable(monkeypatch):
 
 
 def test_samplers():
+    """The one sampler set every recipe draws with (sample.py)."""
+    from reproduce.sample import pick_sampler
     rng = np.random.RandomState(0)
-    p = np.array([0.1, 0.7, 0.2])
-    assert common.pick_sampler("greedy", "temperature", 1.0)(p, rng) == 1
-    assert common.pick_sampler("top3", "greedy", 1.0)(p, rng) == 1          # top3 = the recipe's own
-    cold = common.pick_sampler("temperature", "greedy", 0.01)
+    p = np.array([0.1, 0.7, 0.2, 0.0])
+    assert pick_sampler("greedy")(p, rng) == 1
+    assert {pick_sampler("top3")(p, rng) for _ in range(50)} == {0, 1, 2}     # the 3 most probable
+    cold = pick_sampler("temperature", 0.01)
     assert {cold(p, rng) for _ in range(20)} == {1}
-    hot = [common.pick_sampler("temperature", "greedy", 1.0)(p, rng) for _ in range(300)]
+    hot = [pick_sampler("temperature", 1.0)(p, rng) for _ in range(300)]
     assert 150 < hot.count(1) < 270 and hot.count(0) > 10
-    with pytest.raises(UserError, match="greedy or temperature"):
-        common.pick_sampler("beam", "greedy", 1.0)
+    with pytest.raises(UserError, match="unknown sampler"):
+        pick_sampler("beam")
 
 
 def test_text_file_is_downloaded_when_absent(tmp_path, shakespeare_file):
@@ -240,7 +242,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
                       "--run-dir", str(tmp_path / "b")]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
-    assert "--compare-cells" in lines[0] and "already holds a run" in lines[1] and "absent.txt" in lines[2]
+    assert "--compare-cells is not used by recipe aesop-word" in lines[0] and "already holds a run" in lines[1] \
+        and "absent.txt" in lines[2]
 
 
 # ---------------------------------------------------------------- each recipe, end to end

@@ -100,11 +100,14 @@ def train(args):
 def _find(checkpoint):
     """(RunDir, its config.json) of the run folder `checkpoint` is or lies in; None when there is none."""
     from reproduce.rundir import RunDir
-    try:
-        run = RunDir.find(checkpoint)[0]
-        return run, run.read_config()
-    except UserError:
-        return None
+    path = Path(checkpoint)
+    for folder in [path, *path.parents][:4]:
+        if (folder / "config.json").is_file():
+            try:
+                return RunDir(folder), RunDir(folder).read_config()
+            except UserError:
+                return None
+    return None
 
 
 def owns_run(checkpoint):
