@@ -44,8 +44,9 @@ def test_two_bigram_beam_with_every_neighbour_finds_the_most_probable_pair(train
     V = model.vocabulary_size
     start = 7
     with model.graph.as_default():
-        found = beam_segment(session, BeamGraph(model, V), start, beam_length=2, rng=np.random.RandomState(0),
-                             final="best")
+        beam = BeamGraph(model, V)
+        session.run(beam.init)
+        found = beam_segment(session, beam, start, beam_length=2, rng=np.random.RandomState(0), final="best")
         # Exhaustively, with the model's own step (one row per first bigram, from the state after `start`):
         # p(a | start) * p(b | start, a) for every pair (a, b).
         enumerate_pairs = BeamGraph(model, V)
@@ -82,8 +83,8 @@ def test_beam_book_keeps_the_books_two_quirks():
                                           final="best", book_quirks=quirks)
     assert segment(False) == [2, 3]             # the most probable pair
     # The book ranks children by their own probability (2-3 0.6, 2-2 0.4: both beams from 2), draws 2-3 as the
-    # most probable, then continues from parent_beam_indices[drawn], beam 1: 2-2. Joint ranking alone would
-    # keep 2-3 and 1-0 and continue from 1-0; the parent alone, from 2-3's parent among those, 1-0 too.
+    # most probable, then continues from parent_beam_indices[drawn], beam 1: 2-2. Without the first quirk the
+    # beams are 2-3 and 1-0, and the drawn 2-3's parent index (1) names 1-0; without the second, 2-3 is kept.
     assert segment(True) == [2, 2]
 
 

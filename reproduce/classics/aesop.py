@@ -34,7 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common
-from reproduce.sample import draw, pick_sampler, sample_greedy
+from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
@@ -377,13 +377,9 @@ def generate(args, run, config, model_class=AesopModel, read_prime=prime_ids):
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
     prime = args.prime if args.prime is not None else ARTICLE_PRIME
     ids = read_prime(prime, dictionary, config["num_unrollings"])
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    sampler = pick_sampler(args.sampler, args.temperature)
-    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    length, sampler, rng = common.generation(args, config)
     model = model_class(config, len(reverse_dictionary))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        common.restore_for_generation(session, run, args.checkpoint)
+    with common.restored(run, model, args.checkpoint) as session:
         story, probabilities = model.continue_story(session, ids, length, sampler, rng)
     predicted = [reverse_dictionary[i] for i in story]
     report_match(vocab.get("text", []), prime.split(), predicted, lambda line: print(line, file=sys.stderr),

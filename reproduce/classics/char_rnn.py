@@ -36,7 +36,7 @@ import tensorflow as tf
 from reproduce.classics import common
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
 from reproduce.rundir import RunDir, read_json_object, train_command
-from reproduce.sample import draw, pick_sampler, sample_temperature
+from reproduce.sample import draw, sample_temperature
 from reproduce.session import rng_state, set_rng_state
 
 tf1 = tf.compat.v1
@@ -393,21 +393,14 @@ def generate(args, run, config):
     chars, train_text = vocab["chars"], vocab["train_text"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     maxlen = config["num_unrollings"]
-    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    length, sampler, rng = common.generation(args, config)
     if args.prime:
-        unknown = sorted({ch for ch in args.prime if ch not in char_to_ix})
-        if unknown:
-            raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run "
-                                   "was trained on", exit_code=2)
         prime = args.prime
     else:                                                   # the article: a random window of the training text
         start = rng.randint(0, len(train_text) - maxlen)
         prime = train_text[start:start + maxlen]
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    sampler = pick_sampler(args.sampler, args.temperature)
+    prime_ids = common.chars_of(prime, char_to_ix)
     model = CharModel(config, len(chars))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        common.restore_for_generation(session, run, args.checkpoint)
-        ids = model.generate(session, [char_to_ix[ch] for ch in prime], length, sampler, rng, maxlen)
+    with common.restored(run, model, args.checkpoint) as session:
+        ids = model.generate(session, prime_ids, length, sampler, rng, maxlen)
     return prime + "".join(chars[i] for i in ids)

@@ -16,6 +16,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from reproduce.checkpoints import crash_point, restore_for_use
@@ -24,6 +25,7 @@ from reproduce.session import decode_array, encode_array, plain_rows, rng_state,
 from reproduce.session import session_config  # noqa: F401  (common.session_config)
 from reproduce.progress import eta, format_seconds  # noqa: F401
 from reproduce.errors import UserError
+from reproduce.sample import pick_sampler
 from reproduce.rundir import RunDir
 
 tf1 = tf.compat.v1
@@ -160,10 +162,32 @@ def save(run, session, step, state):
     crash_point(run.config["recipe"], step)      # REPRODUCE_CRASH_AT=<recipe>:<step>, after a complete one
 
 
-def restore_for_generation(session, run, checkpoint):
-    """The checkpoint `generate` names (a run folder: its newest) restored into every variable of the graph."""
-    prefix = RunDir.find(checkpoint)[1] or run.checkpoint_for_generation(prefer_best=False)
-    restore_for_use(session, tf1.train.Saver(), tf1.global_variables(), prefix, run.path)
+def generation(args, config):
+    """(length, sampler, rng) of `generate`: --length (default: the recipe's sample length), the sampler and
+    --temperature recipes.check_generate_options resolved, and a generator seeded by --seed (else the run's)."""
+    length = args.length if args.length is not None else config["sample_length"]
+    positive(length, "--length")
+    return length, pick_sampler(args.sampler, args.temperature), \
+        np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+
+
+def chars_of(prime, char_to_ix):
+    """The ids of a primer's characters; a one-line error naming one the run was not trained on."""
+    unknown = sorted({ch for ch in prime if ch not in char_to_ix})
+    if unknown:
+        raise UserError(f"--prime: {unknown[0]!r} is not one of the {len(char_to_ix)} characters this run was "
+                        "trained on", exit_code=2)
+    return [char_to_ix[ch] for ch in prime]
+
+
+@contextlib.contextmanager
+def restored(run, model, checkpoint):
+    """A session on `model`'s graph with the checkpoint `generate` names (a run folder: its newest) restored
+    into every variable."""
+    with tf1.Session(graph=model.graph, config=session_config()) as session, model.graph.as_default():
+        prefix = RunDir.find(checkpoint)[1] or run.checkpoint_for_generation(prefer_best=False)
+        restore_for_use(session, tf1.train.Saver(), tf1.global_variables(), prefix, run.path)
+        yield session
 
 
 def apply_options(config, args, keys):

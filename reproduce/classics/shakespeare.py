@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common
-from reproduce.sample import draw, pick_sampler, sample_temperature
+from reproduce.sample import draw, sample_temperature
 
 tf1 = tf.compat.v1
 
@@ -201,16 +201,9 @@ def generate(args, run, config):
     chars = run.vocab()["chars"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     prime = args.prime if args.prime else seed_char(config, chars)
-    unknown = sorted({ch for ch in prime if ch not in char_to_ix})
-    if unknown:
-        raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run was "
-                               "trained on", exit_code=2)
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    sampler = pick_sampler(args.sampler, args.temperature)
-    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    prime_ids = common.chars_of(prime, char_to_ix)
+    length, sampler, rng = common.generation(args, config)
     model = ShakespeareModel(config, len(chars))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        common.restore_for_generation(session, run, args.checkpoint)
-        ids = model.sample(session, [char_to_ix[ch] for ch in prime], length, sampler, rng)
+    with common.restored(run, model, args.checkpoint) as session:
+        ids = model.sample(session, prime_ids, length, sampler, rng)
     return prime + "".join(chars[i] for i in ids)
