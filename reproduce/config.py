@@ -71,6 +71,13 @@ class Config:
     def to_dict(self):
         return dataclasses.asdict(self)
 
+    @classmethod
+    def tiny(cls, **values):
+        """A configuration that trains in seconds (tests, as the PTB tutorial's TestConfig): 12 stories,
+        2 documents x 10 iterations per step, 16 units."""
+        return cls(**{**dict(num_files=12, docs_per_step=2, steps_per_document=10, num_nodes=16, batch_size=8,
+                             num_unrollings=5, chars_in_segment=40, valid_docs=3), **values})
+
 
 # Recipe name -> the values that differ from the defaults above.
 RECIPES = {

@@ -46,7 +46,7 @@ def _all_recipes():
 
 
 def build_parser():
-    from reproduce.recipes import add_book_arguments
+    from reproduce.recipes import add_train_arguments
     from reproduce.sample import SAMPLERS
 
     recipes = _all_recipes()
@@ -71,7 +71,7 @@ def build_parser():
     train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--download", action="store_true", help="download missing stories (the text) first")
-    add_book_arguments(train)                      # one option per field of the book's Config
+    add_train_arguments(train)                     # one option per field of the recipes' typed configs
     if classics:
         classics.add_train_arguments(train)        # the neighbouring classics' own options
 
@@ -81,8 +81,8 @@ def build_parser():
     generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own)")
     generate.add_argument("--seed", type=at_least(0))
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
-    generate.add_argument("--sampler", choices=SAMPLERS,
-                          help="default: the recipe's (top3, the book's; the classics: their article's)")
+    generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}; default: the recipe's (top3, the "
+                                            "book's; the classics: their article's)")
     generate.add_argument("--temperature", type=float, help="--sampler temperature: default 1.0")
     generate.add_argument("--beam-length", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--beam-neighbors", type=positive(int), help="the beam samplers: default 5")
@@ -119,11 +119,11 @@ def _recipe_of_run(run_dir):
 
 def cmd_train(args):
     from reproduce.config import recipe_config
+    from reproduce.recipes import book_option_fields, refuse_unused_train_options
     from reproduce.train import train
 
     if args.recipe is None:
         args.recipe = (_recipe_of_run(args.run_dir) if args.resume and args.run_dir else None) or "book"
-    from reproduce.recipes import book_option_fields, refuse_unused_train_options
     refuse_unused_train_options(args)
     classics = _optional("reproduce.classics")
     if classics and args.recipe in classics.RECIPES:
@@ -140,6 +140,7 @@ def cmd_train(args):
 
 
 def cmd_generate(args):
+    from reproduce.files import write_output
     from reproduce.recipes import check_generate_options
     from reproduce.rundir import RunDir
     from reproduce.sample import generate
@@ -153,13 +154,14 @@ def cmd_generate(args):
                         "its config.json may be damaged", exit_code=2)
     check_generate_options(args, recipe)
     if classics and recipe in classics.RECIPES:
-        return classics.generate(args)
-    text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
-                    prime=args.prime, sampler=args.sampler or "top3",
-                    temperature=args.temperature, output=args.output, beam_length=args.beam_length,
-                    beam_neighbors=args.beam_neighbors, graph=args.graph)
+        text = classics.generate(args)
+    else:
+        text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
+                        prime=args.prime, sampler=args.sampler, temperature=args.temperature,
+                        beam_length=args.beam_length, beam_neighbors=args.beam_neighbors, graph=args.graph)
     print(text)
     if args.output:
+        write_output(args.output, text)
         print(f"(written to {args.output})", file=sys.stderr)
 
 
@@ -199,7 +201,12 @@ def main(argv=None):
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
     # compare, bench: their module runs them
     handler = handlers.get(args.command) or _optional(f"reproduce.{args.command}").run
-    return report_errors(lambda: handler(args), debug=args.debug)
+
+    def action():
+        from reproduce.rundir import unstarted_folders_removed
+        with unstarted_folders_removed():   # a train refused before its config.json leaves no folder behind
+            handler(args)
+    return report_errors(action, debug=args.debug)
 
 
 if __name__ == "__main__":

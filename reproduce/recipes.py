@@ -37,31 +37,63 @@ def book_option_fields():
     return [f for f in dataclasses.fields(Config) if f.metadata.get("option", True)]
 
 
-def add_book_arguments(parser):
-    """One option per book Config field; default None (the recipe's value, or with --resume the run's)."""
-    for field in book_option_fields():
-        option = "--" + field.name.replace("_", "-")
+def recipe_defaults():
+    """recipe name -> (its typed config before any option, the option fields of that config)."""
+    from reproduce.classics import configs
+    from reproduce.config import recipe_config
+    defaults = {name: (recipe_config(name), book_option_fields()) for name in BOOK_RECIPES}
+    for name in configs.CONFIGS:
+        defaults[name] = (configs.default_config(name), configs.option_fields(configs.CONFIGS[name]))
+    return defaults
+
+
+def add_train_arguments(parser):
+    """One option per option field of every recipe's typed config, the book's first; default None (the
+    recipe's value, or with --resume the run's). Its help: the field's, else each recipe's default."""
+    fields, defaults = {}, {}
+    for name, (config, option_fields) in recipe_defaults().items():
+        for field in option_fields:
+            dest = field.metadata.get("dest", field.name)
+            fields.setdefault(dest, field)
+            defaults.setdefault(dest, {}).setdefault(repr(getattr(config, field.name)), []).append(name)
+    for dest, field in fields.items():
+        option = "--" + dest.replace("_", "-")
+        by_value = "; ".join(f"{', '.join(names)}: {value}" for value, names in defaults[dest].items())
+        help_text = field.metadata.get("help") or f"default: {by_value}".replace("%", "%%")
         if field.type is bool:
-            parser.add_argument(option, action="store_true", default=None, help=field.metadata.get("help"))
+            parser.add_argument(option, action="store_true", default=None, help=help_text)
         else:
             parser.add_argument(option, type=option_type(field), choices=field.metadata.get("choices"),
-                                help=field.metadata.get("help"))
+                                help=help_text)
 
 
 def registry():
     """recipe name -> Recipe, the book's and the classics'."""
-    from reproduce.classics import RECIPE_OPTIONS, RECIPE_SAMPLERS, RECIPE_RANDOM_START
+    from reproduce.classics import RECIPES, RECIPE_RANDOM_START, RECIPE_SAMPLERS, train_options
     book_options = frozenset({f.name for f in book_option_fields()} | {"download"} | EVERY_RECIPE)
     recipes = {name: Recipe(name, book_options, ("top3", "greedy", "temperature", "beam", "beam-book"), True)
                for name in BOOK_RECIPES}
-    for name, options in RECIPE_OPTIONS.items():
-        recipes[name] = Recipe(name, frozenset(options) | EVERY_RECIPE, RECIPE_SAMPLERS[name],
+    for name in RECIPES:
+        recipes[name] = Recipe(name, frozenset(train_options(name)) | EVERY_RECIPE, RECIPE_SAMPLERS[name],
                                RECIPE_RANDOM_START[name])
     return recipes
 
 
 def is_book(name):
     return name in BOOK_RECIPES
+
+
+def tiny_options(name):
+    """The command-line options of recipe `name`'s tiny configuration (Config.tiny, or the classic module's
+    TINY): what the tests train with."""
+    if is_book(name):
+        default, tiny = Config(), Config.tiny()
+        values = {f.name: getattr(tiny, f.name) for f in book_option_fields()
+                  if getattr(tiny, f.name) != getattr(default, f.name)}
+    else:
+        from reproduce.classics import tiny_values
+        values = tiny_values(name)
+    return [text for key, value in values.items() for text in ("--" + key.replace("_", "-"), str(value))]
 
 
 def given(args, dests):
@@ -88,8 +120,11 @@ def refuse_unused_train_options(args):
 def check_generate_options(args, recipe_name):
     """The sampler `args.sampler` (default: the recipe's) must be one of the recipe's, and every generate
     option given must be one the recipe and the sampler use; sets the defaults it resolves on `args`."""
+    from reproduce.sample import SAMPLERS
     recipe = registry()[recipe_name]
     sampler = args.sampler or recipe.samplers[0]
+    if sampler not in SAMPLERS:
+        raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
     if sampler not in recipe.samplers:
         raise UserError(f"--sampler {sampler} is not a sampler of recipe {recipe_name}: choose one of "
                         f"{', '.join(recipe.samplers)}", exit_code=2)

@@ -34,6 +34,7 @@ tf1 = tf.compat.v1
 
 RUNS_ROOT = Path("checkpoints")
 LOCK_FILE = ".lock"
+created_folders = []                # folders this process created: remove_unstarted() takes back the empty ones
 
 
 def train_command(recipe, path, extra=""):
@@ -68,6 +69,20 @@ def _tuple(kinds):
 def _type_names(kinds):
     names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object", bool: "true or false"}
     return " or ".join(names.get(k, k.__name__) for k in _tuple(kinds))
+
+
+@contextlib.contextmanager
+def unstarted_folders_removed():
+    """On failure, remove the run folders this process created that hold nothing but their lock: a `train`
+    refused (or interrupted) before it wrote its config.json leaves nothing behind."""
+    try:
+        yield
+    except BaseException:
+        while created_folders:
+            path = created_folders.pop()
+            if path.is_dir() and all(p.name == LOCK_FILE for p in path.iterdir()):
+                shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 class RunDir:
@@ -138,6 +153,7 @@ class RunDir:
                 path = RUNS_ROOT / (f"{recipe}-{stamp}" + (f"-{attempt}" if attempt > 1 else ""))
                 try:
                     path.mkdir()                # atomic: exactly one process creates each name
+                    created_folders.append(path)
                     break
                 except FileExistsError:
                     continue
@@ -150,6 +166,8 @@ class RunDir:
         run = cls(path, command and command(path))
         run.refuse_if_holding_a_run()
         try:
+            if not path.exists():
+                created_folders.append(path)
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise UserError(f"--run-dir {path}: cannot create it ({e.strerror})", exit_code=2) from e
@@ -167,11 +185,10 @@ class RunDir:
         """An existing run folder (for resume, generate, compare): one with a config.json."""
         run = cls(path, command)
         if not run.path.is_dir():
-            raise UserError(f"{run.path}: no such run folder; give a run folder written by `train` "
-                            "(checkpoints/<recipe>-<time>)", exit_code=2)
+            raise UserError(f"{run.path}: no such folder; give a run folder written by `train` "
+                            "(checkpoints/<recipe>-<time>)")
         if not (run.path / "config.json").is_file():
-            raise UserError(f"{run.path}: not a run folder (no config.json); give a folder written by `train`",
-                            exit_code=2)
+            raise UserError(f"{run.path}: not a run folder (no config.json); give a folder written by `train`")
         return run
 
     @classmethod

@@ -13,14 +13,14 @@ import pytest
 from reproduce import classics, main
 from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespeare
 from reproduce.errors import UserError
+from reproduce.recipes import tiny_options
 from tests.conftest import run_cli
 
-SMALL_SHAKESPEARE = ["--num-steps", "30", "--batch-size", "20", "--num-nodes", "16", "--display-step", "10"]
-SMALL_AESOP = ["--num-steps", "300", "--num-nodes", "32", "--display-step", "100"]
-SMALL_CONTEXT = ["--num-steps", "1000", "--num-nodes", "64", "--num-unrollings", "12", "--display-step", "200",
-                 "--learning-rate", "0.003"]
-SMALL_CHAR = ["--max-chars", "3000", "--num-unrollings", "20", "--num-nodes", "16", "--batch-size", "32",
-              "--num-steps", "20", "--chars-in-segment", "10"]
+# Each recipe's tiny configuration (its module's TINY).
+SMALL_SHAKESPEARE = tiny_options("shakespeare-char")
+SMALL_AESOP = tiny_options("aesop-word")
+SMALL_CONTEXT = tiny_options("aesop-context")
+SMALL_CHAR = tiny_options("char-lstm")
 
 
 @pytest.fixture(scope="session")

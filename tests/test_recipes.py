@@ -113,3 +113,10 @@ def test_run_dir_naming_a_file_is_a_usage_error(tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert main.main(["train", "--recipe", "aesop-word", "--run-dir", str(tmp_path / "file")]) == 2
     one_line_error(capsys, "is a file, not a folder")
+
+
+def test_compare_says_in_one_line_what_it_does_with_a_classics_run(tmp_path, capsys):
+    run = fake_run(tmp_path, "aesop-word")
+    (run / "vocab.json").write_text('{"words": ["the"]}')
+    assert main.main(["compare", "--run", str(run)]) == 2
+    one_line_error(capsys, "is a run of aesop-word, not of a book recipe", "metrics.csv", "generate --checkpoint")

@@ -156,3 +156,25 @@ def test_resume_refuses_a_contradicting_option_and_takes_its_stories_from_a_new_
     other = run_cli("train", "--resume", "--run-dir", run_dir, "--stories-dir", moved)
     assert other.returncode == 2 and "does not hold the stories" in other.stderr, other.stderr
     assert (run_dir / "metrics.csv").read_text() == before
+
+
+def test_sigterm_stops_training_with_the_command_that_continues_it(grimm_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from conftest import REPO
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "reproduce" / "main.py"), "train", "--stories-dir",
+                                str(grimm_dir), *TINY, "--num-steps", "50", "--run-dir", str(run_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    for line in process.stdout:
+        if line.startswith("step 1/50"):
+            break
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: terminated; the last checkpoint of"), err
+    assert f"continue with `python reproduce/main.py train --recipe book --resume --run-dir {run_dir}`" in lines[0]

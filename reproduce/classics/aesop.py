@@ -23,28 +23,26 @@ and after the last iteration; its state file holds the step, the metrics rows an
 walk over the fable is replayed up to the checkpoint's iteration: a generator over random.Random(seed) that
 yields one offset per iteration. The closing story is told again from the final weights.
 """
+import dataclasses
 import random
 import re
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
 RECIPE = "aesop-word"
-FABLE = Path(__file__).resolve().parent / "belling_the_cat.txt"
+FABLE = configs.FABLE
 ARTICLE_PRIME = "had a general"
-DEFAULTS = dict(recipe=RECIPE, text_file=str(FABLE), num_nodes=512, layers=1, num_unrollings=3,
-                learning_rate=0.001, num_steps=50000, display_step=1000, seed=0, sample_length=32)
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "num_nodes", "layers", "num_unrollings", "learning_rate", "num_steps", "display_step", "seed")
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = ["iteration", "average_loss", "average_accuracy", "text_accuracy", "inputs", "actual", "predicted", "forks",
            "seconds"]
 
@@ -136,12 +134,6 @@ class AesopModel:
             return probabilities[-1]
 
         return draw(step, ids[-1], length, sampler, rng), probabilities
-
-
-def build_config(args):
-    config = dict(DEFAULTS)
-    common.apply_options(config, args, OPTIONS)
-    return config
 
 
 def window_offsets(n_words, n_input, rng):
@@ -236,7 +228,7 @@ def word_ids(words, dictionary):
 
 
 def train(args, log=print):
-    run = common.open_run(args, build_config(args), OPTIONS)
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
     if common.finished(run, log):
         return run.path
     config, n_input = run.config, run.config["num_unrollings"]

@@ -19,21 +19,21 @@ softmax cross-entropy, RMSProp at 0.001, batch 1, greedy generation, the `Iter= 
 Resume (`train --recipe aesop-context --resume --run-dir RUN`): as `aesop-word`'s, except that the state file
 holds the state of random.Random(seed), which draws the windows' offsets, as it stood after the iteration.
 """
+import dataclasses
 import random
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import aesop, common
+from reproduce.classics import aesop, common, configs
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
 RECIPE = "aesop-context"
-DEFAULTS = dict(recipe=RECIPE, text_file=str(aesop.FABLE), num_nodes=512, layers=1, num_unrollings=40,
-                learning_rate=0.001, num_steps=2000, display_step=250, seed=0, sample_length=32)
-OPTIONS = aesop.OPTIONS
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopContextConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = aesop.METRICS                     # aesop.save_progress writes them to metrics.csv
 
 
@@ -120,7 +120,7 @@ def prime_ids(prime, dictionary, context):
 
 
 def train(args, log=print):
-    run = common.open_run(args, common.apply_options(dict(DEFAULTS), args, OPTIONS), OPTIONS)
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
     if common.finished(run, log):
         return run.path
     config, context = run.config, run.config["num_unrollings"]

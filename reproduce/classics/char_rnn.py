@@ -24,6 +24,7 @@ given, `finished`); resumed, it skips the cells that have finished, resumes the 
 stopped before its first checkpoint starts again) and trains the rest.
 """
 import copy
+import dataclasses
 import functools
 import shutil
 import time
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
 from reproduce.rundir import RunDir, read_json_object, train_command
 from reproduce.sample import draw, sample_temperature
@@ -41,15 +42,9 @@ from reproduce.session import rng_state, set_rng_state
 
 tf1 = tf.compat.v1
 
-CELLS = {"char-rnn": "rnn", "char-lstm": "lstm", "char-gru": "gru"}
-DEFAULTS = dict(text_file=DEFAULT_TEXT, max_chars=100_000, num_unrollings=200, window_step=3, num_nodes=128,
-                batch_size=256, learning_rate=0.001, epochs=100, num_steps=None, display_step=None, seed=0,
-                sample_length=200, diversities=[0.5, 1.2], valid_windows=1024,
-                context_lengths=[1, 2, 4, 8, 16, 32, 64, 128, 200])
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "max_chars", "num_unrollings", "num_nodes", "batch_size", "learning_rate", "epochs",
-           "num_steps", "display_step", "seed")
-RUN_OPTIONS = OPTIONS + ("chars_in_segment",)           # the sample length: config["sample_length"]
+CELLS = configs.CELLS
+DEFAULTS = dataclasses.asdict(configs.CharConfig())              # the typed config: configs.CharConfig
+RUN_OPTIONS = configs.options_of("char-lstm")                    # the command-line options it reads
 METRICS = ["step", "epoch", "train_loss", "valid_loss", "windows_per_second", "seconds"]
 CONTEXT_METRICS = ["context", "valid_loss"]
 
@@ -133,14 +128,6 @@ class CharModel:
         return total / len(targets)
 
 
-def build_config(args, recipe):
-    config = dict(DEFAULTS, recipe=recipe, cell=CELLS[recipe])
-    common.apply_options(config, args, OPTIONS)
-    if getattr(args, "chars_in_segment", None):
-        config["sample_length"] = args.chars_in_segment
-    return config
-
-
 def train(args, log=print):
     """One run of `args.recipe`'s cell, or all three with --compare-cells; returns the run folder."""
     if getattr(args, "compare_cells", False):
@@ -176,7 +163,7 @@ def read_data(config, download, log):
 def train_one(args, recipe, path=None, command=None, log=print):
     """Train, or resume, the run of `recipe`'s cell in --run-dir (or `path`, with `command` resuming the
     comparison it is part of): (run folder, metrics rows, context probe rows)."""
-    run = common.open_run(args, build_config(args, recipe), RUN_OPTIONS, path, command)
+    run = common.open_run(args, configs.config_from_args(recipe, args), RUN_OPTIONS, path, command)
     finished = common.finished(run, log)
     if finished:
         return run.path, finished["rows"], finished["context"]

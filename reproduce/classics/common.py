@@ -190,14 +190,6 @@ def restored(run, model, checkpoint):
         yield session
 
 
-def apply_options(config, args, keys):
-    """The command-line values given (not None) of `keys` replace the recipe's defaults in `config`."""
-    for key in keys:
-        if getattr(args, key, None) is not None:
-            config[key] = getattr(args, key)
-    return config
-
-
 def positive(value, option):
     if value is not None and value <= 0:
         raise UserError(f"{option} must be above 0 (got {value})", exit_code=2)

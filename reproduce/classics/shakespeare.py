@@ -18,25 +18,22 @@ seconds trained, the LSTM state carried into the next step (every layer's c and 
 sums behind the progress line's perplexity (`costs`, `iters`). The closing sample is drawn again from the
 final weights and the seed.
 """
+import dataclasses
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
 from reproduce.sample import draw, sample_temperature
 
 tf1 = tf.compat.v1
 
 RECIPE = "shakespeare-char"
 TEXT_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-DEFAULT_TEXT = "shakespeare/input.txt"
-DEFAULTS = dict(recipe=RECIPE, text_file=DEFAULT_TEXT, num_nodes=200, layers=2, batch_size=500, num_unrollings=1,
-                learning_rate=0.01, clip_norm=5.0, forget_bias=0.0, num_steps=None, display_step=None,
-                seed=0, sample_length=100, seed_char="A")
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "num_nodes", "layers", "batch_size", "num_unrollings", "learning_rate", "num_steps",
-           "display_step", "seed")
+DEFAULT_TEXT = configs.SHAKESPEARE_TEXT
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.ShakespeareConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = ["step", "epoch", "perplexity", "loss", "chars_per_second", "seconds"]
 
 
@@ -118,14 +115,8 @@ def seed_char(config, chars):
     return config["seed_char"] if config["seed_char"] in chars else chars[0]
 
 
-def build_config(args):
-    config = dict(DEFAULTS)
-    common.apply_options(config, args, OPTIONS)
-    return config
-
-
 def train(args, log=print):
-    run = common.open_run(args, build_config(args), OPTIONS)
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
     if common.finished(run, log):
         return run.path
     config = run.config
