@@ -14,7 +14,6 @@ import statistics
 from pathlib import Path
 
 from reproduce import text_metrics
-from reproduce.checkpoints import restore_for_use
 from reproduce.config import read_book_run
 from reproduce.errors import UserError, describe_error
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
@@ -200,12 +199,11 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     from reproduce.session import session_config
     from reproduce.train import perplexity_of
 
-    prefix = run.checkpoint_for_generation()
     dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
     model = BookModel(config, len(vocabulary))
     by_phase = {}
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        prefix = run.restore_for_reading(session, model.saver, model.saved_variables)
         for phase in (0, 1):
             ids = [dictionary.get(text[i:i + 2], 0) for i in range(phase, len(text) - 1, 2)]
             by_phase[phase] = {"perplexity": perplexity_of(session, model, ids), "bigrams": len(ids),

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore
+from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
 from reproduce.errors import UserError, describe_error, interrupt_exit_code
 from reproduce.files import write_atomic, write_json
 
@@ -67,7 +67,8 @@ def _tuple(kinds):
 
 
 def _type_names(kinds):
-    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object", bool: "true or false"}
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list", dict: "an object",
+             bool: "true or false"}
     return " or ".join(names.get(k, k.__name__) for k in _tuple(kinds))
 
 
@@ -415,6 +416,22 @@ class RunDir:
                 return Path(indexed)
         raise UserError(f"{self.path}: no checkpoint in this run folder yet; train first "
                         f"(`{self.command}`)")
+
+    def restore_for_reading(self, session, saver, variables, prefix=None, prefer_best=True):
+        """Restore the checkpoint a reader (generate, compare) uses: `prefix`, else the best (or, without
+        `prefer_best`, the newest) one; returns the prefix restored. A run training meanwhile may replace that
+        checkpoint between finding and reading it: then the one that replaced it is read."""
+        named = prefix is not None
+        prefix = prefix or self.checkpoint_for_generation(prefer_best)
+        for attempt in range(3):
+            try:
+                restore_for_use(session, saver, variables, prefix, self.path)
+                return prefix
+            except UserError:
+                newer = None if named or attempt == 2 else self.checkpoint_for_generation(prefer_best)
+                if newer is None or newer == prefix:
+                    raise
+                prefix = newer
 
     # ------------------------------------------------------------ interrupts
     @contextlib.contextmanager

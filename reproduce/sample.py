@@ -6,7 +6,6 @@ import tensorflow as tf
 
 from reproduce.beam import beam_generate
 from reproduce.cells import LSTMCell
-from reproduce.checkpoints import restore_for_use
 from reproduce.config import read_book_run
 from reproduce.data import UNK
 from reproduce.errors import UserError
@@ -113,9 +112,10 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
     run, prefix = RunDir.find(checkpoint)
     config, vocab = read_book_run(run)
+    if prefix is None:
+        run.checkpoint_for_generation()           # none yet: say so before the graph is built
     if graph:                                     # either graph restores the other's checkpoints
         config.graph = graph
-    prefix = prefix or run.checkpoint_for_generation()
     reverse_dictionary = vocab["bigrams"]
     dictionary = {bigram: i for i, bigram in enumerate(reverse_dictionary)}
     rng = np.random.RandomState(config.seed if seed is None else seed)
@@ -138,7 +138,7 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
 
     model = BookModel(config, len(reverse_dictionary))
     with tf1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
         if sampler.startswith("beam"):
             ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng,
                                 book_quirks=(sampler == "beam-book"))

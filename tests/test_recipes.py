@@ -120,3 +120,35 @@ def test_compare_says_in_one_line_what_it_does_with_a_classics_run(tmp_path, cap
     (run / "vocab.json").write_text('{"words": ["the"]}')
     assert main.main(["compare", "--run", str(run)]) == 2
     one_line_error(capsys, "is a run of aesop-word, not of a book recipe", "metrics.csv", "generate --checkpoint")
+
+
+def test_a_reader_reads_the_checkpoint_that_replaced_the_one_it_found(tmp_path):
+    """generate or compare on a run that is training: the best checkpoint it found is replaced (and removed)
+    before it reads it; it reads the new one."""
+    import numpy as np
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        weights = tf1.Variable(np.zeros(3, np.float32), name="weights")
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            run = RunDir(fake_run(tmp_path, "book"))
+            for step, value in ((1, 1.0), (2, 2.0)):
+                session.run(weights.assign(np.full(3, value, np.float32)))
+                run.save_best(session, saver, step, 10.0 - step)           # best/model-1, then model-2 (model-1 removed)
+            found = iter([run.best / "model-1", run.best / "model-2"])      # what a reader saw, then what it finds now
+            run.checkpoint_for_generation = lambda prefer_best=True: next(found)
+            assert run.restore_for_reading(session, saver, [weights]) == run.best / "model-2"
+            assert session.run(weights).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_files_written_follow_the_umask(tmp_path):
+    from reproduce.files import write_atomic
+    previous = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "report.md", "text\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640          # open() would give 0640, not 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]             # no temporary file left

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.checkpoints import crash_point, restore_for_use
+from reproduce.checkpoints import crash_point
 from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json, write_output  # noqa: F401
 from reproduce.session import decode_array, encode_array, plain_rows, rng_state, set_rng_state  # noqa: F401
 from reproduce.session import session_config  # noqa: F401  (common.session_config)
@@ -185,8 +185,8 @@ def restored(run, model, checkpoint):
     """A session on `model`'s graph with the checkpoint `generate` names (a run folder: its newest) restored
     into every variable."""
     with tf1.Session(graph=model.graph, config=session_config()) as session, model.graph.as_default():
-        prefix = RunDir.find(checkpoint)[1] or run.checkpoint_for_generation(prefer_best=False)
-        restore_for_use(session, tf1.train.Saver(), tf1.global_variables(), prefix, run.path)
+        run.restore_for_reading(session, tf1.train.Saver(), tf1.global_variables(), RunDir.find(checkpoint)[1],
+                                prefer_best=False)
         yield session
 
 
