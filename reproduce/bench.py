@@ -197,7 +197,7 @@ def train_flops(config, vocabulary_size, gates, one_hot):
 
 # ====================================================================== workers: one per training contender
 def _book_session_config(threads):
-    from reproduce.model import session_config
+    from reproduce.session import session_config
     return session_config(cores=threads)
 
 
@@ -518,7 +518,7 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
     import tensorflow as tf
     from reproduce.model import BookModel
     from reproduce.sample import generate_ids, generate_ids_numpy, sample_top3
-    from reproduce.train import Trainer
+    from reproduce.train import validate
     tf1 = tf.compat.v1
 
     sessions = {}
@@ -548,16 +548,15 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
         log(f"generate {args.generate_length} bigrams, {variant}: {timings[variant]:.3f} s")
     same_story = {variant: stories[variant] == stories["literal"] for variant in variants}
 
-    # Validation as `Trainer.validate` runs it (its own code, on a stand-in holding what it reads).
+    # Validation as the trainer runs it (train.validate).
     from reproduce.train import split_documents
     _, valid_gens = split_documents(corpus, config)
     validation = {}
     for name, (model, session) in sessions.items():
-        trainer = SimpleNamespace(config=config, model=model, session=session, valid_gens=valid_gens)
         durations = []
         for repeat in range(args.generate_repeats + 1):
             started = time.perf_counter()
-            perplexity = Trainer.validate(trainer)
+            perplexity = validate(session, model, valid_gens, config.steps_per_document)
             if repeat:
                 durations.append(time.perf_counter() - started)
         validation[name] = {"seconds": float(np.median(durations)), "perplexity": perplexity}
@@ -587,7 +586,7 @@ def run(args):
         return worker_main(args.worker)
     import tensorflow as tf
     from reproduce.data import load_corpus
-    from reproduce.model import available_cores
+    from reproduce.session import available_cores
 
     config = bench_config(args)
     threads = args.threads or available_cores()

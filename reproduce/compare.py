@@ -14,9 +14,10 @@ import statistics
 from pathlib import Path
 
 from reproduce import provenance, text_metrics
-from reproduce.checkpoints import (RunDir, describe_error, pyplot, restore_for_use, save_figure, write_atomic,
-                                   write_json)
-from reproduce.errors import UserError
+from reproduce.config import read_book_run
+from reproduce.errors import UserError, describe_error
+from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.rundir import RunDir
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 BOOK_STORIES_FROM_STEP = 10         # the verdict ranges use the book's stories from this step on
@@ -206,15 +207,15 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     bigrams from its first and from its second character; the lower perplexity is the headline.
     """
     import tensorflow as tf
-    from reproduce.model import BookModel, session_config
+    from reproduce.model import BookModel
+    from reproduce.session import session_config
     from reproduce.train import perplexity_of
 
-    prefix = run.checkpoint_for_generation()
     dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
     model = BookModel(config, len(vocabulary))
     by_phase = {}
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        prefix = run.restore_for_reading(session, model.saver, model.saved_variables)
         for phase in (0, 1):
             ids = [dictionary.get(text[i:i + 2], 0) for i in range(phase, len(text) - 1, 2)]
             by_phase[phase] = {"perplexity": perplexity_of(session, model, ids), "bigrams": len(ids),
@@ -293,8 +294,8 @@ def compare_run(run_path, cache):
     """Everything the report says about one run, as a JSON-ready dict."""
     from reproduce.data import fingerprint
 
-    run = RunDir(run_path)
-    config, vocab = run.require()
+    run = RunDir.open(run_path)
+    config, vocab = read_book_run(run)
     vocabulary = vocab["bigrams"]
     history = load_history(run)
     corpus, corpus_index = load_stories(config, vocabulary, cache)
@@ -521,7 +522,7 @@ def compare_runs(run_dirs, out_dir=None):
     if not run_paths:
         raise UserError("compare needs at least one --run DIR", exit_code=2)
     for path in run_paths:
-        RunDir(path).require()                       # every folder checked before any work
+        read_book_run(RunDir.open(path))             # every folder checked before any work
     out = _output_folder(run_paths, out_dir)
     several = len(run_paths) > 1
     cache = {}

@@ -13,6 +13,12 @@ class UserError(Exception):
         self.exit_code = exit_code
 
 
+def describe_error(error):
+    """The first line of an exception's message (at most 200 characters), else its class name."""
+    text = getattr(error, "message", None) or str(error)
+    return text.strip().splitlines()[0][:200] if text.strip() else error.__class__.__name__
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised wherever the process is, so that every command cleans up as it does on Ctrl-C."""
 

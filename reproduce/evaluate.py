@@ -9,7 +9,6 @@ Writes `evaluate-<name>.csv` and `evaluate-<name>.png` (perplexity per story, th
 perplexity marked) into the run folder and prints one summary line.
 """
 import csv
-import json
 import math
 import re
 import sys
@@ -20,8 +19,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from reproduce.argtypes import story_numbers
-from reproduce.checkpoints import find_run_dir, pyplot, restore_for_use, save_figure, write_csv
-from reproduce.config import RECIPES
+from reproduce.config import RECIPES, read_book_run
+from reproduce.files import pyplot, save_figure, write_csv
+from reproduce.rundir import RunDir
 from reproduce.data import read_story, to_bigrams, to_ids
 from reproduce.errors import UserError
 
@@ -78,23 +78,20 @@ def story_paths(stories_dir, numbers=None):
 
 # ---------------------------------------------------------------- the run
 def book_run(checkpoint):
-    """(RunDir, config, vocabulary, checkpoint prefix) of a book recipe's run; a classic run is refused."""
-    run, prefix = find_run_dir(checkpoint)
+    """(RunDir, config, vocabulary, checkpoint prefix or None) of a book recipe's run; a classic run is refused."""
+    run, prefix = RunDir.find(checkpoint)
     if (run.path / "comparison.json").is_file():
         raise UserError(f"{run.path} is a cell comparison of the classics, not a book run: evaluate scores the "
                         f"book's bigram models ({', '.join(RECIPES)}); each cell's validation loss is in its "
                         "metrics.csv and cell_comparison.csv", exit_code=2)
-    try:
-        recipe = json.loads((run.path / "config.json").read_text()).get("recipe")
-    except (OSError, ValueError, AttributeError):
-        recipe = None                                # run.require() names what is wrong
-    if recipe is not None and recipe not in RECIPES:
+    recipe = run.read_config()["recipe"]
+    if recipe not in RECIPES:
         raise UserError(f"{run.path} is a {recipe} run, not one of the book's bigram models ({', '.join(RECIPES)}): "
                         f"evaluate does not score it; its own measure (validation loss or accuracy) is in "
                         f"{run.path / 'metrics.csv'}, and `python reproduce/main.py generate --checkpoint {run.path}` "
                         "writes text from it", exit_code=2)
-    config, vocab = run.require()
-    return run, config, vocab["bigrams"], prefix or run.checkpoint_for_generation()
+    config, vocab = read_book_run(run)
+    return run, config, vocab["bigrams"], prefix
 
 
 def checkpoint_step_and_valid(run, prefix):
@@ -187,7 +184,8 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     Returns {"rows", "csv", "figure", "step", "valid_perplexity", "seconds"}.
     """
     import tensorflow as tf
-    from reproduce.model import BookModel, session_config
+    from reproduce.model import BookModel
+    from reproduce.session import session_config
     from reproduce.numpy_steps import NumpyModel
 
     run, config, vocabulary, prefix = book_run(checkpoint)
@@ -210,7 +208,7 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
 
     model = BookModel(config, len(vocabulary))
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
         steps = NumpyModel.from_session(session, model)
     started = time.monotonic()
     # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.

@@ -7,14 +7,13 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):          # run as `python reproduce/main.py`: make `reproduce` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
-from reproduce.argtypes import positive, probability, seed, story_numbers  # noqa: E402
+from reproduce.argtypes import positive, seed, story_numbers  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
 
 STORIES_ENV = "GRIMM_STORIES_DIR"
@@ -40,12 +39,18 @@ def _optional(module_name):
         return None
 
 
-def build_parser():
+def _all_recipes():
     from reproduce.config import RECIPES
+    classics = _optional("reproduce.classics")
+    return list(RECIPES) + (list(classics.RECIPES) if classics else [])
+
+
+def build_parser():
+    from reproduce.recipes import add_train_arguments
     from reproduce.sample import SAMPLERS
 
+    recipes = _all_recipes()
     classics = _optional("reproduce.classics")
-    recipes = list(RECIPES) + (list(classics.RECIPES) if classics else [])
 
     parser = _Parser(prog="python reproduce/main.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -53,7 +58,7 @@ def build_parser():
 
     main_job = commands.add_parser("all", help="the main job (the default): download, train book, generate, compare")
     main_job.add_argument("--run-dir", help="run folder (default: checkpoints/book-<time>)")
-    main_job.add_argument("--graph", choices=("fast", "faithful"), default="fast")
+    main_job.add_argument("--graph", choices=("fast", "faithful"), help="default: fast (a resumed run: its own)")
 
     download = commands.add_parser("download", help="download the Grimm stories")
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
@@ -69,22 +74,8 @@ def build_parser():
                        help="default: book; with --resume, the recipe of the run in --run-dir")
     train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
-    train.add_argument("--seed", type=seed)
-    train.add_argument("--allow-other-corpus", action="store_true", default=None,
-                       help="train on stories that differ from the files the book read")
-    train.add_argument("--graph", choices=("fast", "faithful"),
-                       help="fast: row look-ups (default); faithful: the book's one-hot products")
-    train.add_argument("--stories-dir", default=_stories_default())
-    train.add_argument("--download", action="store_true", help="download missing stories first")
-    for name, kind in (("num-files", int), ("num-steps", int), ("docs-per-step", int),
-                       ("steps-per-document", int), ("num-nodes", int), ("batch-size", int),
-                       ("num-unrollings", int), ("chars-in-segment", int), ("valid-docs", int)):
-        train.add_argument(f"--{name}", type=positive(kind))
-    train.add_argument("--dropout", type=probability)
-    train.add_argument("--state-variables", choices=("reference", "resource"),
-                       help="reference: TensorFlow 1's gradient, the book's (default); resource: the textbook one")
-    train.add_argument("--doc-order", choices=("random", "book"),
-                       help="random (default); book: the documents the book's printed run drew at each step")
+    train.add_argument("--download", action="store_true", help="download missing stories (the text) first")
+    add_train_arguments(train)                     # one option per field of the recipes' typed configs
     if classics:
         classics.add_train_arguments(train)        # the neighbouring classics' own options
 
@@ -94,11 +85,11 @@ def build_parser():
     generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own)")
     generate.add_argument("--seed", type=seed)
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
-    generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)} (default top3, the book's; the classics: "
-                                            "their article's)")
-    generate.add_argument("--temperature", type=float, default=1.0)
-    generate.add_argument("--beam-length", type=positive(int), default=5)
-    generate.add_argument("--beam-neighbors", type=positive(int), default=5)
+    generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}; default: the recipe's (top3, the "
+                                            "book's; the classics: their article's)")
+    generate.add_argument("--temperature", type=float, help="--sampler temperature: default 1.0")
+    generate.add_argument("--beam-length", type=positive(int), help="the beam samplers: default 5")
+    generate.add_argument("--beam-neighbors", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--output", help="also write the story to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
@@ -116,21 +107,11 @@ def cmd_download(args):
                      allow_other_corpus=args.allow_other_corpus, **extra)
 
 
-def default_run_dir(recipe):
-    return Path("checkpoints") / f"{recipe}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
 def unfinished_run(recipe):
-    """The newest `checkpoints/<recipe>-*` run that stopped before its last step, if any."""
-    from reproduce.checkpoints import RunDir
-    from reproduce.config import Config
-    for path in sorted(Path("checkpoints").glob(f"{recipe}-*"), reverse=True):
-        run = RunDir(path)
-        if (path / "config.json").exists():
-            steps = run.steps()
-            finished = steps and steps[0] >= Config.load(path / "config.json").num_steps
-            return None if finished else path
-    return None
+    """The newest `checkpoints/<recipe>-*` run that stopped before its last step and that no process is
+    training, if any."""
+    from reproduce.rundir import RunDir
+    return RunDir.newest_unfinished(recipe)
 
 
 def _recipe_of_run(run_dir):
@@ -144,45 +125,50 @@ def _recipe_of_run(run_dir):
 
 def cmd_train(args):
     from reproduce.config import recipe_config
+    from reproduce.recipes import book_option_fields, refuse_unused_train_options
     from reproduce.train import train
 
     if args.recipe is None:
         args.recipe = (_recipe_of_run(args.run_dir) if args.resume and args.run_dir else None) or "book"
+    refuse_unused_train_options(args)
     classics = _optional("reproduce.classics")
     if classics and args.recipe in classics.RECIPES:
         return classics.train(args)
 
-    overrides = {k: getattr(args, k) for k in ("seed", "graph", "num_files", "num_steps", "docs_per_step",
-                                              "steps_per_document", "num_nodes", "batch_size", "num_unrollings",
-                                              "chars_in_segment", "valid_docs", "dropout", "state_variables", "doc_order",
-                                              "allow_other_corpus")}
-    config = recipe_config(args.recipe, stories_dir=args.stories_dir, **overrides)
-    if args.resume and not args.run_dir:
-        raise UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.recipe)
-    if not args.resume and run_dir.exists() and any(run_dir.iterdir()):
-        raise UserError(f"{run_dir} already holds a run; continue it with --resume or choose another --run-dir",
-                        exit_code=2)
+    given = {f.name: getattr(args, f.name) for f in book_option_fields() if getattr(args, f.name) is not None}
+    stories_dir = args.stories_dir if args.stories_dir is not None else _stories_default()
+    config = recipe_config(args.recipe, **dict(given, stories_dir=stories_dir))
     if args.download:
         from reproduce.download import download_stories
         download_stories(config.stories_dir, config.num_files, allow_other_corpus=config.allow_other_corpus)
-    history, run_path = train(config, run_dir, resume=args.resume)
+    history, run_path = train(config, args.run_dir, resume=args.resume, given=given)
     print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
     return run_path
 
 
 def cmd_generate(args):
+    from reproduce.files import write_output
+    from reproduce.recipes import check_generate_options
+    from reproduce.rundir import RunDir
     from reproduce.sample import generate
 
     classics = _optional("reproduce.classics")
-    if classics and classics.owns_run(args.checkpoint):
-        return classics.generate(args)
-    text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
-                    prime=args.prime, sampler=args.sampler or "top3",
-                    temperature=args.temperature, output=args.output, beam_length=args.beam_length,
-                    beam_neighbors=args.beam_neighbors, graph=args.graph)
+    if classics and (Path(args.checkpoint) / "comparison.json").is_file():
+        return classics.generate(args)                 # says which runs the comparison holds
+    recipe = RunDir.find(args.checkpoint)[0].read_config()["recipe"]
+    if recipe not in _all_recipes():
+        raise UserError(f"{args.checkpoint}: a run of recipe {recipe!r}, which this version does not know; "
+                        "its config.json may be damaged", exit_code=2)
+    check_generate_options(args, recipe)
+    if classics and recipe in classics.RECIPES:
+        text = classics.generate(args)
+    else:
+        text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
+                        prime=args.prime, sampler=args.sampler, temperature=args.temperature,
+                        beam_length=args.beam_length, beam_neighbors=args.beam_neighbors, graph=args.graph)
     print(text)
     if args.output:
+        write_output(args.output, text)
         print(f"(written to {args.output})", file=sys.stderr)
 
 
@@ -195,10 +181,11 @@ def cmd_all(args):
 
     stories_dir = _stories_default()
     download_stories(stories_dir, 100)
-    run_dir = Path(args.run_dir) if args.run_dir else (unfinished_run("book") or default_run_dir("book"))
-    resume = run_dir.exists() and (run_dir / "config.json").exists()
-    config = recipe_config("book", stories_dir=stories_dir, graph=args.graph)
-    history, run_path = train(config, run_dir, resume=resume)
+    run_dir = args.run_dir or unfinished_run("book")
+    resume = run_dir is not None and (Path(run_dir) / "config.json").exists()
+    given = {"stories_dir": stories_dir, **({"graph": args.graph} if args.graph else {})}
+    config = recipe_config("book", **given)
+    history, run_path = train(config, run_dir, resume=resume, given=given)
     story_path = run_path / "story.txt"
     story = generate(run_path, length=500, seed=config.seed, output=story_path)
     print("\nA story from the best checkpoint:\n" + story + "\n")
@@ -221,7 +208,12 @@ def main(argv=None):
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
     # compare, bench, evaluate: their module runs them
     handler = handlers.get(args.command) or _optional(f"reproduce.{args.command}").run
-    return report_errors(lambda: handler(args), debug=args.debug)
+
+    def action():
+        from reproduce.rundir import unstarted_folders_removed
+        with unstarted_folders_removed():   # a train refused before its config.json leaves no folder behind
+            handler(args)
+    return report_errors(action, debug=args.debug)
 
 
 if __name__ == "__main__":

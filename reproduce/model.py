@@ -13,7 +13,6 @@ Randomness that the book drew from TensorFlow's stateful generators (dropout mas
 reset of the test state) comes from stateless ops seeded by fed counters, so a run restored from a
 checkpoint draws exactly what the uninterrupted run would have drawn.
 """
-import os
 
 import numpy as np
 import tensorflow as tf
@@ -21,25 +20,12 @@ import tensorflow as tf
 from reproduce.cells import CELLS, GRUCell, PeepholeLSTMCell, bias_variable, weight_variable
 from reproduce.fast_unroll import gru_language_model, lstm_language_model
 from reproduce.data import one_hot
+from reproduce.session import available_cores, session_config  # noqa: F401  (model.session_config: older imports)
 
 tf1 = tf.compat.v1
 tf1.disable_eager_execution()
 
 
-def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-
-
-def session_config(cores=None):
-    """Two ops side by side, each with half the cores (on 2 cores: one thread per op). GPU used when present.
-
-    The fast graph is a serial chain of small per-step ops with large independent work beside it
-    (fast_unroll.py): the chain keeps one stream busy while the output layer and the weight
-    gradients run in the other. Measured on this 2-core machine: 20 ms per training iteration,
-    against 44 ms with both cores inside every op (TensorFlow's default)."""
-    cores = cores or available_cores()
-    return tf1.ConfigProto(intra_op_parallelism_threads=max(1, cores // 2), inter_op_parallelism_threads=2,
-                           allow_soft_placement=True)
 
 
 class BookModel:

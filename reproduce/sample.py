@@ -5,10 +5,13 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.beam import beam_generate
-from reproduce.checkpoints import find_run_dir, restore_for_use, write_output
+from reproduce.config import read_book_run
 from reproduce.data import UNK
 from reproduce.errors import UserError
-from reproduce.model import BookModel, session_config
+from reproduce.files import write_output
+from reproduce.rundir import RunDir
+from reproduce.model import BookModel
+from reproduce.session import session_config
 from reproduce.numpy_steps import NumpyModel
 
 tf1 = tf.compat.v1
@@ -28,12 +31,14 @@ def sample_greedy(distribution, rng):
 
 
 def sample_temperature(distribution, rng, temperature=1.0):
+    """The char-rnn article's `sample(preds, temperature)`: log, divide by the temperature, renormalise, draw."""
     logits = np.log(np.asarray(distribution, dtype=np.float64) + 1e-20) / temperature
     p = np.exp(logits - logits.max())
     return int(rng.choice(len(p), p=p / p.sum()))
 
 
 def pick_sampler(name, temperature=1.0):
+    """The sampler `name` (one of SAMPLERS but the beams): a function (distribution, rng) -> id."""
     if name == "top3":
         return sample_top3
     if name == "greedy":
@@ -45,15 +50,20 @@ def pick_sampler(name, temperature=1.0):
     raise UserError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
 
 
-def generate_ids(session, model, first_id, length, sampler, rng):
-    """The book's generation loop: feed a bigram, run `test_prediction`, draw the next, feed it back."""
-    ids = []
-    current = first_id
+def draw(step, first_id, length, sampler, rng):
+    """The generation loop of every recipe: feed an id (`step(id)` returns the distribution of the next),
+    draw the next with `sampler`, feed it back; `length` ids after `first_id`."""
+    ids, current = [], first_id
     for _ in range(length):
-        distribution = session.run(model.test_prediction, model.test_feed(current))
-        current = sampler(distribution.ravel(), rng)
+        current = sampler(step(current), rng)
         ids.append(current)
     return ids
+
+
+def generate_ids(session, model, first_id, length, sampler, rng):
+    """The book's generation loop: feed a bigram, run `test_prediction`, draw the next, feed it back."""
+    return draw(lambda current: session.run(model.test_prediction, model.test_feed(current)).ravel(),
+                first_id, length, sampler, rng)
 
 
 def generate_ids_numpy(session, model, first_id, length, sampler, rng):
@@ -65,12 +75,13 @@ def generate_ids_numpy(session, model, first_id, length, sampler, rng):
     """
     steps = NumpyModel.from_session(session, model)
     states = tuple(session.run(model.test_state))
-    ids, current = [], first_id
-    for _ in range(length):
+
+    def step(current):
+        nonlocal states
         output, states = steps.step([current], states)
-        current = sampler(steps.probabilities(output).ravel(), rng)
-        ids.append(current)
-    return ids
+        return steps.probabilities(output).ravel()
+
+    return draw(step, first_id, length, sampler, rng)
 
 
 def primer_bigrams(text):
@@ -87,11 +98,12 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         raise UserError(f"--length must be a positive number of bigrams (got {length})", exit_code=2)
     if sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
-    run, prefix = find_run_dir(checkpoint)
-    config, vocab = run.require()
+    run, prefix = RunDir.find(checkpoint)
+    config, vocab = read_book_run(run)
+    if prefix is None:
+        run.checkpoint_for_generation()           # none yet: say so before the graph is built
     if graph:                                     # either graph restores the other's checkpoints
         config.graph = graph
-    prefix = prefix or run.checkpoint_for_generation()
     reverse_dictionary = vocab["bigrams"]
     dictionary = {bigram: i for i, bigram in enumerate(reverse_dictionary)}
     rng = np.random.RandomState(config.seed if seed is None else seed)
@@ -114,7 +126,7 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
 
     model = BookModel(config, len(reverse_dictionary))
     with tf1.Session(graph=model.graph, config=session_config()) as session:
-        restore_for_use(session, model.saver, model.saved_variables, prefix, run.path)
+        run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
         if sampler.startswith("beam"):
             ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng,
                                 book_quirks=(sampler == "beam-book"))

@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from reproduce import provenance, text_metrics
-from reproduce.checkpoints import RunDir, pyplot, save_figure, write_atomic, write_json
-from reproduce.config import RECIPES, Config, recipe_config
+from reproduce.config import RECIPES, Config, read_book_run, recipe_config
+from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.rundir import RunDir
 from reproduce.errors import UserError, interrupt_exit_code
 from reproduce.progress import format_seconds
 
@@ -262,7 +263,7 @@ def write_report(study_dir):
     if not folders:
         raise UserError(f"{study_dir}: no seed folder with a completed step (seed-<k>/); run the study first")
     histories = {seed: load_history(RunDir(path)) for seed, path in folders}
-    config, _ = RunDir(folders[0][1]).require()
+    config, _ = read_book_run(RunDir.open(folders[0][1]))
     book_model = "gru" if config.cell == "gru" else "lstm"
     book_curve = book_curves()[BOOK_RUNS[book_model][0]]
     book_label = BOOK_RUNS[book_model][2]

@@ -1,20 +1,20 @@
 """The book's session loop (loop.md), with checkpoints after every step and exact resume."""
 import json
 import math
-import signal
 import time
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce import provenance
-from reproduce.checkpoints import RunDir, write_atomic, write_csv, write_json
 from reproduce.config import Config
 from reproduce.data import BatchGenerator, fingerprint, load_corpus
 from reproduce.errors import UserError
-from reproduce.model import BookModel, session_config
+from reproduce.files import write_atomic, write_csv
+from reproduce.model import BookModel
 from reproduce.progress import eta, progress_bar
+from reproduce.rundir import RunDir, read_json_object
+from reproduce.session import rng_state, session_config, set_rng_state
 from reproduce.sample import generate_ids, sample_top3
 
 tf1 = tf.compat.v1
@@ -92,35 +92,55 @@ def book_documents(config):
     return [step[:config.docs_per_step] for step in printed[:config.num_steps]]
 
 
-def rng_state(rng):
-    name, keys, pos, has_gauss, cached = rng.get_state()
-    return [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+def validate(session, model, valid_gens, steps_per_document):
+    """loop.md step 3: 50 single steps over each validation document, perplexity over the 500 bigrams."""
+    valid_loss = 0.0
+    for gen in valid_gens:
+        for _ in range(steps_per_document // 2):
+            inputs, labels = gen.unroll_ids()
+            valid_loss += float(session.run(model.valid_perplexity_without_exp,     # float64, as numpy 1 summed
+                                            model.valid_feed(inputs[0, 0], labels[0, 0])))
+        session.run(model.reset_valid_state)
+        gen.reset_indices()
+    return float(np.exp(valid_loss / (steps_per_document * len(valid_gens) // 2)))
 
 
-def set_rng_state(rng, state):
-    name, keys, pos, has_gauss, cached = state
-    rng.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+STATE_KEYS = {"step": int, "iteration": int, "decay_count": int, "min_perplexity": (int, float), "rng": list,
+              "cursors": list, "history": list}
+# Options a resumed book run takes from the command line: more (or fewer) steps, and its stories in a new
+# place (checked against corpus_fingerprint.json).
+EXTENDABLE = ("num_steps", "stories_dir")
+
+
+def check_state(state):
+    """A state file the loop can continue from (raises ValueError naming the field otherwise)."""
+    for key, kinds in STATE_KEYS.items():
+        if not isinstance(state.get(key), kinds):
+            raise ValueError(f"field {key!r} is missing or of the wrong type")
 
 
 class Trainer:
-    """One run: a corpus, a graph, a session and the loop's state, in a run folder."""
+    """One run: a corpus, a graph, a session and the loop's state, in a run folder.
 
-    def __init__(self, config, run_dir, resume=False, log=print):
-        self.config = config
-        self.run = RunDir(run_dir)
+    `given`: the options of the command line (config field -> value); a resumed run keeps its config.json,
+    with those of EXTENDABLE replaced and the others checked against it (rundir.RunDir.for_training)."""
+
+    def __init__(self, config, run_dir, resume=False, given=None, log=print):
         self.log = log
+        self.run = RunDir.for_training(config.recipe, run_dir, resume, config.to_dict(), given or {},
+                                       extendable=EXTENDABLE)
+        self.config = config = Config.from_dict(self.run.config, source=self.run.path / "config.json")
         saved_vocab = None
         if resume:
-            saved_config, vocab = self.run.require()
-            self.config = config = Config.from_dict({**saved_config.to_dict(), "num_steps": config.num_steps})
-            saved_vocab = vocab["bigrams"]
+            saved_vocab = self.run.vocab({"bigrams": list})["bigrams"]
         self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab,
                                   allow_other_corpus=config.allow_other_corpus)
+        if resume:
+            self.check_stories()
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
         self.book_order = book_documents(config) if config.doc_order == "book" else None
         self.model = BookModel(config, self.corpus.vocabulary_size)
-        session_settings = session_config()
-        self.session = tf1.Session(graph=self.model.graph, config=session_settings)
+        self.session = tf1.Session(graph=self.model.graph, config=session_config())
         self.rng = np.random.RandomState(config.seed)
         self.plateau = Plateau(config.decay_threshold)
         self.step = 0                 # steps completed
@@ -128,22 +148,35 @@ class Trainer:
         self.history = []             # one dict per completed step
         state = None
         if resume:
-            state = self.run.restore_latest(self.session, self.model, warn=log)
+            state = self.run.restore_latest(self.session, self.model.saver, self.model.saved_variables, warn=log,
+                                            check_state=check_state)
             if state is None:
                 log(f"No usable checkpoint in {self.run.ckpt}: starting {self.run.path} from step 0")
         if state is None:
             self.session.run(self.model.init)
             counts = [self.corpus.counter.get(b, 0) for b in self.corpus.reverse_dictionary]
             counts[0] = sum(n for b, n in self.corpus.counter.items() if b not in self.corpus.dictionary)
-            self.run.create(config, self.corpus.reverse_dictionary, counts, fingerprint(self.corpus))
+            self.run.write_files(config=config.to_dict(), corpus_fingerprint=fingerprint(self.corpus),
+                                 vocab={"bigrams": self.corpus.reverse_dictionary, "counts": counts})
+            self.run.best.mkdir(exist_ok=True)
             self.run.discard_after(0)
         else:
             self._load_state(state)
             self.run.discard_after(self.step)
             log(f"Resumed {self.run.path} after step {self.step} of {config.num_steps}")
-        provenance.record(self.run.path, session_settings, write_json=write_json)
         self.events = tf1.summary.FileWriter(str(self.run.path / "events"),
                                              graph=self.model.graph if state is None else None)
+
+    def check_stories(self):
+        """A resumed run reads the stories it was trained on, wherever they are now: the same fingerprint."""
+        path = self.run.path / "corpus_fingerprint.json"
+        if not path.exists():                      # run folders written before the fingerprint existed
+            return
+        saved = read_json_object(path)
+        if json.loads(json.dumps(fingerprint(self.corpus))) != saved:
+            raise UserError(f"{self.config.stories_dir} does not hold the stories {self.run.path} was trained on "
+                            f"(they differ from {path}); give --stories-dir the folder it was trained on",
+                            exit_code=2)
 
     # ------------------------------------------------------------ state
     def _state(self):
@@ -220,17 +253,7 @@ class Trainer:
         return self.history
 
     def validate(self):
-        """loop.md step 3: 50 single steps over each validation document, perplexity over the 500 bigrams."""
-        c, m, session = self.config, self.model, self.session
-        valid_loss = 0.0
-        for gen in self.valid_gens:
-            for _ in range(c.steps_per_document // 2):
-                inputs, labels = gen.unroll_ids()
-                valid_loss += float(session.run(m.valid_perplexity_without_exp,
-                                                m.valid_feed(inputs[0, 0], labels[0, 0])))   # float64, as in numpy 1
-            session.run(m.reset_valid_state)
-            gen.reset_indices()
-        return float(np.exp(valid_loss / (c.steps_per_document * len(self.valid_gens) // 2)))
+        return validate(self.session, self.model, self.valid_gens, self.config.steps_per_document)
 
     def story(self):
         """loop.md step 5: a random bigram of a random document, then `chars_in_segment` top-3 draws."""
@@ -266,19 +289,14 @@ class Trainer:
         self.session.close()
 
 
-def train(config, run_dir, resume=False, log=print):
-    """Train a recipe in `run_dir`; Ctrl-C stops cleanly with the last checkpoint intact."""
-    trainer = Trainer(config, run_dir, resume=resume, log=log)
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops like Ctrl-C
+def train(config, run_dir, resume=False, given=None, log=print):
+    """Train a recipe in `run_dir` (None: a new checkpoints/<recipe>-<time>); Ctrl-C or `kill` stops cleanly
+    with the last checkpoint intact and says how to continue. Returns (history, run folder)."""
+    trainer = Trainer(config, run_dir, resume=resume, given=given, log=log)
     try:
-        return trainer.train(), trainer.run.path
-    except KeyboardInterrupt:
-        raise UserError(f"interrupted during step {trainer.step + 1}; the last complete checkpoint is step "
-                        f"{trainer.step}: continue with `python reproduce/main.py train --resume --run-dir "
-                        f"{trainer.run.path}`", exit_code=130) from None
+        with trainer.run.interruptible(trainer.config.num_steps):
+            return trainer.train(), trainer.run.path
     finally:
-        signal.signal(signal.SIGTERM, previous_handler)
         trainer.close()
 
 

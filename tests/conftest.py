@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import reproduce  # noqa: F401  (TensorFlow's environment, before any test imports it)
+from reproduce.recipes import tiny_options
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -47,6 +48,5 @@ def run_cli(*args, cwd=None, env=None, timeout=600):
                           cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
-# A configuration that trains in seconds: 12 stories, 2 documents x 10 iterations per step.
-TINY = ["--num-files", "12", "--docs-per-step", "2", "--steps-per-document", "10", "--num-nodes", "16",
-        "--batch-size", "8", "--num-unrollings", "5", "--chars-in-segment", "40", "--valid-docs", "3"]
+# A configuration that trains in seconds (Config.tiny): 12 stories, 2 documents x 10 iterations per step.
+TINY = tiny_options("book")

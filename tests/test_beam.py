@@ -8,7 +8,8 @@ import tensorflow as tf
 from reproduce.beam import BeamGraph, beam_generate, beam_segment
 from reproduce.config import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
-from reproduce.model import BookModel, session_config
+from reproduce.model import BookModel
+from reproduce.session import session_config
 from reproduce.sample import generate_ids, sample_greedy
 
 tf1 = tf.compat.v1
@@ -41,19 +42,50 @@ def test_one_beam_with_a_deterministic_choice_is_greedy(trained):
 def test_two_bigram_beam_with_every_neighbour_finds_the_most_probable_pair(trained):
     session, model = trained
     V = model.vocabulary_size
+    start = 7
     with model.graph.as_default():
         beam = BeamGraph(model, V)
         session.run(beam.init)
-        start = 7
-        # Enumerate: p(a | start) * p(b | start, a) for every pair (a, b).
-        first = beam.step(session, [start] * V)[0].astype(np.float64)
-        second = beam.step(session, np.arange(V)).astype(np.float64)          # row a: p(. | start, a)
-        joint = first[:, None] * second
-        best_pair = list(np.unravel_index(np.argmax(joint), joint.shape))
-        session.run(beam.reset)
         found = beam_segment(session, beam, start, beam_length=2, rng=np.random.RandomState(0), final="best")
-    assert found == [int(i) for i in best_pair]
-    assert joint[tuple(best_pair)] == joint.max()
+        # Exhaustively, with the model's own step (one row per first bigram, from the state after `start`):
+        # p(a | start) * p(b | start, a) for every pair (a, b).
+        enumerate_pairs = BeamGraph(model, V)
+        session.run(enumerate_pairs.init)
+        first = enumerate_pairs.step(session, [start] * V)[0].astype(np.float64)
+        second = enumerate_pairs.step(session, np.arange(V)).astype(np.float64)     # row a: p(. | start, a)
+    joint = first[:, None] * second
+    assert joint[found[0], found[1]] == joint.max()
+    assert (joint >= joint.max()).sum() == 1                    # one best pair, so the beam's is that one
+
+
+class TableBeam:
+    """A stand-in for BeamGraph whose next-bigram distribution depends on the last bigram only."""
+
+    def __init__(self, table, size):
+        self.table, self.size = np.asarray(table), size
+
+    def step(self, session, ids):
+        return self.table[np.asarray(ids)]
+
+    def keep(self, session, parents):
+        pass
+
+
+def test_beam_book_keeps_the_books_two_quirks():
+    # From bigram 0 the beams are 1 (0.5) and 2 (0.4, the runner-up). Bigram 1 continues with 0 (0.35) or 3 (0.3);
+    # bigram 2 with 3 (0.6) or 2 (0.4). Joint probabilities: 1-0 0.175, 1-3 0.15, 2-3 0.24, 2-2 0.16.
+    table = [[0.05, 0.5, 0.4, 0.05],
+             [0.35, 0.05, 0.3, 0.3],
+             [0.0, 0.0, 0.4, 0.6],
+             [0.25, 0.25, 0.25, 0.25]]
+    beam = TableBeam(table, size=2)
+    segment = lambda quirks: beam_segment(None, beam, 0, beam_length=2, rng=np.random.RandomState(0),  # noqa: E731
+                                          final="best", book_quirks=quirks)
+    assert segment(False) == [2, 3]             # the most probable pair
+    # The book ranks children by their own probability (2-3 0.6, 2-2 0.4: both beams from 2), draws 2-3 as the
+    # most probable, then continues from parent_beam_indices[drawn], beam 1: 2-2. Without the first quirk the
+    # beams are 2-3 and 1-0, and the drawn 2-3's parent index (1) names 1-0; without the second, 2-3 is kept.
+    assert segment(True) == [2, 2]
 
 
 def test_segments_and_the_book_variant(trained):

@@ -13,14 +13,14 @@ import pytest
 from reproduce import classics, main
 from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespeare
 from reproduce.errors import UserError
+from reproduce.recipes import tiny_options
 from tests.conftest import run_cli
 
-SMALL_SHAKESPEARE = ["--num-steps", "30", "--batch-size", "20", "--num-nodes", "16", "--display-step", "10"]
-SMALL_AESOP = ["--num-steps", "300", "--num-nodes", "32", "--display-step", "100"]
-SMALL_CONTEXT = ["--num-steps", "1000", "--num-nodes", "64", "--num-unrollings", "12", "--display-step", "200",
-                 "--learning-rate", "0.003"]
-SMALL_CHAR = ["--max-chars", "3000", "--num-unrollings", "20", "--num-nodes", "16", "--batch-size", "32",
-              "--num-steps", "20", "--chars-in-segment", "10"]
+# Each recipe's tiny configuration (its module's TINY).
+SMALL_SHAKESPEARE = tiny_options("shakespeare-char")
+SMALL_AESOP = tiny_options("aesop-word")
+SMALL_CONTEXT = tiny_options("aesop-context")
+SMALL_CHAR = tiny_options("char-lstm")
 
 
 @pytest.fixture(scope="session")
@@ -177,11 +177,11 @@ def test_seed_fixes_the_legacy_cells_initial_weights():
 
 def test_threads_option_and_variable(monkeypatch):
     monkeypatch.delenv(classics.THREADS_ENV, raising=False)
-    from reproduce.model import session_config as core
+    from reproduce.session import session_config as core
     default = common.session_config()                                     # without either: the core's set-up
     assert (default.intra_op_parallelism_threads, default.inter_op_parallelism_threads) == \
         (core().intra_op_parallelism_threads, core().inter_op_parallelism_threads)
-    one = common.session_config(1)
+    one = common.session_config(threads=1)
     assert (one.intra_op_parallelism_threads, one.inter_op_parallelism_threads) == (1, 1)
     monkeypatch.setenv(classics.THREADS_ENV, "3")
     assert common.session_config().intra_op_parallelism_threads == 3
@@ -191,16 +191,18 @@ def test_threads_option_and_variable(monkeypatch):
 
 
 def test_samplers():
+    """The one sampler set every recipe draws with (sample.py)."""
+    from reproduce.sample import pick_sampler
     rng = np.random.RandomState(0)
-    p = np.array([0.1, 0.7, 0.2])
-    assert common.pick_sampler("greedy", "temperature", 1.0)(p, rng) == 1
-    assert common.pick_sampler("top3", "greedy", 1.0)(p, rng) == 1          # top3 = the recipe's own
-    cold = common.pick_sampler("temperature", "greedy", 0.01)
+    p = np.array([0.1, 0.7, 0.2, 0.0])
+    assert pick_sampler("greedy")(p, rng) == 1
+    assert {pick_sampler("top3")(p, rng) for _ in range(50)} == {0, 1, 2}     # the 3 most probable
+    cold = pick_sampler("temperature", 0.01)
     assert {cold(p, rng) for _ in range(20)} == {1}
-    hot = [common.pick_sampler("temperature", "greedy", 1.0)(p, rng) for _ in range(300)]
+    hot = [pick_sampler("temperature", 1.0)(p, rng) for _ in range(300)]
     assert 150 < hot.count(1) < 270 and hot.count(0) > 10
-    with pytest.raises(UserError, match="greedy or temperature"):
-        common.pick_sampler("beam", "greedy", 1.0)
+    with pytest.raises(UserError, match="unknown sampler"):
+        pick_sampler("beam")
 
 
 def test_text_file_is_downloaded_when_absent(tmp_path, shakespeare_file):
@@ -240,7 +242,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
                       "--run-dir", str(tmp_path / "b")]) == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 3 and all(line.startswith("error: ") for line in lines)
-    assert "--compare-cells" in lines[0] and "already holds a run" in lines[1] and "absent.txt" in lines[2]
+    assert "--compare-cells is not used by recipe aesop-word" in lines[0] and "already holds a run" in lines[1] \
+        and "absent.txt" in lines[2]
 
 
 # ---------------------------------------------------------------- each recipe, end to end

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from conftest import TINY
 from reproduce.argtypes import story_numbers
-from reproduce.checkpoints import RunDir
+from reproduce.config import read_book_run
+from reproduce.rundir import RunDir
 from reproduce.config import recipe_config
 from reproduce.data import load_corpus, read_story, to_bigrams, to_ids
 from reproduce.evaluate import ranges_text, score_stories
@@ -109,7 +110,7 @@ def test_evaluate_command_writes_csv_figure_and_one_line(tiny_run, grimm_dir, ca
     assert f"perplexity {float(pooled['perplexity']):.2f}" in stdout
 
     # The trained checkpoint through the graph's valid subgraph, bigram by bigram: the same perplexity.
-    config, vocab = RunDir(tiny_run).require()
+    config, vocab = read_book_run(RunDir.open(tiny_run))
     story = to_ids(to_bigrams(read_story(grimm_dir / "040.txt")), {b: i for i, b in enumerate(vocab["bigrams"])})
     model = BookModel(config, len(vocab["bigrams"]))
     with tf1.Session(graph=model.graph) as session:

@@ -5,7 +5,8 @@ import tensorflow as tf
 
 from reproduce.config import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
-from reproduce.model import BookModel, session_config
+from reproduce.model import BookModel
+from reproduce.session import session_config
 from reproduce.sample import generate_ids, generate_ids_numpy, pick_sampler
 
 tf1 = tf.compat.v1

@@ -135,3 +135,46 @@ def test_the_main_job_continues_the_newest_unfinished_run(tmp_path, grimm_dir):
         assert unfinished_run("book") == Path("checkpoints/book-20260101-000000")
     finally:
         os.chdir(cwd)
+
+
+def test_resume_refuses_a_contradicting_option_and_takes_its_stories_from_a_new_place(tiny_run, grimm_dir, tmp_path):
+    run_dir, _ = tiny_run
+    before = (run_dir / "metrics.csv").read_text()
+    for options, fragment in ((["--num-nodes", "32"], "--num-nodes 32 contradicts"),
+                              (["--recipe", "book-gru"], "holds a run of recipe book, not book-gru"),
+                              (["--dropout", "0.5"], "--dropout 0.5 contradicts")):
+        refused = run_cli("train", "--resume", "--run-dir", run_dir, *options)
+        assert refused.returncode == 2 and refused.stderr.startswith("error: ") and fragment in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for story in sorted(grimm_dir.glob("*.txt"))[:12]:
+        (moved / story.name).write_text(story.read_text())
+    same = run_cli("train", "--resume", "--run-dir", run_dir, "--stories-dir", moved, *TINY)    # equal options
+    assert same.returncode == 0 and "has already trained 4 of 4 steps" in same.stdout, same.stderr
+    (moved / "003.txt").write_text((moved / "003.txt").read_text() + " and they lived happily ever after.")
+    other = run_cli("train", "--resume", "--run-dir", run_dir, "--stories-dir", moved)
+    assert other.returncode == 2 and "does not hold the stories" in other.stderr, other.stderr
+    assert (run_dir / "metrics.csv").read_text() == before
+
+
+def test_sigterm_stops_training_with_the_command_that_continues_it(grimm_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from conftest import REPO
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen([sys.executable, str(REPO / "reproduce" / "main.py"), "train", "--stories-dir",
+                                str(grimm_dir), *TINY, "--num-steps", "50", "--run-dir", str(run_dir)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
+    for line in process.stdout:
+        if line.startswith("step 1/50"):
+            break
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: terminated; the last checkpoint of"), err
+    assert f"continue with `python reproduce/main.py train --recipe book --resume --run-dir {run_dir}`" in lines[0]

@@ -11,7 +11,8 @@ import tensorflow as tf
 
 from reproduce.config import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
-from reproduce.model import BookModel, session_config
+from reproduce.model import BookModel
+from reproduce.session import session_config
 
 tf1 = tf.compat.v1
 

@@ -12,14 +12,12 @@ article's quirks it keeps, and what its checkpoints save beyond the weights.
 """
 import json
 import os
-import signal
-import sys
 from pathlib import Path
 
 from reproduce.argtypes import positive
 from reproduce.errors import UserError
+from reproduce.session import THREADS_ENV
 
-THREADS_ENV = "REPRODUCE_THREADS"          # read by classics.common.session_config
 
 RECIPES = {
     "shakespeare-char": "2-layer character LSTM, float64, state carried from run to run (Tiny Shakespeare)",
@@ -31,37 +29,42 @@ RECIPES = {
 }
 
 
+# Each recipe's samplers (the first is its default, its article's) and whether generating without --prime
+# starts from a random place (recipes.py).
+RECIPE_SAMPLERS = {"shakespeare-char": ("temperature", "top3", "greedy"),
+                   **{name: ("temperature", "top3", "greedy") for name in ("char-rnn", "char-lstm", "char-gru")},
+                   "aesop-word": ("greedy", "top3", "temperature"), "aesop-context": ("greedy", "top3", "temperature")}
+RECIPE_RANDOM_START = {name: name.startswith("char-") for name in RECIPES}
+
+
 def add_train_arguments(train_parser):
-    """The classics' own options; --num-nodes, --batch-size, --num-steps, --num-unrollings, --seed,
-    --chars-in-segment and --download keep their meaning (hidden units, batch, training steps,
-    unrolled time steps, random seed, sample length during training, fetch the text if absent)."""
-    group = train_parser.add_argument_group("classic recipes (shakespeare-char, char-rnn/lstm/gru, aesop-word)")
-    group.add_argument("--text-file", metavar="PATH",
-                       help="text to train on (default: shakespeare/input.txt, downloaded if absent; aesop-word: "
-                            "the fable shipped with the package)")
-    group.add_argument("--layers", type=positive(int), metavar="N",
-                       help="LSTM layers (shakespeare-char 2, aesop-word 1)")
+    """The classics' options that are not fields of their configs (those are recipes.add_train_arguments')."""
+    group = train_parser.add_argument_group("classic recipes (shakespeare-char, char-rnn/lstm/gru, aesop-*)")
     group.add_argument("--unroll", dest="num_unrollings", type=positive(int), metavar="N",
                        help="shakespeare-char: characters per session.run, the truncated back-propagation length "
                             "(default 1, the article's). Same as --num-unrollings, which is also the window length "
                             "of char-* (200) and the number of input words of aesop-word (3)")
-    group.add_argument("--learning-rate", type=positive(float), metavar="RATE",
-                       help="shakespeare-char 0.01 (gradient descent), others 0.001 (RMSProp)")
-    group.add_argument("--display-step", type=positive(int), metavar="N",
-                       help="steps between progress lines (aesop-word 1000; shakespeare-char 1%% of the epoch; "
-                            "char-*: an epoch, or a tenth of the run if shorter)")
-    group.add_argument("--max-chars", type=positive(int), metavar="N",
-                       help="char-*: characters of the text trained on (default 100000, the article's); "
-                            "the tenth as many after them are the validation text")
     group.add_argument("--threads", type=positive(int), metavar="N",
                        help="threads of TensorFlow's intra- and inter-op pools (default: $REPRODUCE_THREADS, else "
                             "the book's session set-up); 1 leaves the other cores free")
-    group.add_argument("--epochs", type=positive(float), metavar="N",
-                       help="char-*: epochs over the training windows (default 100, the article's); "
-                            "--num-steps, when given, counts batches instead")
     group.add_argument("--compare-cells", action="store_true",
                        help="char-*: train the RNN, LSTM and GRU alike in RUN_DIR/char-* and compare their "
                             "validation loss (cell_comparison.csv, cell_comparison.png)")
+
+def train_options(recipe):
+    """The options of `train` recipe `recipe` reads (recipes.py refuses the others): its typed config's
+    (configs.py), and --threads, --download (a text fetched when absent) and --compare-cells where it has them."""
+    from reproduce.classics.configs import options_of
+    extra = {"shakespeare-char": ("download",), "aesop-word": (), "aesop-context": ()}.get(
+        recipe, ("download", "compare_cells"))
+    return options_of(recipe) + ("threads",) + extra
+
+
+def tiny_values(recipe):
+    """{option: value} of the recipe's tiny configuration (configs.py): a run of seconds, for tests."""
+    from reproduce.classics.configs import tiny_values
+    return tiny_values(recipe)
+
 
 def _module(recipe):
     if recipe == "shakespeare-char":
@@ -79,21 +82,22 @@ def _module(recipe):
 
 def train(args):
     """Run the classic recipe `args.recipe`; returns the run folder."""
-    if getattr(args, "compare_cells", False) and not args.recipe.startswith("char-"):
-        raise UserError("--compare-cells goes with --recipe char-rnn, char-lstm or char-gru", exit_code=2)
     if getattr(args, "threads", None):
         os.environ[THREADS_ENV] = str(args.threads)        # every session of this run, and of its comparison
-    previous_handler = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)   # `kill` stops like Ctrl-C: with how to resume
-    try:
-        return _module(args.recipe).train(args)
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
+    return _module(args.recipe).train(args)
 
 
 def _find(checkpoint):
-    from reproduce.classics.common import find_run
-    return find_run(checkpoint)
+    """(RunDir, its config.json) of the run folder `checkpoint` is or lies in; None when there is none."""
+    from reproduce.rundir import RunDir
+    path = Path(checkpoint)
+    for folder in [path, *path.parents][:4]:
+        if (folder / "config.json").is_file():
+            try:
+                return RunDir(folder), RunDir(folder).read_config()
+            except UserError:
+                return None
+    return None
 
 
 def owns_run(checkpoint):
@@ -102,21 +106,15 @@ def owns_run(checkpoint):
     if (path / "comparison.json").is_file():
         return True
     found = _find(path)
-    return bool(found) and found[1].get("recipe") in RECIPES
+    return bool(found) and found[1]["recipe"] in RECIPES
 
 
 def generate(args):
-    """Print the text generated from the run folder or checkpoint `args.checkpoint`."""
+    """The text generated from the run folder or checkpoint `args.checkpoint` (the command line prints it)."""
     path = Path(args.checkpoint)
     if (path / "comparison.json").is_file():
         runs = json.loads((path / "comparison.json").read_text()).get("runs", [])
         raise UserError(f"{path} compares {len(runs)} runs; generate from one of them: "
                         + ", ".join(str(path / r) for r in runs), exit_code=2)
     run, config = _find(path)
-    text = _module(config["recipe"]).generate(args, run, config)
-    print(text)
-    if args.output:
-        from reproduce.classics.common import write_output
-        write_output(args.output, text)
-        print(f"(written to {args.output})", file=sys.stderr)
-    return text
+    return _module(config["recipe"]).generate(args, run, config)

@@ -18,32 +18,31 @@ and its probabilities at the text's forks, the contexts the text continues in tw
 "some" / "by"; `forks`), in metrics.csv; after a story, how many of its words are the text's, how many
 follow their own context as somewhere in the text, and which way it went at each fork.
 
-Resume (`train --recipe aesop-word --resume --run-dir RUN`, common.Run): a checkpoint at every progress line
+Resume (`train --recipe aesop-word --resume --run-dir RUN`, common.open_run): a checkpoint at every progress line
 and after the last iteration; its state file holds the step, the metrics rows and the seconds trained. The
 walk over the fable is replayed up to the checkpoint's iteration: a generator over random.Random(seed) that
 yields one offset per iteration. The closing story is told again from the final weights.
 """
+import dataclasses
 import random
 import re
 import sys
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
+from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
 RECIPE = "aesop-word"
-FABLE = Path(__file__).resolve().parent / "belling_the_cat.txt"
+FABLE = configs.FABLE
 ARTICLE_PRIME = "had a general"
-DEFAULTS = dict(recipe=RECIPE, text_file=str(FABLE), num_nodes=512, layers=1, num_unrollings=3,
-                learning_rate=0.001, num_steps=50000, display_step=1000, seed=0, sample_length=32)
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "num_nodes", "layers", "num_unrollings", "learning_rate", "num_steps", "display_step", "seed")
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = ["iteration", "average_loss", "average_accuracy", "text_accuracy", "inputs", "actual", "predicted", "forks",
            "seconds"]
 
@@ -124,22 +123,17 @@ class AesopModel:
         return "; ".join(f"{' '.join(context)} -> " + " ".join(f"{w} {p[i, dictionary[w]]:.3f}" for w in ways)
                          for i, (context, ways) in enumerate(text_forks))
 
-    def continue_story(self, session, ids, length):
-        """The article's generation loop: predict, append, drop the oldest input word, repeat.
-        Returns the predicted ids and, for each, the probabilities the model gave every word."""
-        ids, predicted, probabilities = list(ids), [], []
-        for _ in range(length):
-            index, p = session.run([self.predicted, self.probabilities], {self.x: self.keys(ids)})
-            predicted.append(int(index[0]))
-            probabilities.append(p[0])
-            ids = ids[1:] + [predicted[-1]]
-        return predicted, probabilities
+    def continue_story(self, session, ids, length, sampler=sample_greedy, rng=None):
+        """The article's generation loop: predict, draw (greedy: the most probable), append, drop the oldest
+        input word, repeat. Returns the drawn ids and, for each, the probabilities the model gave every word."""
+        window, probabilities = list(ids[:-1]), []
 
+        def step(current):
+            window.append(current)
+            probabilities.append(session.run(self.probabilities, {self.x: self.keys(window[-len(ids):])})[0])
+            return probabilities[-1]
 
-def build_config(args):
-    config = dict(DEFAULTS)
-    common.apply_options(config, args, OPTIONS)
-    return config
+        return draw(step, ids[-1], length, sampler, rng), probabilities
 
 
 def window_offsets(n_words, n_input, rng):
@@ -234,13 +228,13 @@ def word_ids(words, dictionary):
 
 
 def train(args, log=print):
-    run = common.Run.open(args, build_config(args), OPTIONS)
-    if run.finished(log):
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+    if common.finished(run, log):
         return run.path
     config, n_input = run.config, run.config["num_unrollings"]
     words, dictionary = read_fable(run, log)
     model = AesopModel(config, len(dictionary))
-    with run.session(model, log) as (session, state):
+    with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
             f"{config['num_nodes']} LSTM over {n_input} words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)
@@ -313,7 +307,7 @@ def read_fable(run, log):
                                f"{n + 1}", exit_code=2)
     dictionary, reverse_dictionary = build_dataset(words, config["seed"])
     log(f"Loaded training data... {len(words)} words, {len(dictionary)} unique")
-    run.start({"words": reverse_dictionary, "text": words})
+    common.start(run, {"words": reverse_dictionary, "text": words})
     return words, dictionary
 
 
@@ -364,27 +358,21 @@ def save_progress(session, run, rows, row, started, **carried):
         rows.append(row)
         common.write_csv(run.path / "metrics.csv", METRICS, rows)
     state = {"rows": common.plain_rows(rows), "seconds": time.monotonic() - started, **carried}
-    run.save(session, row["iteration"] if row else run.config["num_steps"], state)
+    common.save(run, session, row["iteration"] if row else run.config["num_steps"], state)
     return state
 
 
 def generate(args, run, config, model_class=AesopModel, read_prime=prime_ids):
     """The story after --prime from the run's checkpoint (aesop-context passes its own model and prime rule)."""
-    vocab = common.load_vocab(run)
+    vocab = run.vocab()
     reverse_dictionary = vocab["words"]
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
     prime = args.prime if args.prime is not None else ARTICLE_PRIME
     ids = read_prime(prime, dictionary, config["num_unrollings"])
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    if args.sampler not in (None, "top3", "greedy"):
-        raise common.UserError(f"--sampler {args.sampler}: {config['recipe']} predicts the most probable word "
-                               "(greedy), as aesop-word's article does", exit_code=2)
+    length, sampler, rng = common.generation(args, config)
     model = model_class(config, len(reverse_dictionary))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        saver = tf1.train.Saver()
-        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
-        story, probabilities = model.continue_story(session, ids, length)
+    with common.restored(run, model, args.checkpoint) as session:
+        story, probabilities = model.continue_story(session, ids, length, sampler, rng)
     predicted = [reverse_dictionary[i] for i in story]
     report_match(vocab.get("text", []), prime.split(), predicted, lambda line: print(line, file=sys.stderr),
                  probabilities, dictionary)

@@ -19,20 +19,21 @@ softmax cross-entropy, RMSProp at 0.001, batch 1, greedy generation, the `Iter= 
 Resume (`train --recipe aesop-context --resume --run-dir RUN`): as `aesop-word`'s, except that the state file
 holds the state of random.Random(seed), which draws the windows' offsets, as it stood after the iteration.
 """
+import dataclasses
 import random
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import aesop, common
+from reproduce.classics import aesop, common, configs
+from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
 RECIPE = "aesop-context"
-DEFAULTS = dict(recipe=RECIPE, text_file=str(aesop.FABLE), num_nodes=512, layers=1, num_unrollings=40,
-                learning_rate=0.001, num_steps=2000, display_step=250, seed=0, sample_length=32)
-OPTIONS = aesop.OPTIONS
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopContextConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = aesop.METRICS                     # aesop.save_progress writes them to metrics.csv
 
 
@@ -97,16 +98,17 @@ class ContextModel:
                                                                 for index, word in ways)
                          for context, ways in text_forks)
 
-    def continue_story(self, session, ids, length):
-        """Greedy: predict from the story's last `context` words, append, repeat. The predicted ids and,
-        for each, the probabilities the model gave every word."""
-        story, predicted, probabilities = list(ids), [], []
-        for _ in range(length):
-            index, p = session.run([self.predicted, self.probabilities], self.contexts_feed([story]))
-            predicted.append(int(index[0]))
-            probabilities.append(p[0])
-            story.append(predicted[-1])
-        return predicted, probabilities
+    def continue_story(self, session, ids, length, sampler=sample_greedy, rng=None):
+        """Predict from the story's last `context` words, draw (greedy: the most probable), append, repeat.
+        The drawn ids and, for each, the probabilities the model gave every word."""
+        story, probabilities = list(ids[:-1]), []
+
+        def step(current):
+            story.append(current)
+            probabilities.append(session.run(self.probabilities, self.contexts_feed([story]))[0])
+            return probabilities[-1]
+
+        return draw(step, ids[-1], length, sampler, rng), probabilities
 
 
 def prime_ids(prime, dictionary, context):
@@ -118,14 +120,14 @@ def prime_ids(prime, dictionary, context):
 
 
 def train(args, log=print):
-    run = common.Run.open(args, common.apply_options(dict(DEFAULTS), args, OPTIONS), OPTIONS)
-    if run.finished(log):
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+    if common.finished(run, log):
         return run.path
     config, context = run.config, run.config["num_unrollings"]
     words, dictionary = aesop.read_fable(run, log)
     model = ContextModel(config, len(dictionary))
     ids = [dictionary[w] for w in words]
-    with run.session(model, log) as (session, state):
+    with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
             f"{config['num_nodes']} LSTM over windows of {context} one-hot words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)

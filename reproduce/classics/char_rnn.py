@@ -14,7 +14,7 @@ Added: validation loss on the characters that follow the first 100,000 (the arti
 the three cells can be compared (`--compare-cells`), and a context probe of the weights with the best
 validation loss (`context_probe`): how much of that loss depends on the characters more than k back.
 
-Resume (`train --recipe char-* --resume --run-dir RUN`, common.Run): a checkpoint at every progress line,
+Resume (`train --recipe char-* --resume --run-dir RUN`, common.open_run): a checkpoint at every progress line,
 written after the epoch's samples when the epoch ends there. Its state file holds, beside the step, the
 metrics rows and the seconds trained: the states of the shuffling and the sampling generators, the epoch's
 window order, the samples so far, and the lowest validation loss and its step, whose weights are in best/
@@ -24,7 +24,8 @@ given, `finished`); resumed, it skips the cells that have finished, resumes the 
 stopped before its first checkpoint starts again) and trains the rest.
 """
 import copy
-import json
+import dataclasses
+import functools
 import shutil
 import time
 import types
@@ -33,21 +34,17 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
-from reproduce.train import rng_state, set_rng_state
+from reproduce.rundir import RunDir, read_json_object, train_command
+from reproduce.sample import draw, sample_temperature
+from reproduce.session import rng_state, set_rng_state
 
 tf1 = tf.compat.v1
 
-CELLS = {"char-rnn": "rnn", "char-lstm": "lstm", "char-gru": "gru"}
-DEFAULTS = dict(text_file=DEFAULT_TEXT, max_chars=100_000, num_unrollings=200, window_step=3, num_nodes=128,
-                batch_size=256, learning_rate=0.001, epochs=100, num_steps=None, display_step=None, seed=0,
-                sample_length=200, diversities=[0.5, 1.2], valid_windows=1024,
-                context_lengths=[1, 2, 4, 8, 16, 32, 64, 128, 200])
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "max_chars", "num_unrollings", "num_nodes", "batch_size", "learning_rate", "epochs",
-           "num_steps", "display_step", "seed")
-RUN_OPTIONS = OPTIONS + ("chars_in_segment",)           # the sample length: config["sample_length"]
+CELLS = configs.CELLS
+DEFAULTS = dataclasses.asdict(configs.CharConfig())              # the typed config: configs.CharConfig
+RUN_OPTIONS = configs.options_of("char-lstm")                    # the command-line options it reads
 METRICS = ["step", "epoch", "train_loss", "valid_loss", "windows_per_second", "seconds"]
 CONTEXT_METRICS = ["context", "valid_loss"]
 
@@ -101,12 +98,13 @@ class CharModel:
 
     def generate(self, session, window, length, sampler, rng, maxlen):
         """The article's loop: run the (at most `maxlen`) last characters, draw one, slide the window on."""
-        window, out = list(window), []
-        for _ in range(length):
-            probabilities = session.run(self.probabilities, {self.inputs: [window[-maxlen:]]})[0]
-            out.append(sampler(probabilities, rng))
-            window.append(out[-1])
-        return out
+        context = list(window[:-1])
+
+        def step(current):
+            context.append(current)
+            return session.run(self.probabilities, {self.inputs: [context[-maxlen:]]})[0]
+
+        return draw(step, window[-1], length, sampler, rng)
 
     def context_probe(self, session, inputs, targets, batch_size, lengths, rng):
         """Validation loss when only the last k characters of each window are its own, for each k of `lengths`:
@@ -128,14 +126,6 @@ class CharModel:
             total += session.run(self.loss, {self.inputs: inputs[batch], self.targets: targets[batch]}) \
                 * len(targets[batch])
         return total / len(targets)
-
-
-def build_config(args, recipe):
-    config = dict(DEFAULTS, recipe=recipe, cell=CELLS[recipe])
-    common.apply_options(config, args, OPTIONS)
-    if getattr(args, "chars_in_segment", None):
-        config["sample_length"] = args.chars_in_segment
-    return config
 
 
 def train(args, log=print):
@@ -173,23 +163,23 @@ def read_data(config, download, log):
 def train_one(args, recipe, path=None, command=None, log=print):
     """Train, or resume, the run of `recipe`'s cell in --run-dir (or `path`, with `command` resuming the
     comparison it is part of): (run folder, metrics rows, context probe rows)."""
-    run = common.Run.open(args, build_config(args, recipe), RUN_OPTIONS, path, command)
-    finished = run.finished(log)
+    run = common.open_run(args, configs.config_from_args(recipe, args), RUN_OPTIONS, path, command)
+    finished = common.finished(run, log)
     if finished:
         return run.path, finished["rows"], finished["context"]
     config = run.config
     data = read_data(config, args.download, log)
     num_steps = config["num_steps"] = config["num_steps"] or round(config["epochs"] * data.steps_per_epoch)
     # The training text goes with the run: `generate` starts from a random window of it, as the article does.
-    run.start({"chars": data.chars, "train_text": data.train_text})
+    common.start(run, {"chars": data.chars, "train_text": data.train_text})
     model = CharModel(config, len(data.chars))
-    with run.session(model, log) as (session, state):
+    with common.session(run, model, log) as (session, state):
         if state:
             keep_best_weights(session, run, state)
         log(f"Training {recipe} ({config['cell']} cell, {config['num_nodes']} units) in {run.path}: {num_steps} steps "
             f"of {config['batch_size']} windows ({num_steps / data.steps_per_epoch:.2f} epochs)")
         state = train_steps(session, model, run, state, data, log)
-        common.restore(session, run.saver, run.folder.best / run.folder.best_info()["checkpoint"], run.path)
+        run.restore_for_reading(session, run.saver, tf1.global_variables(), run.best / run.best_info()["checkpoint"])
         probe_rng = np.random.RandomState(config["seed"] + 2)
         context = common.plain_rows(model.context_probe(session, *data.valid, config["batch_size"],
                                                         config["context_lengths"], probe_rng))
@@ -206,10 +196,10 @@ def keep_best_weights(session, run, state):
     """A resumed run's best/ as its state says. The best weights are saved after the checkpoint of their step,
     so when that step is the one resumed from, they are saved again (from the weights just restored)."""
     if state["best_step"] == run.saved_step:
-        run.folder.save_best(session, run.saver, run.saved_step, state["best"])
-    best = run.folder.best_info()
+        run.save_best(session, run.saver, run.saved_step, state["best"])
+    best = run.best_info()
     if not best or best["step"] != state["best_step"]:
-        raise common.UserError(f"{run.folder.best}: the best weights (step {state['best_step']}) the checkpoint of "
+        raise common.UserError(f"{run.best}: the best weights (step {state['best_step']}) the checkpoint of "
                                f"step {run.saved_step} names are missing; this run cannot be resumed exactly")
 
 
@@ -253,9 +243,9 @@ def train_steps(session, model, run, state, data, log):
                      "seconds": time.monotonic() - started,
                      "shuffle_rng": rng_state(shuffle_rng), "sample_rng": rng_state(sample_rng),
                      "order": common.encode_array(order)}
-            run.save(session, step + 1, state)
+            common.save(run, session, step + 1, state)
             if improved:
-                run.folder.save_best(session, run.saver, step + 1, best)
+                run.save_best(session, run.saver, step + 1, best)
     return state
 
 
@@ -279,7 +269,7 @@ def epoch_samples(session, model, config, train_ids, chars, rng, step):
     lines = [f"=== step {step}: generating with seed \"{''.join(chars[i] for i in window)}\""]
     for diversity in config["diversities"]:
         ids = model.generate(session, window, config["sample_length"],
-                             common.pick_sampler("temperature", "temperature", diversity), rng, maxlen)
+                             functools.partial(sample_temperature, temperature=diversity), rng, maxlen)
         lines.append(f"----- diversity: {diversity}\n" + "".join(chars[i] for i in ids))
     return "\n".join(lines) + "\n"
 
@@ -287,10 +277,11 @@ def epoch_samples(session, model, config, train_ids, chars, rng, step):
 def compare_cells(args, log=print):
     """Train the three cells on the same text, steps and seed; print and plot their validation losses.
     With --resume: skip the cells that have finished, resume the one that has not, then train the rest."""
-    top = comparison_folder(args, log)
-    if top is None:
+    folder = comparison_folder(args, log)
+    if folder is None:
         return Path(args.run_dir)
-    command = common.resume_command(args.recipe, top, compare=True)
+    top = folder.path
+    command = train_command(args.recipe, top, " --compare-cells")
     histories, contexts = {}, {}
     try:
         for recipe in CELLS:
@@ -323,29 +314,33 @@ def compare_cells(args, log=print):
 
 
 def comparison_folder(args, log):
-    """A new comparison's folder, its comparison.json naming the runs and the options given. With --resume, the
-    comparison in --run-dir, the options it was started with set on `args` where not given (a run of a cell
-    refuses options that contradict its config.json); None when it has finished."""
+    """A new comparison's folder (a RunDir, locked), its comparison.json naming the runs and the options given.
+    With --resume, the comparison in --run-dir, the options it was started with set on `args` where not given
+    (a run of a cell refuses options that contradict its config.json); None when it has finished."""
     if not getattr(args, "resume", False):
-        top = common.new_run_dir(args, "char-cells")
-        common.write_json(top / "comparison.json", {"runs": list(CELLS), "options": common.given_options(
+        folder = RunDir.create("char-cells", args.run_dir)
+        common.write_json(folder.path / "comparison.json", {"runs": list(CELLS), "options": common.given_options(
             args, RUN_OPTIONS), "finished": False})
-        return top
-    top = common.resume_path(args)
-    try:
-        comparison = json.loads((top / "comparison.json").read_text())
-    except FileNotFoundError:
+        return folder
+    if not args.run_dir:
+        raise common.UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)
+    top = Path(args.run_dir)
+    if not top.is_dir():
+        raise common.UserError(f"{top}: no such run folder to resume", exit_code=2)
+    if not (top / "comparison.json").is_file():
         raise common.UserError(f"{top} holds no cell comparison (no comparison.json); resume a single run without "
-                               "--compare-cells", exit_code=2) from None
-    except (OSError, ValueError) as e:
-        raise common.UserError(f"{top}/comparison.json is unreadable ({e}); this folder is damaged", exit_code=2) from e
+                               "--compare-cells", exit_code=2)
+    comparison = read_json_object(top / "comparison.json", {"runs": list, "options": dict},
+                                  "this folder is damaged")
     if comparison.get("finished", True):                  # written only at the end before resume existed
         log(f"{top}: the cell comparison has finished (cell_comparison.csv written); nothing to resume")
         return None
+    folder = RunDir(top)
+    folder.lock()
     for name, value in comparison["options"].items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
-    return top
+    return folder
 
 
 def cell_args(args, path, log):
@@ -353,7 +348,7 @@ def cell_args(args, path, log):
     starts again."""
     args = copy.copy(args)
     resume = getattr(args, "resume", False)
-    args.resume = resume and bool(common.RunDir(path).steps())
+    args.resume = resume and bool(RunDir(path).steps())
     if resume and path.exists() and not args.resume:
         log(f"{path} has no checkpoint yet: training it from the start")
         shutil.rmtree(path)
@@ -381,26 +376,18 @@ def plot_comparison(histories, contexts, path):
 
 
 def generate(args, run, config):
-    vocab = common.load_vocab(run)
+    vocab = run.vocab()
     chars, train_text = vocab["chars"], vocab["train_text"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     maxlen = config["num_unrollings"]
-    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    length, sampler, rng = common.generation(args, config)
     if args.prime:
-        unknown = sorted({ch for ch in args.prime if ch not in char_to_ix})
-        if unknown:
-            raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run "
-                                   "was trained on", exit_code=2)
         prime = args.prime
     else:                                                   # the article: a random window of the training text
         start = rng.randint(0, len(train_text) - maxlen)
         prime = train_text[start:start + maxlen]
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    sampler = common.pick_sampler(args.sampler, "temperature", args.temperature)
+    prime_ids = common.chars_of(prime, char_to_ix)
     model = CharModel(config, len(chars))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        saver = tf1.train.Saver()
-        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
-        ids = model.generate(session, [char_to_ix[ch] for ch in prime], length, sampler, rng, maxlen)
+    with common.restored(run, model, args.checkpoint) as session:
+        ids = model.generate(session, prime_ids, length, sampler, rng, maxlen)
     return prime + "".join(chars[i] for i in ids)

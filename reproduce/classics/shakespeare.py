@@ -12,30 +12,28 @@ Kept from the article, on purpose:
   in `valid_perplexity`), and "wps" counts characters (the label comes from the word-level PTB code);
 - 100 characters sampled after training from the seed character 'A'.
 
-Resume (`train --recipe shakespeare-char --resume --run-dir RUN`, common.Run): a checkpoint is written every
+Resume (`train --recipe shakespeare-char --resume --run-dir RUN`, common.open_run): a checkpoint is written every
 10 progress lines and after the last step. Its state file holds, beside the step, the metrics rows and the
 seconds trained, the LSTM state carried into the next step (every layer's c and h, float64, exactly) and the
 sums behind the progress line's perplexity (`costs`, `iters`). The closing sample is drawn again from the
 final weights and the seed.
 """
+import dataclasses
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, configs
+from reproduce.sample import draw, sample_temperature
 
 tf1 = tf.compat.v1
 
 RECIPE = "shakespeare-char"
 TEXT_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-DEFAULT_TEXT = "shakespeare/input.txt"
-DEFAULTS = dict(recipe=RECIPE, text_file=DEFAULT_TEXT, num_nodes=200, layers=2, batch_size=500, num_unrollings=1,
-                learning_rate=0.01, clip_norm=5.0, forget_bias=0.0, num_steps=None, display_step=None,
-                seed=0, sample_length=100, seed_char="A")
-# The command-line options that replace a default when given.
-OPTIONS = ("text_file", "num_nodes", "layers", "batch_size", "num_unrollings", "learning_rate", "num_steps",
-           "display_step", "seed")
+DEFAULT_TEXT = configs.SHAKESPEARE_TEXT
+DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.ShakespeareConfig
+OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = ["step", "epoch", "perplexity", "loss", "chars_per_second", "seconds"]
 
 
@@ -100,13 +98,16 @@ class ShakespeareModel:
     def sample(self, session, prime, length, sampler, rng):
         """Feed the primer one id at a time, then draw `length` ids, each fed back with the carried state."""
         state = session.run(self.inference_initial_state)
-        ids = list(prime)
-        for position in range(len(prime) + length - 1):
-            feed = {self.single_input: [ids[position]], **self.state_feed(self.inference_initial_state, state)}
+
+        def step(current):
+            nonlocal state
+            feed = {self.single_input: [current], **self.state_feed(self.inference_initial_state, state)}
             probabilities, state = session.run([self.single_probabilities, self.final_inference_state], feed)
-            if position >= len(prime) - 1:
-                ids.append(sampler(probabilities[0], rng))
-        return ids[len(prime):]
+            return probabilities[0]
+
+        for current in prime[:-1]:
+            step(current)
+        return draw(step, prime[-1], length, sampler, rng)
 
 
 def seed_char(config, chars):
@@ -114,15 +115,9 @@ def seed_char(config, chars):
     return config["seed_char"] if config["seed_char"] in chars else chars[0]
 
 
-def build_config(args):
-    config = dict(DEFAULTS)
-    common.apply_options(config, args, OPTIONS)
-    return config
-
-
 def train(args, log=print):
-    run = common.Run.open(args, build_config(args), OPTIONS)
-    if run.finished(log):
+    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+    if common.finished(run, log):
         return run.path
     config = run.config
     text = common.read_text(config["text_file"], TEXT_URL,
@@ -139,16 +134,16 @@ def train(args, log=print):
     num_steps = config["num_steps"] = config["num_steps"] or steps_per_epoch
     log(f"data has {len(text)} characters, {len(chars)} unique.")
 
-    run.start({"chars": chars})
+    common.start(run, {"chars": chars})
     model = ShakespeareModel(config, len(chars))
-    with run.session(model, log) as (session, state):
+    with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {num_steps} steps of {batch} streams x {unroll} character(s) "
             f"({num_steps / steps_per_epoch:.2f} epoch), {config['layers']} x {config['num_nodes']} LSTM, float64")
         state = train_steps(session, model, run, state, stream_batches(ids, batch), epoch_size, log)
         rng = np.random.RandomState(config["seed"])
         prime = seed_char(config, chars)
         sample = model.sample(session, [char_to_ix[prime]], config["sample_length"],
-                              common.pick_sampler("temperature", "temperature", 1.0), rng)
+                              sample_temperature, rng)
         text_out = prime + "".join(chars[i] for i in sample)
         common.write_atomic(run.path / "samples.txt", text_out + "\n")
         run.finish(state)
@@ -189,25 +184,17 @@ def train_steps(session, model, run, state, batches, epoch_size, log):
             if len(rows) % 10 == 0 or step == num_steps - 1:
                 state = {"costs": costs, "iters": iters, "rows": common.plain_rows(rows), "seconds": seconds,
                          "carry": [[common.encode_array(a) for a in layer] for layer in carry]}
-                run.save(session, step + 1, state)
+                common.save(run, session, step + 1, state)
     return state
 
 
 def generate(args, run, config):
-    chars = common.load_vocab(run)["chars"]
+    chars = run.vocab()["chars"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     prime = args.prime if args.prime else seed_char(config, chars)
-    unknown = sorted({ch for ch in prime if ch not in char_to_ix})
-    if unknown:
-        raise common.UserError(f"--prime: {unknown[0]!r} is not one of the {len(chars)} characters this run was "
-                               "trained on", exit_code=2)
-    length = args.length if args.length is not None else config["sample_length"]
-    common.positive(length, "--length")
-    sampler = common.pick_sampler(args.sampler, "temperature", args.temperature)
-    rng = np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+    prime_ids = common.chars_of(prime, char_to_ix)
+    length, sampler, rng = common.generation(args, config)
     model = ShakespeareModel(config, len(chars))
-    with tf1.Session(graph=model.graph, config=common.session_config()) as session, model.graph.as_default():
-        saver = tf1.train.Saver()
-        common.restore(session, saver, common.checkpoint_prefix(run, args.checkpoint), run)
-        ids = model.sample(session, [char_to_ix[ch] for ch in prime], length, sampler, rng)
+    with common.restored(run, model, args.checkpoint) as session:
+        ids = model.sample(session, prime_ids, length, sampler, rng)
     return prime + "".join(chars[i] for i in ids)

@@ -1,0 +1,154 @@
+"""The rules every recipe follows: options a recipe does not use are refused, one run folder per writer,
+files read back are checked. In-process and without training: each test takes well under a second."""
+import json
+import os
+
+import pytest
+
+from reproduce import main, recipes, rundir
+from reproduce.errors import UserError
+from reproduce.rundir import RunDir
+
+
+def one_line_error(capsys, *fragments):
+    err = capsys.readouterr().err.strip()
+    assert err.splitlines() == [err] and err.startswith("error: ") and "Traceback" not in err, err
+    assert all(fragment in err for fragment in fragments), err
+
+
+# ---------------------------------------------------------------- train: an option the recipe does not use
+@pytest.mark.parametrize("recipe, option", [
+    ("book", ["--layers", "2"]), ("book-gru", ["--text-file", "x.txt"]), ("book", ["--compare-cells"]),
+    ("shakespeare-char", ["--dropout", "0.1"]), ("shakespeare-char", ["--chars-in-segment", "50"]),
+    ("char-lstm", ["--docs-per-step", "2"]), ("char-rnn", ["--stories-dir", "stories"]),
+    ("aesop-word", ["--batch-size", "8"]), ("aesop-context", ["--download"]), ("aesop-word", ["--graph", "fast"]),
+])
+def test_an_option_the_recipe_does_not_use_is_refused(recipe, option, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main.main(["train", "--recipe", recipe, "--run-dir", str(run), *option]) == 2
+    one_line_error(capsys, f"{option[0]} is not used by recipe {recipe}")
+    assert not run.exists()                                              # refused before anything is written
+
+
+def test_the_books_options_are_its_config_fields():
+    parser = main.build_parser()
+    args = parser.parse_args(["train", "--learning-rate", "0.002", "--decay-threshold", "3", "--graph", "faithful"])
+    assert (args.learning_rate, args.decay_threshold, args.graph) == (0.002, 3, "faithful")
+    assert {f.name for f in recipes.book_option_fields()} >= {"learning_rate", "dropout", "num_steps", "seed"}
+    assert "cell" not in {f.name for f in recipes.book_option_fields()}  # defines a recipe: no option
+
+
+# ---------------------------------------------------------------- generate: an option the sampler does not use
+def fake_run(tmp_path, recipe, **config):
+    run = tmp_path / recipe
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"recipe": recipe, **config}))
+    return run
+
+
+@pytest.mark.parametrize("recipe, options, fragment", [
+    ("book", ["--temperature", "0.5"], "--temperature is used by --sampler temperature only"),
+    ("book", ["--beam-length", "3"], "--beam-length is used by --sampler beam and beam-book only"),
+    ("book", ["--sampler", "greedy", "--prime", "the king", "--seed", "3"], "--seed is not used here"),
+    ("aesop-word", ["--seed", "3"], "--seed is not used here"),
+    ("char-gru", ["--sampler", "beam"], "--sampler beam is not a sampler of recipe char-gru"),
+    ("shakespeare-char", ["--graph", "fast"], "--graph is not used by recipe shakespeare-char"),
+])
+def test_a_generate_option_the_sampler_does_not_use_is_refused(recipe, options, fragment, tmp_path, capsys):
+    run = fake_run(tmp_path, recipe)
+    assert main.main(["generate", "--checkpoint", str(run), *options]) == 2
+    one_line_error(capsys, fragment)
+
+
+# ---------------------------------------------------------------- files read back
+@pytest.mark.parametrize("config, fragment", [
+    ('{"recipe": "book", "num_nodes": "many"}', "field 'num_nodes' is 'many', not int"),
+    ('["book"]', "holds a JSON list, not an object"),
+    ('{"num_nodes": 16}', "no field 'recipe'"),
+    ('{"recipe": "book"', "unreadable"),
+])
+def test_a_damaged_config_is_one_line_naming_the_file_and_the_field(config, fragment, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.json").write_text(config)
+    (run / "vocab.json").write_text('{"bigrams": ["UNK", "a "]}')
+    assert main.main(["generate", "--checkpoint", str(run)]) in (1, 2)
+    one_line_error(capsys, "config.json", fragment)
+
+
+def test_vocab_best_and_state_files_are_checked(tmp_path):
+    run = RunDir(fake_run(tmp_path, "book"))
+    (run.path / "vocab.json").write_text('["a"]')
+    with pytest.raises(UserError, match=r"vocab.json: holds a JSON list, not an object"):
+        run.vocab({"bigrams": list})
+    run.best.mkdir()
+    (run.best / "best.json").write_text('{"step": 3, "valid_perplexity": 9.5}')
+    with pytest.raises(UserError, match=r"best.json: no field 'checkpoint'"):
+        run.best_info()
+    run.ckpt.mkdir()
+    (run.ckpt / "state-2.json").write_text('{"step": "two"}')
+    with pytest.raises(UserError, match=r"state-2.json: field 'step' is 'two', not an integer"):
+        run.read_state(2)
+
+
+# ---------------------------------------------------------------- one writer per run folder
+def test_runs_started_in_the_same_second_get_two_folders(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir, "RUNS_ROOT", tmp_path / "checkpoints")
+    monkeypatch.setattr(rundir.time, "strftime", lambda _: "20261201-000000")
+    first, second = RunDir.create("book"), RunDir.create("book")
+    assert first.path.name == "book-20261201-000000" and second.path.name == "book-20261201-000000-2"
+
+
+def test_a_second_writer_is_refused_and_the_lock_dies_with_its_holder(tmp_path):
+    writer = RunDir.create("book", tmp_path / "run")
+    with pytest.raises(UserError, match=rf"run is being trained by process {os.getpid()}"):
+        RunDir(tmp_path / "run").lock()
+    assert RunDir(tmp_path / "run").locked_by_another()
+    writer.unlock()                                         # as the kernel does when the process ends
+    assert not RunDir(tmp_path / "run").locked_by_another()
+    RunDir(tmp_path / "run").lock()
+
+
+def test_run_dir_naming_a_file_is_a_usage_error(tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    assert main.main(["train", "--recipe", "aesop-word", "--run-dir", str(tmp_path / "file")]) == 2
+    one_line_error(capsys, "is a file, not a folder")
+
+
+def test_compare_says_in_one_line_what_it_does_with_a_classics_run(tmp_path, capsys):
+    run = fake_run(tmp_path, "aesop-word")
+    (run / "vocab.json").write_text('{"words": ["the"]}')
+    assert main.main(["compare", "--run", str(run)]) == 2
+    one_line_error(capsys, "is a run of aesop-word, not of a book recipe", "metrics.csv", "generate --checkpoint")
+
+
+def test_a_reader_reads_the_checkpoint_that_replaced_the_one_it_found(tmp_path):
+    """generate or compare on a run that is training: the best checkpoint it found is replaced (and removed)
+    before it reads it; it reads the new one."""
+    import numpy as np
+    import tensorflow as tf
+    tf1 = tf.compat.v1
+    graph = tf.Graph()
+    with graph.as_default():
+        weights = tf1.Variable(np.zeros(3, np.float32), name="weights")
+        saver = tf1.train.Saver()
+        with tf1.Session() as session:
+            run = RunDir(fake_run(tmp_path, "book"))
+            for step, value in ((1, 1.0), (2, 2.0)):
+                session.run(weights.assign(np.full(3, value, np.float32)))
+                run.save_best(session, saver, step, 10.0 - step)           # best/model-1, then model-2 (model-1 removed)
+            found = iter([run.best / "model-1", run.best / "model-2"])      # what a reader saw, then what it finds now
+            run.checkpoint_for_generation = lambda prefer_best=True: next(found)
+            assert run.restore_for_reading(session, saver, [weights]) == run.best / "model-2"
+            assert session.run(weights).tolist() == [2.0, 2.0, 2.0]
+
+
+def test_files_written_follow_the_umask(tmp_path):
+    from reproduce.files import write_atomic
+    previous = os.umask(0o027)
+    try:
+        write_atomic(tmp_path / "report.md", "text\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640          # open() would give 0640, not 0600
+    assert [p.name for p in tmp_path.iterdir()] == ["report.md"]             # no temporary file left
