@@ -99,6 +99,7 @@ class RunDir:
         self.resumed = False
         self.saver = None               # the training session's Saver, set by whoever opens it
         self._lock = None
+        self.environment_recorded = False   # environment.json gets this session at its first checkpoint
 
     @classmethod
     def for_training(cls, recipe, run_dir, resume, config, given, extendable=(), same=None, command=None,
@@ -116,7 +117,6 @@ class RunDir:
         if not resume:
             run = cls.create(recipe, run_dir, command)
             run.config = dict(config)
-            run.record_environment()
             return run
         if not run_dir:
             raise UserError("--resume needs --run-dir: the run folder to continue", exit_code=2)
@@ -141,7 +141,6 @@ class RunDir:
                                 "it out to resume the run as it was started", exit_code=2)
         run.lock()
         run.config, run.resumed = saved, True
-        run.record_environment()
         return run
 
     # ------------------------------------------------------------ create, open, find
@@ -267,11 +266,13 @@ class RunDir:
         return read_json_object(self.path / "vocab.json", required)
 
     def record_environment(self):
-        """Add this training session (the start or a resume) to environment.json: versions, CPU, threads,
-        commit, command line (provenance.py)."""
+        """Add this training session (the start or a resume; at its first checkpoint, so that a session that
+        trained nothing adds nothing) to environment.json: versions, CPU, threads, commit, command line
+        (provenance.py)."""
         from reproduce import provenance
         from reproduce.session import session_config
         provenance.record(self.path, session_config(), write_json)
+        self.environment_recorded = True
 
     def write_files(self, **named):
         """config=..., vocab=..., corpus_fingerprint=...: each as <name>.json, whole or not at all."""
@@ -308,6 +309,8 @@ class RunDir:
             raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({describe_error(e)}); "
                             f"{kept}; free space and run `{self.command}`") from e
         self.saved_step = step
+        if not self.environment_recorded:          # this session trained a step: say what it ran on
+            self.record_environment()
         for old in self.steps()[keep_last:]:
             (self.ckpt / f"state-{old}.json").unlink(missing_ok=True)
             remove_checkpoint(self.ckpt / f"model-{old}")
