@@ -292,7 +292,7 @@ def load_stories(config, vocabulary, cache):
 
 def compare_run(run_path, cache):
     """Everything the report says about one run, as a JSON-ready dict."""
-    from reproduce.data import fingerprint
+    from reproduce.data import fingerprint, same_stories
 
     run = RunDir.open(run_path)
     config, vocab = read_book_run(run)
@@ -303,10 +303,7 @@ def compare_run(run_path, cache):
     stories_now = fingerprint(corpus)
     try:
         ours = json.loads((run.path / "corpus_fingerprint.json").read_text())
-        # The corpus check's verdict is recorded beside the fingerprint since the manifest came; older runs
-        # lack it, which says nothing about the stories.
-        if {k: v for k, v in ours.items() if k != "corpus_check"} != \
-                {k: v for k, v in stories_now.items() if k != "corpus_check"}:
+        if not same_stories(ours, stories_now):
             notes.append(f"the stories now in {config.stories_dir} differ from those the run read; "
                          "the data check uses what the run read")
     except (OSError, ValueError):

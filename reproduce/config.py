@@ -1,7 +1,7 @@
 """One config object for a run: the book's constants, the recipes, and the JSON stored beside checkpoints."""
 import dataclasses
 
-from reproduce.argtypes import at_least, probability
+from reproduce.argtypes import probability, seed as seed_type
 from reproduce.errors import UserError
 
 
@@ -57,7 +57,7 @@ class Config:
     clip_norm: float = 5.0
     # Checkpoints: the last `keep_last` steps are kept, and the best by valid perplexity.
     keep_last: int = 3
-    seed: int = dataclasses.field(default=0, metadata={"type": at_least(0)})
+    seed: int = dataclasses.field(default=0, metadata={"type": seed_type})
 
     @classmethod
     def from_dict(cls, values, source=None):

@@ -194,11 +194,11 @@ class Corpus:
         return "".join(self.reverse_dictionary[i] for i in ids)
 
 
-def load_corpus(stories_dir, num_files, reverse_dictionary=None, allow_other_corpus=False):
+def load_corpus(stories_dir, num_files, reverse_dictionary=None, allow_other_corpus=False, warn=None):
     """Read `001.txt`... of `stories_dir`; build the vocabulary, or use a saved one (from a checkpoint).
 
     The files are checked against the book's (check_corpus): one that differs is an error naming it,
-    unless `allow_other_corpus`.
+    unless `allow_other_corpus` (then a warning, through `warn`).
     """
     stories_dir = stories_folder(stories_dir)
     files = [stories_dir / name for name in story_filenames(num_files)]
@@ -209,7 +209,7 @@ def load_corpus(stories_dir, num_files, reverse_dictionary=None, allow_other_cor
                         f"--num-files {num_files}` or ask for fewer with --num-files")
     raws = [read_story_bytes(f) for f in files]
     documents = [to_bigrams(decode_story(f, raw)) for f, raw in zip(files, raws)]
-    check = check_corpus({f: hashlib.sha256(raw).hexdigest() for f, raw in zip(files, raws)}, allow_other_corpus)
+    check = check_corpus({f: hashlib.sha256(raw).hexdigest() for f, raw in zip(files, raws)}, allow_other_corpus, warn)
     dictionary, built_reverse, counter = build_vocabulary(documents)
     if reverse_dictionary is not None:
         reverse_dictionary = list(reverse_dictionary)
@@ -218,6 +218,13 @@ def load_corpus(stories_dir, num_files, reverse_dictionary=None, allow_other_cor
         reverse_dictionary = built_reverse
     data_list = [to_ids(document, dictionary) for document in documents]
     return Corpus(files, documents, dictionary, reverse_dictionary, counter, data_list, check)
+
+
+def same_stories(fingerprint, other):
+    """Whether two fingerprints (`fingerprint()`, or a run's corpus_fingerprint.json) describe the same stories:
+    every field but the corpus check's verdict, which older runs lack and which names where the files were."""
+    return ({k: v for k, v in fingerprint.items() if k != "corpus_check"}
+            == {k: v for k, v in other.items() if k != "corpus_check"})
 
 
 def fingerprint(corpus):

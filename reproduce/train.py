@@ -8,7 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.config import Config
-from reproduce.data import BatchGenerator, fingerprint, load_corpus
+from reproduce.data import BatchGenerator, fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError
 from reproduce.files import write_atomic, write_csv
 from reproduce.model import BookModel
@@ -133,8 +133,11 @@ class Trainer:
         saved_vocab = None
         if resume:
             saved_vocab = self.run.vocab({"bigrams": list})["bigrams"]
+        # A resumed run must read its own stories (check_stories, by fingerprint); whether they were the book's
+        # files was checked when it started and is recorded in its corpus_fingerprint.json.
         self.corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=saved_vocab,
-                                  allow_other_corpus=config.allow_other_corpus)
+                                  allow_other_corpus=config.allow_other_corpus or resume,
+                                  warn=(lambda message: None) if resume else None)
         if resume:
             self.check_stories()
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
@@ -173,7 +176,7 @@ class Trainer:
         if not path.exists():                      # run folders written before the fingerprint existed
             return
         saved = read_json_object(path)
-        if json.loads(json.dumps(fingerprint(self.corpus))) != saved:
+        if not same_stories(json.loads(json.dumps(fingerprint(self.corpus))), saved):
             raise UserError(f"{self.config.stories_dir} does not hold the stories {self.run.path} was trained on "
                             f"(they differ from {path}); give --stories-dir the folder it was trained on",
                             exit_code=2)

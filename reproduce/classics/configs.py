@@ -8,7 +8,7 @@ called otherwise (the sample length is `--chars-in-segment`, as for the book).
 import dataclasses
 from pathlib import Path
 
-from reproduce.argtypes import at_least
+from reproduce.argtypes import seed as seed_type
 from reproduce.config import recipe_field
 
 SHAKESPEARE_TEXT = "shakespeare/input.txt"
@@ -19,7 +19,7 @@ def option(default, **metadata):
     return dataclasses.field(default=default, metadata=metadata)
 
 
-SEED = dict(type=at_least(0))
+SEED = dict(type=seed_type)
 
 
 @dataclasses.dataclass
