@@ -338,7 +338,7 @@ def work_keras(spec):
             "jit_compile": bool(model.jit_compile), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
 
-WORKERS = {"literal": work_book_graph, "fast": work_book_graph, "pytorch": work_pytorch, "keras": work_keras}
+WORKERS = {**{name: work_book_graph for name in BOOK_CONTENDERS}, "pytorch": work_pytorch, "keras": work_keras}
 
 
 def worker_main(spec_path):

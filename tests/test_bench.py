@@ -33,6 +33,13 @@ def test_bench_writes_the_required_keys(tmp_path, grimm_dir):
     for key in ("valid_500_s", "peak_rss_mb", "fast_gflops", "sgemm_gflops"):
         assert results[key] > 0, key
     assert results["train_iteration_spread_ms"]["fast"]["n"] == 2
+    # The book's other cells on both graphs, and the two ways a study can use the cores.
+    assert set(results["cells_train_iteration_ms"]) == {"literal-peephole", "fast-peephole", "literal-gru", "fast-gru"}
+    assert all(ms > 0 for ms in results["cells_train_iteration_ms"].values())
+    assert set(results["study"]["layouts"]) == {"one process on every core", "one process per core"}
+    assert results["study"]["faster"] in results["study"]["layouts"]
+    assert {"peephole fast / LSTM fast <= 1.3", "gru fast / LSTM fast <= 1.3",
+            "8-seed study minutes <= 60"} <= set(results["targets"])
 
 
 def test_a_peer_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
