@@ -1,12 +1,10 @@
 """`study`: seeds as ordinary run folders, resumed and skipped, the band report and its computed verdict."""
 import json
-import os
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 
 from conftest import REPO, TINY, run_cli
 from reproduce.study import parse_seeds, place
@@ -20,7 +18,7 @@ def test_seeds_and_the_verdict_are_computed():
 
 
 def _study(grimm_dir, study_dir, *extra):
-    return run_cli("study", "--recipe", "book", "--seeds", "0-1", "--stories-dir", grimm_dir, *TINY,
+    return run_cli("study", "--recipe", "book", "--seeds", "0-1", "--jobs", "2", "--stories-dir", grimm_dir, *TINY,
                    "--study-dir", study_dir, *extra)
 
 
@@ -61,7 +59,7 @@ def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(g
 def test_an_interrupted_study_leaves_every_seed_resumable(grimm_dir, tmp_path):
     study_dir = tmp_path / "study"
     process = subprocess.Popen([sys.executable, str(REPO / "reproduce" / "main.py"), "study", "--recipe", "book",
-                                "--seeds", "0-1", "--stories-dir", str(grimm_dir), *TINY, "--num-steps", "3",
+                                "--seeds", "0-1", "--jobs", "2", "--stories-dir", str(grimm_dir), *TINY, "--num-steps", "3",
                                 "--study-dir", str(study_dir)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.monotonic() + 180
