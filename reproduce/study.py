@@ -301,7 +301,8 @@ def write_report(study_dir):
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "story_measures": measures,
               "environments": sorted({provenance.describe(provenance.load(path)) for _, path in folders})}
-    plot_band(study_dir / "band.png", per_step, book_curve, f"{config.recipe}: {len(folders)} seeds", book_label)
+    plot_band(study_dir / "band.png", per_step, book_curve,
+              f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
     plot_story_measures(study_dir / "story_measures.png", measures, book_label)
     write_json(study_dir / "report.json", report)
     write_atomic(study_dir / "report.md", report_markdown(report))
@@ -312,6 +313,7 @@ def write_report(study_dir):
 
 def plot_band(path, per_step, book_curve, title, book_label):
     plt = pyplot()
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
     figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     steps = [row["step"] for row in per_step]
     for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
@@ -325,6 +327,9 @@ def plot_band(path, per_step, book_curve, title, book_label):
         axes.plot([r["step"] for r in book_curve], [r[book_key] for r in book_curve], "o-", color="black",
                   markersize=3, label=f"{book_label} (printed)")
         axes.set_yscale("log")
+        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_formatter(NullFormatter())
         axes.set_xlabel("step")
         axes.set_title(f"{key} perplexity")
         axes.grid(True, which="both", alpha=0.3)
@@ -349,7 +354,8 @@ def plot_story_measures(path, measures, book_label):
 
 
 def report_markdown(report):
-    lines = [f"# Study of `{report['recipe']}` ({report['cell']}) over {len(report['seeds'])} seeds", "",
+    lines = [f"# Study of `{report['recipe']}` ({report['cell']}) over {len(report['seeds'])} seeds "
+             f"({len(report['finished_seeds'])} finished)", "",
              f"**Verdict: {report['verdict']}** (best valid perplexity, against the {report['book_run']}).", "",
              f"Seeds {', '.join(map(str, report['seeds']))}; finished ({report['num_steps']} steps): "
              f"{len(report['finished_seeds'])}. Options: "
@@ -357,11 +363,14 @@ def report_markdown(report):
              "", "Made on: " + "; ".join(report["environments"]) + ".", "",
              "![band of the seeds with the book's curve](band.png)", "",
              "## Where each figure the book printed falls among the seeds", "",
+             "The ranks and the verdict count the finished seeds only; the per-step table every seed.", "",
              "| figure | the book | seeds: min - median - max | rank of the book (low first) | verdict |",
              "|---|---|---|---|---|"]
     for name, entry in report["ranks"].items():
         seeds = entry["seeds"]
-        lines.append(f"| {name} | {_fmt(entry['book'])} | {_fmt(seeds[0])} - {_fmt(statistics.median(seeds))} - "
+        median = statistics.median(seeds)
+        median = int(median) if isinstance(entry["book"], int) and float(median).is_integer() else median
+        lines.append(f"| {name} | {_fmt(entry['book'])} | {_fmt(seeds[0])} - {_fmt(median)} - "
                      f"{_fmt(seeds[-1])} | {entry['rank']} of {entry['of']} | {entry['verdict'].split(':')[0]} |")
     lines += ["", "## Per step", "", "| step | train: median (min - max) | valid: median (min - max) |",
               "|---|---|---|"]
