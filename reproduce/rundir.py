@@ -28,7 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, describe_error, interrupt_exit_code
+from reproduce.errors import UserError, describe_error, interrupt_exit_code, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
 
@@ -462,8 +462,8 @@ class RunDir:
 
     def restore_for_reading(self, session, saver, variables, prefix=None, prefer_best=True, say=True):
         """Restore the checkpoint a reader (generate, compare, evaluate) uses: `prefix`, else the best (or,
-        without `prefer_best`, the newest) one; returns the prefix restored, and (with `say`) names it in one
-        line on stderr. A run training meanwhile may replace that checkpoint between finding and reading it:
+        without `prefer_best`, the newest) one; returns the prefix restored, and (with `say`) the command
+        names it in one line on stderr when it succeeds. A run training meanwhile may replace that checkpoint between finding and reading it:
         then the one that replaced it is read."""
         named = prefix is not None
         prefix = prefix or self.checkpoint_for_generation(prefer_best)
@@ -471,7 +471,7 @@ class RunDir:
             try:
                 restore_for_use(session, saver, variables, prefix, self.path)
                 if say:
-                    print(f"using {self.describe_checkpoint(prefix)}", file=sys.stderr)
+                    say_when_done(f"using {self.describe_checkpoint(prefix)}")
                 return prefix
             except UserError:
                 newer = None if named or attempt == 2 else self.checkpoint_for_generation(prefer_best)
