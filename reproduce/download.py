@@ -14,7 +14,6 @@ a body that breaks off half-way (shorter than its Content-Length, or stalled) is
 """
 import hashlib
 import os
-import re
 import secrets
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from urllib3.util.retry import Retry
 from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, book_story_hashes, differs_message,
                             read_story_bytes, stories_folder, story_filenames, story_name)
 from reproduce.errors import UserError
+from reproduce.files import remove_stale_temporaries
 
 BOOK_URL = "https://www.cs.cmu.edu/~spok/grimmtmp/"
 BASE_URL_ENV = "GRIMM_BASE_URL"          # points the download at a mirror
@@ -145,9 +145,6 @@ def _stream(response, out, target, url, expected, max_bytes):
                             "free some space or choose another --stories-dir") from e
 
 
-PART = re.compile(r"\.(?P<story>.+)\.(?P<pid>\d+)\.[0-9a-f]+\.part")   # .001.txt.<pid>.<random>.part
-
-
 def _create_temporary(target):
     """A new hidden file beside `target`, named with this process's PID; created as open() would (the umask
     applies: mkstemp's 0600 would be kept by the rename). Returns (fd, path)."""
@@ -159,24 +156,6 @@ def _create_temporary(target):
             continue
         except OSError as e:
             raise UserError(f"{target.parent}: cannot write there ({e.strerror}); choose another --stories-dir") from e
-
-
-def _process_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:             # alive, another user's
-        return True
-    return True
-
-
-def remove_stale_temporaries(folder):
-    """Remove the `.NNN.txt.<pid>.*.part` files of processes no longer alive (killed mid-download)."""
-    for path in folder.glob(".*.part"):
-        match = PART.fullmatch(path.name)
-        if match is None or not _process_alive(int(match["pid"])):
-            path.unlink(missing_ok=True)
 
 
 def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256):
@@ -266,7 +245,7 @@ def check_base_url(base_url):
 def _prepare_folder(stories_dir):
     try:
         stories_dir.mkdir(parents=True, exist_ok=True)
-        remove_stale_temporaries(stories_dir)
+        remove_stale_temporaries(stories_dir, unnamed_parts=True)
     except OSError as e:
         raise UserError(f"{stories_dir}: cannot use it as the stories folder ({e.strerror}); "
                         "choose another --stories-dir") from e

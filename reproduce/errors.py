@@ -1,4 +1,5 @@
-"""The one exception type a user mistake is reported with, and how every command ends on a signal."""
+"""The one exception type a user mistake is reported with, how every command ends on a signal, and the lines
+it prints once it has succeeded."""
 import signal
 
 
@@ -32,13 +33,26 @@ def interrupt_exit_code(interrupt):
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
+pending_notes = []          # lines for stderr once the command has succeeded (say_when_done)
+
+
+def say_when_done(line):
+    """Print `line` on stderr when the command succeeds (report_errors), so that a failure's one `error:`
+    line stands alone: what a reader used (`using best/model-12 ...`)."""
+    pending_notes.append(line)
+
+
 def report_errors(action, debug=False):
-    """Run `action()`; a UserError, Ctrl-C or SIGTERM becomes one line on stderr. Returns the exit status."""
+    """Run `action()`; a UserError, Ctrl-C or SIGTERM becomes one line on stderr, and on success the lines
+    of `say_when_done` follow. Returns the exit status."""
     import sys
     import traceback
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    pending_notes.clear()
     try:
         action()
+        for line in pending_notes:
+            print(line, file=sys.stderr)
     except UserError as e:
         if debug:
             traceback.print_exc()
@@ -49,4 +63,5 @@ def report_errors(action, debug=False):
         return interrupt_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
+        pending_notes.clear()
     return 0

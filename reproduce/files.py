@@ -3,11 +3,15 @@
 Each is written to a temporary file in the destination's folder, flushed to disk and renamed over the
 destination, so a crash (or a full disk) leaves the previous version intact. The file gets the mode
 `open()` would give it (0666 less the umask), not the temporary file's 0600.
+
+Temporary files carry their writer's PID (`.<name>.<pid>.<random>.tmp`; downloads' `.<name>.<pid>.<random>.part`):
+the next write in a folder removes those a killed process left there, never one of a live process.
 """
 import csv
 import io
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -20,11 +24,40 @@ def _umask_mode():
     return 0o666 & ~umask
 
 
+TEMPORARY = re.compile(r"\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]+\.(?:tmp|part)")
+
+
+def process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:             # alive, another user's
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder, unnamed_parts=False):
+    """Remove the temporary files (`.<name>.<pid>.<random>.tmp` or `.part`) of processes no longer alive in
+    `folder`; with `unnamed_parts` (a stories folder), also the `.part` files of downloads from before PIDs
+    were in their names."""
+    for path in Path(folder).glob(".*.*"):
+        if path.suffix not in (".tmp", ".part"):
+            continue
+        match = TEMPORARY.fullmatch(path.name)
+        if (match is None and unnamed_parts and path.suffix == ".part") or (match and not process_alive(int(match["pid"]))):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass                    # not ours to remove after all (permissions): leave it
+
+
 def replace_atomically(path, write, mode="w"):
     """Call `write(file)` on a temporary file beside `path` (text for mode "w", bytes for "wb"), then
-    rename it to `path`."""
+    rename it to `path`. Temporary files killed processes left in that folder are removed first."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as f:
             write(f)

@@ -82,7 +82,8 @@ def build_parser():
     generate = commands.add_parser("generate", help="write a story from a checkpoint")
     generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
                                                               "prefix such as RUN/ckpt/model-12")
-    generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own)")
+    generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own; "
+                                                     "at most 100,000)")
     generate.add_argument("--seed", type=seed)
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
     generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}; default: the recipe's (top3, the "

@@ -117,6 +117,9 @@ def refuse_unused_train_options(args):
                         f"(it is an option of {', '.join(users) or 'no recipe'})", exit_code=2)
 
 
+MAX_GENERATE_LENGTH = 100_000          # generate --length: bigrams (words, characters) of one story
+
+
 def check_generate_options(args, recipe_name):
     """The sampler `args.sampler` (default: the recipe's) must be one of the recipe's, and every generate
     option given must be one the recipe and the sampler use; sets the defaults it resolves on `args`."""
@@ -150,4 +153,7 @@ def check_generate_options(args, recipe_name):
         raise UserError(f"--temperature must be above 0 (got {args.temperature})", exit_code=2)
     args.beam_length = args.beam_length or 5
     args.beam_neighbors = args.beam_neighbors or 5
+    if args.length is not None and args.length > MAX_GENERATE_LENGTH:
+        raise UserError(f"--length {args.length} is past the limit of {MAX_GENERATE_LENGTH:,} (a story is drawn in "
+                        "memory and printed when it is complete); give a smaller --length", exit_code=2)
 

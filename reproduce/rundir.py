@@ -21,16 +21,16 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from pathlib import Path
 
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, describe_error, interrupt_exit_code
-from reproduce.files import write_atomic, write_json
+from reproduce.errors import UserError, describe_error, interrupt_exit_code, say_when_done
+from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
-tf1 = tf.compat.v1
 
 RUNS_ROOT = Path("checkpoints")
 LOCK_FILE = ".lock"
@@ -84,6 +84,12 @@ def unstarted_folders_removed():
             if path.is_dir() and all(p.name == LOCK_FILE for p in path.iterdir()):
                 shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def checkpoint_step(prefix):
+    """The step of a checkpoint prefix `.../model-<step>`, -1 for another name."""
+    step = re.fullmatch(r"model-(\d+)", Path(prefix).name)
+    return int(step[1]) if step else -1
 
 
 class RunDir:
@@ -239,6 +245,21 @@ class RunDir:
         handle.write(f"{os.getpid()}\n")
         handle.flush()
         self._lock = handle
+        self.remove_stale_temporaries()
+
+    def remove_stale_temporaries(self):
+        """Under the lock, remove what a killed writer left: the temporary files of dead processes
+        (files.py) and TensorFlow's half-written checkpoints (`model-3_temp/`, `*.tempstate*`; no other
+        process writes checkpoints here)."""
+        for folder in (self.path, self.ckpt, self.best):
+            if folder.is_dir():
+                remove_stale_temporaries(folder)
+        for folder in (self.ckpt, self.best):
+            for tmp in [*folder.glob("*_temp*"), *folder.glob("*.tempstate*")]:
+                if tmp.is_dir():
+                    shutil.rmtree(tmp, ignore_errors=True)
+                else:
+                    tmp.unlink(missing_ok=True)
 
     def locked_by_another(self):
         if self._lock is not None or not (self.path / LOCK_FILE).exists():
@@ -321,11 +342,6 @@ class RunDir:
         """Restore the newest step whose checkpoint and state are intact and return its state (`check_state`
         may refuse a state by raising ValueError). None when the run has no checkpoint yet; a one-line error
         when it has some but none is usable."""
-        for tmp in self.ckpt.glob("*_temp*"):          # left by a save that was killed
-            if tmp.is_dir():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
         problems = []
         for step in self.steps():
             try:
@@ -414,36 +430,79 @@ class RunDir:
                                 {"step": int, "valid_perplexity": (int, float), "checkpoint": str})
 
     def checkpoint_for_generation(self, prefer_best=True):
-        """The best checkpoint (with `prefer_best`), else the newest step's: a prefix path, or a one-line error.
-        Runs written before state files existed are found through ckpt/checkpoint."""
+        """The best checkpoint (with `prefer_best`), else the newest intact step's: a prefix path, or a one-line
+        error. Runs written before state files existed are found through ckpt/checkpoint's list. When the one
+        expected (best.json's, the newest state file's, the one ckpt/checkpoint names) has lost its files, a
+        warning line names it and the older one used instead."""
+        expected = []
         info = self.best_info() if prefer_best else None
-        if info and checkpoint_files(self.best / info["checkpoint"]):
-            return self.best / info["checkpoint"]
-        for step in self.steps():
-            if checkpoint_files(self.ckpt / f"model-{step}"):
-                return self.ckpt / f"model-{step}"
-        if self.ckpt.is_dir():
-            indexed = tf1.train.latest_checkpoint(str(self.ckpt))
-            if indexed and checkpoint_files(indexed):
-                return Path(indexed)
+        if info:
+            expected.append(self.best / info["checkpoint"])
+        newest = {self.ckpt / f"model-{step}" for step in self.steps()} | set(self.indexed_checkpoints())
+        expected += sorted(newest, key=checkpoint_step, reverse=True)
+        for prefix in expected:
+            if checkpoint_files(prefix):
+                if prefix != expected[0]:
+                    print(f"warning: {expected[0]} has no checkpoint files (deleted?); using the newest intact "
+                          f"one, {prefix}", file=sys.stderr)
+                return prefix
         raise UserError(f"{self.path}: no checkpoint in this run folder yet; train first "
                         f"(`{self.command}`)")
 
-    def restore_for_reading(self, session, saver, variables, prefix=None, prefer_best=True):
-        """Restore the checkpoint a reader (generate, compare) uses: `prefix`, else the best (or, without
-        `prefer_best`, the newest) one; returns the prefix restored. A run training meanwhile may replace that
-        checkpoint between finding and reading it: then the one that replaced it is read."""
+    def indexed_checkpoints(self):
+        """The checkpoints ckpt/checkpoint lists (read as text: tf.train.latest_checkpoint logs
+        a TensorFlow ERROR for a listed checkpoint whose files are gone)."""
+        index = self.ckpt / "checkpoint"
+        try:
+            text = index.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return []
+        named = re.findall(r'^(model_checkpoint_path|all_model_checkpoint_paths): "([^"]+)"$', text, re.M)
+        return [self.ckpt / path for key, path in named]     # relative to ckpt/; an absolute one stays as it is
+
+    def restore_for_reading(self, session, saver, variables, prefix=None, prefer_best=True, say=True):
+        """Restore the checkpoint a reader (generate, compare, evaluate) uses: `prefix`, else the best (or,
+        without `prefer_best`, the newest) one; returns the prefix restored, and (with `say`) the command
+        names it in one line on stderr when it succeeds. A run training meanwhile may replace that checkpoint between finding and reading it:
+        then the one that replaced it is read."""
         named = prefix is not None
         prefix = prefix or self.checkpoint_for_generation(prefer_best)
         for attempt in range(3):
             try:
                 restore_for_use(session, saver, variables, prefix, self.path)
+                if say:
+                    say_when_done(f"using {self.describe_checkpoint(prefix)}")
                 return prefix
             except UserError:
                 newer = None if named or attempt == 2 else self.checkpoint_for_generation(prefer_best)
                 if newer is None or newer == prefix:
                     raise
                 prefix = newer
+
+    def describe_checkpoint(self, prefix):
+        """`best/model-12 (step 12, valid perplexity 40.21)`: the checkpoint relative to the run folder, its
+        step, and its validation figure when it is the best one (best.json's, as the recipe measures it)."""
+        prefix = Path(prefix)
+        try:
+            shown = prefix.resolve().relative_to(self.path.resolve())
+        except ValueError:
+            shown = prefix
+        details = [f"step {checkpoint_step(prefix)}"] if checkpoint_step(prefix) >= 0 else []
+        try:
+            info = self.best_info() if prefix.parent.resolve() == self.best.resolve() else None
+        except UserError:
+            info = None
+        if info and info["checkpoint"] == prefix.name:
+            details.append(f"valid {self.best_figure_name()} {info['valid_perplexity']:.2f}")
+        return f"{shown}" + (f" ({', '.join(details)})" if details else "")
+
+    def best_figure_name(self):
+        """What best.json's `valid_perplexity` holds: the book's perplexity, the char-rnn runs' loss."""
+        try:
+            recipe = self.read_config()["recipe"]
+        except UserError:
+            return "figure"
+        return "loss" if recipe.startswith("char-") else "perplexity"
 
     # ------------------------------------------------------------ interrupts
     @contextlib.contextmanager

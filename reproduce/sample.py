@@ -98,6 +98,9 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         raise UserError(f"--length must be a positive number of bigrams (got {length})", exit_code=2)
     if sampler not in SAMPLERS:
         raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
+    if sampler.startswith("beam") and length < beam_length:
+        raise UserError(f"--length {length} is shorter than --beam-length {beam_length}: the beam samplers draw "
+                        f"whole segments of --beam-length bigrams; give --length {beam_length} or more", exit_code=2)
     run, prefix = RunDir.find(checkpoint)
     config, vocab = read_book_run(run)
     if prefix is None:

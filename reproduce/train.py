@@ -169,6 +169,8 @@ class Trainer:
             log(f"Resumed {self.run.path} after step {self.step} of {config.num_steps}")
         self.events = tf1.summary.FileWriter(str(self.run.path / "events"),
                                              graph=self.model.graph if state is None else None)
+        if state is not None:
+            self.restart_events()
 
     def check_stories(self):
         """A resumed run reads the stories it was trained on, wherever they are now: the same fingerprint."""
@@ -275,12 +277,23 @@ class Trainer:
             self.run.save_best(self.session, self.model.saver, self.step, valid_perplexity)
         self.run.save_step(self.session, self.model.saver, self.step, self._state(), self.config.keep_last)
         self.write_reports()
-        row = self.history[-1]
+        self.write_summary(self.history[-1])
+        self.events.flush()
+
+    def restart_events(self):
+        """A resumed run's events file starts with a SessionLog START at the restored step, which makes
+        TensorBoard drop the earlier files' events from that step on (steps trained after the checkpoint by the
+        session that was stopped, and trained again now); the restored step's own figures follow it again."""
+        self.events.add_session_log(tf1.SessionLog(status=tf1.SessionLog.START), self.step)
+        if self.history:
+            self.write_summary(self.history[-1])
+        self.events.flush()
+
+    def write_summary(self, row):
         summary = tf1.Summary(value=[tf1.Summary.Value(tag=tag, simple_value=row[key]) for tag, key in (
             ("perplexity/train", "train_perplexity"), ("perplexity/valid", "valid_perplexity"),
             ("learning_rate", "learning_rate"))])
-        self.events.add_summary(summary, self.step)
-        self.events.flush()
+        self.events.add_summary(summary, row["step"])
 
     def write_reports(self):
         write_csv(self.run.path / "metrics.csv", METRICS_COLUMNS, self.history)

@@ -179,7 +179,8 @@ def train_one(args, recipe, path=None, command=None, log=print):
         log(f"Training {recipe} ({config['cell']} cell, {config['num_nodes']} units) in {run.path}: {num_steps} steps "
             f"of {config['batch_size']} windows ({num_steps / data.steps_per_epoch:.2f} epochs)")
         state = train_steps(session, model, run, state, data, log)
-        run.restore_for_reading(session, run.saver, tf1.global_variables(), run.best / run.best_info()["checkpoint"])
+        run.restore_for_reading(session, run.saver, tf1.global_variables(), run.best / run.best_info()["checkpoint"],
+                             say=False)
         probe_rng = np.random.RandomState(config["seed"] + 2)
         context = common.plain_rows(model.context_probe(session, *data.valid, config["batch_size"],
                                                         config["context_lengths"], probe_rng))
