@@ -185,3 +185,21 @@ def test_train_rejects_a_configuration_that_cannot_work(grimm_dir, tmp_path, opt
     result = run_cli("train", "--stories-dir", stories, *TINY, "--run-dir", tmp_path / "run", *options)
     _one_line_error(result, fragment)
     assert not (tmp_path / "run").exists()                 # rejected before anything was built or written
+
+
+def test_a_second_process_is_refused_and_a_sigkilled_writer_leaves_no_stale_lock(grimm_dir, tmp_path):
+    """Two real processes on one run folder: the second is refused naming the first; SIGKILL frees the folder."""
+    run_dir = tmp_path / "run"
+    first = _train_process(grimm_dir, run_dir, "--num-steps", "400")
+    deadline = time.monotonic() + 120
+    while not (run_dir / "ckpt" / "state-1.json").exists():
+        assert first.poll() is None and time.monotonic() < deadline, "training ended before step 1 was saved"
+        time.sleep(0.05)
+    second = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "400", "--run-dir", run_dir,
+                     "--resume")
+    _one_line_error(second, f"is being trained by process {first.pid}", code=2)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    resumed = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir,
+                      "--resume")
+    assert resumed.returncode == 0 and "Resumed" in resumed.stdout, resumed.stderr
