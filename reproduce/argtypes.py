@@ -53,19 +53,27 @@ def seed(text):
     return value
 
 
+def number_ranges(text, low, high):
+    """`7,12,30-40` -> [7, 12, 30, ..., 40], sorted, each once; a ValueError naming the part that is not a
+    number, a range running forwards, or inside low ... high."""
+    numbers = set()
+    for part in text.split(","):
+        first, dash, final = part.strip().partition("-")
+        try:
+            first, final = int(first), int(final if dash else first)
+        except ValueError:
+            raise ValueError(f"{part.strip()!r} is not a number or a range such as {low}-{low + 9}") from None
+        if not low <= first <= final <= high:
+            raise ValueError(f"{part.strip()!r} is outside {low} ... {high} or runs backwards")
+        numbers.update(range(first, final + 1))
+    return sorted(numbers)
+
+
 def story_numbers(text):
     """`7,12,30-40` -> [7, 12, 30, ..., 40]: story numbers of the book's site (1 ... 209), sorted, each once."""
     from reproduce.data import SITE_STORIES as last
-    numbers = set()
-    for part in text.split(","):
-        low, dash, high = part.strip().partition("-")
-        try:
-            first, final = int(low), int(high if dash else low)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is not a story number or a range such as "
-                                             "101-209 (write e.g. 7,12,30-40)")
-        if not 1 <= first <= final <= last:
-            raise argparse.ArgumentTypeError(f"{text!r}: {part.strip()!r} is outside 1 ... {last} or runs backwards "
-                                             f"(the site holds stories 1 ... {last})")
-        numbers.update(range(first, final + 1))
-    return sorted(numbers)
+    try:
+        return number_ranges(text, 1, last)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e} (the site holds stories 1 ... {last}; write e.g. "
+                                         "7,12,30-40)") from None

@@ -569,15 +569,8 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
 
 # ====================================================================== the whole run
 def machine_description(threads):
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {threads} of {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
+    from reproduce.provenance import cpu
+    return f"{cpu()[0]}, {threads} of {os.cpu_count()} cores, {platform.system()} {platform.release()}, " \
            f"Python {platform.python_version()}"
 
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parent.parent
 KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "neon", "asimd")
 
 
-def _cpu():
+def cpu():
     """(model name, kernel-relevant flags) from /proc/cpuinfo; the platform's processor string elsewhere."""
     try:
         info = Path("/proc/cpuinfo").read_text()
@@ -49,7 +49,7 @@ def environment(session_config=None):
     import numpy
     import tensorflow as tf
 
-    cpu_model, cpu_flags = _cpu()
+    cpu_model, cpu_flags = cpu()
     threads = None
     if session_config is not None:
         threads = {"intra_op": session_config.intra_op_parallelism_threads,

@@ -22,11 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from reproduce import provenance, text_metrics
-from reproduce.config import RECIPES, Config, read_book_run, recipe_config
+from reproduce.argtypes import SEED_MAX, number_ranges
+from reproduce.config import RECIPES, read_book_run, recipe_config
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import RunDir
 from reproduce.errors import UserError, interrupt_exit_code
 from reproduce.progress import format_seconds
+from reproduce.recipes import book_option_fields, option_type
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 # The train options a study passes to every seed: the book loop's Config fields (the recipe, seed and
@@ -40,15 +42,10 @@ TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table pla
 
 def parse_seeds(text):
     """`0-7` or `0,3,5-9` -> sorted distinct seeds; a usage error otherwise."""
-    seeds = set()
-    for part in text.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match or (match[2] and int(match[2]) < int(match[1])):
-            raise UserError(f"--seeds {text!r}: give seeds as 0-7 or 0,3,5-9", exit_code=2)
-        seeds.update(range(int(match[1]), int(match[2] or match[1]) + 1))
-    if max(seeds) >= 2 ** 32:
-        raise UserError(f"--seeds {text!r}: a seed is at most {2 ** 32 - 1}", exit_code=2)
-    return sorted(seeds)
+    try:
+        return number_ranges(text, 0, SEED_MAX)
+    except ValueError as e:
+        raise UserError(f"--seeds {text!r}: {e}; give seeds as 0-7 or 0,3,5-9", exit_code=2) from None
 
 
 def add_arguments(parser):
@@ -62,10 +59,10 @@ def add_arguments(parser):
                         help="print each unfinished seed's `train` command and stop (for GNU parallel, Slurm, ...)")
     parser.add_argument("--report-only", metavar="DIR", help="write the report of the study in DIR from the seed "
                                                              "folders it has, training nothing")
-    for name in TRAIN_FIELDS:
-        default = getattr(Config, name)
-        kind = type(default)
-        parser.add_argument("--" + name.replace("_", "-"), type=kind, dest=name, metavar="VALUE" if kind is str else "N",
+    fields = {field.name: field for field in book_option_fields()}
+    for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
+                            choices=fields[name].metadata.get("choices"),
                             help="passed to each seed's train (the recipe's value when left out)")
 
 
