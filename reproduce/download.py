@@ -28,6 +28,7 @@ from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, book_story_hashe
                             read_story_bytes, stories_folder, story_filenames, story_name)
 from reproduce.errors import UserError
 from reproduce.files import remove_stale_temporaries
+from reproduce.progress import rate_and_eta
 
 BOOK_URL = "https://www.cs.cmu.edu/~spok/grimmtmp/"
 BASE_URL_ENV = "GRIMM_BASE_URL"          # points the download at a mirror
@@ -304,7 +305,5 @@ def download_stories(stories_dir="stories", num_files=100, base_url=None, timeou
             if name in book and digest != book[name]:
                 log("warning: " + differs_message(stories_dir / name, digest, book[name], f"kept ({OTHER_CORPUS_FLAG})"))
             if count % 10 == 0 or count == len(wanted):
-                rate = count / max(time.monotonic() - started, 1e-9)
-                log(f"  {count}/{len(wanted)} files  ({rate:.1f} files/s, "
-                    f"ETA {(len(wanted) - count) / rate:.0f} s)")
+                log(f"  {count}/{len(wanted)} files  ({rate_and_eta(started, count, len(wanted), 'files')})")
     return [stories_dir / n for n in names]

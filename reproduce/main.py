@@ -4,8 +4,8 @@ With no subcommand it runs the main job: download the stories if needed, train t
 generate a story from the best checkpoint and compare the run with what the book printed.
 """
 import argparse
+import importlib
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -16,11 +16,7 @@ import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anyth
 from reproduce.argtypes import positive, seed, story_numbers  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
 
-STORIES_ENV = "GRIMM_STORIES_DIR"
-
-
-def _stories_default():
-    return os.environ.get(STORIES_ENV, "stories")
+from reproduce.book import STORIES_ENV, stories_default  # noqa: E402
 
 
 class _Parser(argparse.ArgumentParser):
@@ -28,29 +24,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _optional(module_name):
-    """A part of the product that lives in its own module (compare, bench, classics), if present."""
-    import importlib
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        return None
-
-
 def _all_recipes():
-    from reproduce.config import RECIPES
-    classics = _optional("reproduce.classics")
-    return list(RECIPES) + (list(classics.RECIPES) if classics else [])
+    from reproduce.recipes import registry
+    return list(registry())
 
 
 def build_parser():
     from reproduce.recipes import add_train_arguments
     from reproduce.sample import SAMPLERS
 
+    from reproduce import classics
     recipes = _all_recipes()
-    classics = _optional("reproduce.classics")
 
     parser = _Parser(prog="python reproduce/main.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -62,7 +46,7 @@ def build_parser():
 
     download = commands.add_parser("download", help="download the Grimm stories")
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
-    download.add_argument("--stories-dir", default=_stories_default(), help=f"default: stories (env {STORIES_ENV})")
+    download.add_argument("--stories-dir", default=stories_default(), help=f"default: stories (env {STORIES_ENV})")
     which = download.add_mutually_exclusive_group()
     which.add_argument("--num-files", type=positive(int), default=100, help="001.txt ... NNN.txt (default 100)")
     which.add_argument("--files", type=story_numbers, help="story numbers of the site's 209, e.g. 101-209 or 7,12,30-40")
@@ -76,8 +60,7 @@ def build_parser():
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--download", action="store_true", help="download missing stories (the text) first")
     add_train_arguments(train)                     # one option per field of the recipes' typed configs
-    if classics:
-        classics.add_train_arguments(train)        # the neighbouring classics' own options
+    classics.add_train_arguments(train)            # the neighbouring classics' own options
 
     generate = commands.add_parser("generate", help="write a story from a checkpoint")
     generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
@@ -95,9 +78,8 @@ def build_parser():
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
     for name in ("compare", "bench", "study", "evaluate"):
-        module = _optional(f"reproduce.{name}")
-        if module:
-            module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
+        module = importlib.import_module(f"reproduce.{name}")
+        module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
     return parser
 
 
@@ -125,48 +107,28 @@ def _recipe_of_run(run_dir):
 
 
 def cmd_train(args):
-    from reproduce.config import recipe_config
-    from reproduce.recipes import book_option_fields, refuse_unused_train_options
-    from reproduce.train import train
+    from reproduce.recipes import refuse_unused_train_options, registry
 
     if args.recipe is None:
         args.recipe = (_recipe_of_run(args.run_dir) if args.resume and args.run_dir else None) or "book"
     refuse_unused_train_options(args)
-    classics = _optional("reproduce.classics")
-    if classics and args.recipe in classics.RECIPES:
-        return classics.train(args)
-
-    given = {f.name: getattr(args, f.name) for f in book_option_fields() if getattr(args, f.name) is not None}
-    stories_dir = args.stories_dir if args.stories_dir is not None else _stories_default()
-    config = recipe_config(args.recipe, **dict(given, stories_dir=stories_dir))
-    if args.download:
-        from reproduce.download import download_stories
-        download_stories(config.stories_dir, config.num_files, allow_other_corpus=config.allow_other_corpus)
-    history, run_path = train(config, args.run_dir, resume=args.resume, given=given)
-    print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
-    return run_path
+    return registry()[args.recipe].train(args)
 
 
 def cmd_generate(args):
+    from reproduce.classics import refuse_comparison
     from reproduce.files import write_output
-    from reproduce.recipes import check_generate_options
+    from reproduce.recipes import check_generate_options, registry
     from reproduce.rundir import RunDir
-    from reproduce.sample import generate
 
-    classics = _optional("reproduce.classics")
-    if classics and (Path(args.checkpoint) / "comparison.json").is_file():
-        return classics.generate(args)                 # says which runs the comparison holds
-    recipe = RunDir.find(args.checkpoint)[0].read_config()["recipe"]
-    if recipe not in _all_recipes():
+    refuse_comparison(args.checkpoint)             # a folder of runs: says which it holds
+    run = RunDir.find(args.checkpoint)[0]
+    recipe = run.read_config()["recipe"]
+    if recipe not in registry():
         raise UserError(f"{args.checkpoint}: a run of recipe {recipe!r}, which this version does not know; "
                         "its config.json may be damaged", exit_code=2)
     check_generate_options(args, recipe)
-    if classics and recipe in classics.RECIPES:
-        text = classics.generate(args)
-    else:
-        text = generate(args.checkpoint, length=500 if args.length is None else args.length, seed=args.seed,
-                        prime=args.prime, sampler=args.sampler, temperature=args.temperature,
-                        beam_length=args.beam_length, beam_neighbors=args.beam_neighbors, graph=args.graph)
+    text = registry()[recipe].generate(args, run)
     print(text)
     if args.output:
         write_output(args.output, text)
@@ -175,12 +137,13 @@ def cmd_generate(args):
 
 def cmd_all(args):
     """The main job."""
+    from reproduce.compare import compare_runs
     from reproduce.config import recipe_config
     from reproduce.download import download_stories
     from reproduce.sample import generate
     from reproduce.train import train
 
-    stories_dir = _stories_default()
+    stories_dir = stories_default()
     download_stories(stories_dir, 100)
     run_dir = args.run_dir or unfinished_run("book")
     resume = run_dir is not None and (Path(run_dir) / "config.json").exists()
@@ -190,14 +153,8 @@ def cmd_all(args):
     story_path = run_path / "story.txt"
     story = generate(run_path, length=500, seed=config.seed, output=story_path)
     print("\nA story from the best checkpoint:\n" + story + "\n")
-    _compare(run_path)
+    compare_runs([run_path])
     print(f"Run folder: {run_path}\n  metrics.csv, samples.txt, story.txt, best/, ckpt/, events/ (TensorBoard)")
-
-
-def _compare(run_path):
-    compare = _optional("reproduce.compare")
-    if compare:
-        compare.compare_runs([run_path])
 
 
 def main(argv=None):
@@ -208,7 +165,7 @@ def main(argv=None):
         args = parser.parse_args(list(argv) + ["all"])
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
     # compare, bench, evaluate: their module runs them
-    handler = handlers.get(args.command) or _optional(f"reproduce.{args.command}").run
+    handler = handlers.get(args.command) or importlib.import_module(f"reproduce.{args.command}").run
 
     def action():
         from reproduce.rundir import unstarted_folders_removed

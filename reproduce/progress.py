@@ -17,6 +17,14 @@ def eta(started, done, total):
     return "ETA " + format_seconds(elapsed / max(done, 1) * max(total - done, 0))
 
 
+def rate_and_eta(started, done, total, unit, per_done=1):
+    """`12,345 <unit>/s, ETA 1m05s`: the rate since `started` (time.monotonic) of `unit`s, `per_done` of them in
+    each of the `done` units of work, and the time the rest of `total` takes at that pace. Every long loop's
+    progress line ends with it."""
+    rate = done * per_done / max(time.monotonic() - started, 1e-9)
+    return f"{rate:,.{1 if rate < 100 else 0}f} {unit}/s, {eta(started, done, total)}"
+
+
 def progress_bar(total, description):
     """A tqdm bar on a terminal (none when output is a file or a pipe, or tqdm is missing)."""
     try:

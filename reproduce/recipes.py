@@ -1,16 +1,24 @@
-"""The registry of recipes: for each, the options it uses and how it samples; the rules every recipe follows.
+"""The registry of recipes: each one object that builds its model, trains and generates, with the options it
+uses and its samplers; the rules every recipe follows.
+
+A recipe's code lives in one module (`reproduce.book` for the book's recipes, one of `reproduce.classics`
+for each classic) that gives `build(config, vocabulary_size)` (the model's graph), `train(args)` and
+`generate(args, run, config)`; the command line reaches them through `registry()` only.
 
 The book's options are generated from the fields of `config.Config` (a new field gets its option, typed by
 the field; `metadata={"choices": ...}` limits a `str`, `metadata={"option": False}` keeps a field that
-defines a recipe off the command line). The classics declare theirs in classics/__init__.py. An option
-the chosen recipe does not use is a usage error naming the option and the recipe, and so is a generate
-option the chosen sampler does not use.
+defines a recipe off the command line). The classics' come from their typed configs (classics/configs.py).
+An option the chosen recipe does not use is a usage error naming the option and the recipe, and so is a
+generate option the chosen sampler does not use.
 """
 import dataclasses
+import importlib
+import os
 
 from reproduce.argtypes import positive
 from reproduce.config import RECIPES as BOOK_RECIPES, Config
 from reproduce.errors import UserError
+from reproduce.session import THREADS_ENV
 
 # The options of `train` that every recipe reads.
 EVERY_RECIPE = {"recipe", "run_dir", "resume", "seed", "num_steps"}
@@ -20,9 +28,35 @@ RANDOM_SAMPLERS = ("top3", "temperature", "beam", "beam-book")
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     name: str
+    module: str                        # the module that builds, trains and generates it
     options: frozenset                 # the `train` options (argparse names) it reads
     samplers: tuple                    # the generate samplers it has; the first is its default
     random_start: bool                 # generation without --prime starts from a random place (--seed matters)
+
+    def code(self):
+        return importlib.import_module(self.module)
+
+    def tiny_config(self):
+        """The configuration of a run of seconds (tests), as `build` takes it."""
+        if is_book(self.name):
+            from reproduce.config import recipe_config
+            return recipe_config(self.name, **tiny_values(self.name))
+        from reproduce.classics import configs
+        return configs.config_values(self.name, tiny_values(self.name))
+
+    def build(self, config, vocabulary_size):
+        """The recipe's model (its graph, in `.graph`) for `config` and a vocabulary of that size."""
+        return self.code().build(config, vocabulary_size)
+
+    def train(self, args):
+        """A run from the parsed options of `train`; returns its folder."""
+        if getattr(args, "threads", None):
+            os.environ[THREADS_ENV] = str(args.threads)    # every session of this run (and of its comparison)
+        return self.code().train(args)
+
+    def generate(self, args, run):
+        """The text generated from `run` (a rundir.RunDir) with the parsed options of `generate`."""
+        return self.code().generate(args, run, run.read_config())
 
 
 def option_type(field):
@@ -69,12 +103,13 @@ def add_train_arguments(parser):
 
 def registry():
     """recipe name -> Recipe, the book's and the classics'."""
-    from reproduce.classics import RECIPES, RECIPE_RANDOM_START, RECIPE_SAMPLERS, train_options
+    from reproduce.classics import MODULES, RECIPE_RANDOM_START, RECIPE_SAMPLERS, train_options
     book_options = frozenset({f.name for f in book_option_fields()} | {"download"} | EVERY_RECIPE)
-    recipes = {name: Recipe(name, book_options, ("top3", "greedy", "temperature", "beam", "beam-book"), True)
+    recipes = {name: Recipe(name, "reproduce.book", book_options, ("top3", "greedy", "temperature", "beam",
+                                                                   "beam-book"), True)
                for name in BOOK_RECIPES}
-    for name in RECIPES:
-        recipes[name] = Recipe(name, frozenset(train_options(name)) | EVERY_RECIPE, RECIPE_SAMPLERS[name],
+    for name, module in MODULES.items():
+        recipes[name] = Recipe(name, module, frozenset(train_options(name)) | EVERY_RECIPE, RECIPE_SAMPLERS[name],
                                RECIPE_RANDOM_START[name])
     return recipes
 
@@ -83,17 +118,20 @@ def is_book(name):
     return name in BOOK_RECIPES
 
 
-def tiny_options(name):
-    """The command-line options of recipe `name`'s tiny configuration (Config.tiny, or the classic module's
-    TINY): what the tests train with."""
+def tiny_values(name):
+    """{option: value} of recipe `name`'s tiny configuration (Config.tiny, or the classic's config class's
+    tiny()) where it differs from the recipe's default: what the tests train with."""
     if is_book(name):
         default, tiny = Config(), Config.tiny()
-        values = {f.name: getattr(tiny, f.name) for f in book_option_fields()
-                  if getattr(tiny, f.name) != getattr(default, f.name)}
-    else:
-        from reproduce.classics import tiny_values
-        values = tiny_values(name)
-    return [text for key, value in values.items() for text in ("--" + key.replace("_", "-"), str(value))]
+        return {f.name: getattr(tiny, f.name) for f in book_option_fields()
+                if getattr(tiny, f.name) != getattr(default, f.name)}
+    from reproduce.classics.configs import tiny_values as classic_tiny_values
+    return classic_tiny_values(name)
+
+
+def tiny_options(name):
+    """The command-line options of recipe `name`'s tiny configuration."""
+    return [text for key, value in tiny_values(name).items() for text in ("--" + key.replace("_", "-"), str(value))]
 
 
 def given(args, dests):

@@ -14,6 +14,7 @@ from reproduce import classics, main
 from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespeare
 from reproduce.errors import UserError
 from reproduce.recipes import tiny_options
+from reproduce.session import THREADS_ENV
 from tests.conftest import run_cli
 
 # Each recipe's tiny configuration (its module's TINY).
@@ -176,16 +177,16 @@ def test_seed_fixes_the_legacy_cells_initial_weights():
 
 
 def test_threads_option_and_variable(monkeypatch):
-    monkeypatch.delenv(classics.THREADS_ENV, raising=False)
+    monkeypatch.delenv(THREADS_ENV, raising=False)
     from reproduce.session import session_config as core
     default = common.session_config()                                     # without either: the core's set-up
     assert (default.intra_op_parallelism_threads, default.inter_op_parallelism_threads) == \
         (core().intra_op_parallelism_threads, core().inter_op_parallelism_threads)
     one = common.session_config(threads=1)
     assert (one.intra_op_parallelism_threads, one.inter_op_parallelism_threads) == (1, 1)
-    monkeypatch.setenv(classics.THREADS_ENV, "3")
+    monkeypatch.setenv(THREADS_ENV, "3")
     assert common.session_config().intra_op_parallelism_threads == 3
-    monkeypatch.setenv(classics.THREADS_ENV, "many")
+    monkeypatch.setenv(THREADS_ENV, "many")
     with pytest.raises(UserError, match="REPRODUCE_THREADS"):
         common.session_config()
 
@@ -222,15 +223,14 @@ def test_text_file_is_downloaded_when_absent(tmp_path, shakespeare_file):
         server.shutdown()
 
 
-def test_owns_run(tmp_path):
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "config.json").write_text(json.dumps({"recipe": "book"}))
-    (tmp_path / "aesop" / "ckpt").mkdir(parents=True)
-    (tmp_path / "aesop" / "config.json").write_text(json.dumps({"recipe": "aesop-word"}))
-    assert classics.owns_run(tmp_path / "aesop") and classics.owns_run(tmp_path / "aesop" / "ckpt" / "model-5")
-    assert not classics.owns_run(tmp_path / "book") and not classics.owns_run(tmp_path / "nothing")
-    assert set(classics.RECIPES) == {"shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word",
-                                     "aesop-context"}
+def test_refuse_comparison_names_its_runs(tmp_path):
+    (tmp_path / "comparison.json").write_text(json.dumps({"runs": ["char-rnn", "char-gru"]}))
+    with pytest.raises(UserError, match=r"compares 2 runs; use one of them: .*char-rnn, .*char-gru") as caught:
+        classics.refuse_comparison(tmp_path)
+    assert caught.value.exit_code == 2
+    classics.refuse_comparison(tmp_path / "char-rnn")              # a run folder passes
+    assert set(classics.RECIPES) == set(classics.MODULES) == {"shakespeare-char", "char-rnn", "char-lstm",
+                                                              "char-gru", "aesop-word", "aesop-context"}
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reproduce import classics, main
+from reproduce import main
 from reproduce.classics import common
+from reproduce.session import THREADS_ENV
 from tests.conftest import run_cli
 from tests.test_classics import SMALL_AESOP, SMALL_CHAR, SMALL_SHAKESPEARE, read_metrics
 from tests.test_classics import shakespeare_file  # noqa: F401  (a fixture, used by name)
@@ -24,13 +25,13 @@ RESUME_CHAR = [*SMALL_CHAR, "--batch-size", "128"]
 def train_here(*args):
     """`python reproduce/main.py train ARGS` in this process, on one thread; its exit status."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(classics.THREADS_ENV, "1")
+        patch.setenv(THREADS_ENV, "1")
         return main.main(["train", *map(str, args)])
 
 
 def train_killed(crash_at, *args):
     """`train ARGS` in a fresh process on one thread, SIGKILLed at the fault point `crash_at`."""
-    killed = run_cli("train", *args, env={"REPRODUCE_CRASH_AT": crash_at, classics.THREADS_ENV: "1"})
+    killed = run_cli("train", *args, env={"REPRODUCE_CRASH_AT": crash_at, THREADS_ENV: "1"})
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     return killed
 

@@ -16,6 +16,23 @@ def one_line_error(capsys, *fragments):
     assert all(fragment in err for fragment in fragments), err
 
 
+# ---------------------------------------------------------------- the registry
+@pytest.mark.parametrize("name", sorted(recipes.registry()))
+def test_every_recipe_builds_its_tiny_model(name):
+    """Each recipe is one object: its tiny configuration (the tests' and bench's) builds a graph of its own
+    with trainable variables, and the config carries the recipe's name and seed."""
+    import tensorflow as tf
+    recipe = recipes.registry()[name]
+    config = recipe.tiny_config()
+    values = config if isinstance(config, dict) else vars(config)
+    assert (values["recipe"], values["seed"]) == (name, 0)
+    model = recipe.build(config, 12)
+    with model.graph.as_default():
+        trainable = tf.compat.v1.trainable_variables()
+    assert trainable and all(v.graph is model.graph for v in trainable)
+    assert recipe.samplers[0] in recipe.samplers and recipe.options >= recipes.EVERY_RECIPE
+
+
 # ---------------------------------------------------------------- train: an option the recipe does not use
 @pytest.mark.parametrize("recipe, option", [
     ("book", ["--layers", "2"]), ("book-gru", ["--text-file", "x.txt"]), ("book", ["--compare-cells"]),

@@ -11,12 +11,10 @@ checkpoint and ends as the run would have, uninterrupted (common.py). Each modul
 article's quirks it keeps, and what its checkpoints save beyond the weights.
 """
 import json
-import os
 from pathlib import Path
 
 from reproduce.argtypes import positive
 from reproduce.errors import UserError
-from reproduce.session import THREADS_ENV
 
 
 RECIPES = {
@@ -35,6 +33,10 @@ RECIPE_SAMPLERS = {"shakespeare-char": ("temperature", "top3", "greedy"),
                    **{name: ("temperature", "top3", "greedy") for name in ("char-rnn", "char-lstm", "char-gru")},
                    "aesop-word": ("greedy", "top3", "temperature"), "aesop-context": ("greedy", "top3", "temperature")}
 RECIPE_RANDOM_START = {name: name.startswith("char-") for name in RECIPES}
+# The module that builds, trains and generates each recipe (recipes.Recipe).
+MODULES = {"shakespeare-char": "reproduce.classics.shakespeare",
+           **{name: "reproduce.classics.char_rnn" for name in ("char-rnn", "char-lstm", "char-gru")},
+           "aesop-word": "reproduce.classics.aesop", "aesop-context": "reproduce.classics.aesop_context"}
 
 
 def add_train_arguments(train_parser):
@@ -60,61 +62,10 @@ def train_options(recipe):
     return options_of(recipe) + ("threads",) + extra
 
 
-def tiny_values(recipe):
-    """{option: value} of the recipe's tiny configuration (configs.py): a run of seconds, for tests."""
-    from reproduce.classics.configs import tiny_values
-    return tiny_values(recipe)
-
-
-def _module(recipe):
-    if recipe == "shakespeare-char":
-        from reproduce.classics import shakespeare
-        return shakespeare
-    if recipe == "aesop-word":
-        from reproduce.classics import aesop
-        return aesop
-    if recipe == "aesop-context":
-        from reproduce.classics import aesop_context
-        return aesop_context
-    from reproduce.classics import char_rnn
-    return char_rnn
-
-
-def train(args):
-    """Run the classic recipe `args.recipe`; returns the run folder."""
-    if getattr(args, "threads", None):
-        os.environ[THREADS_ENV] = str(args.threads)        # every session of this run, and of its comparison
-    return _module(args.recipe).train(args)
-
-
-def _find(checkpoint):
-    """(RunDir, its config.json) of the run folder `checkpoint` is or lies in; None when there is none."""
-    from reproduce.rundir import RunDir
-    path = Path(checkpoint)
-    for folder in [path, *path.parents][:4]:
-        if (folder / "config.json").is_file():
-            try:
-                return RunDir(folder), RunDir(folder).read_config()
-            except UserError:
-                return None
-    return None
-
-
-def owns_run(checkpoint):
-    """True when `checkpoint` is (or lies inside) a run folder of a classic recipe, or a cell comparison."""
-    path = Path(checkpoint)
-    if (path / "comparison.json").is_file():
-        return True
-    found = _find(path)
-    return bool(found) and found[1]["recipe"] in RECIPES
-
-
-def generate(args):
-    """The text generated from the run folder or checkpoint `args.checkpoint` (the command line prints it)."""
-    path = Path(args.checkpoint)
-    if (path / "comparison.json").is_file():
-        runs = json.loads((path / "comparison.json").read_text()).get("runs", [])
-        raise UserError(f"{path} compares {len(runs)} runs; generate from one of them: "
-                        + ", ".join(str(path / r) for r in runs), exit_code=2)
-    run, config = _find(path)
-    return _module(config["recipe"]).generate(args, run, config)
+def refuse_comparison(path):
+    """`generate` or `evaluate` pointed at a cell comparison (char_rnn.py): a one-line error naming its runs."""
+    comparison = Path(path) / "comparison.json"
+    if comparison.is_file():
+        runs = json.loads(comparison.read_text()).get("runs", [])
+        raise UserError(f"{path} compares {len(runs)} runs; use one of them: "
+                        + ", ".join(str(Path(path) / r) for r in runs), exit_code=2)

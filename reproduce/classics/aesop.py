@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common, configs
+from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
@@ -136,6 +137,11 @@ class AesopModel:
         return draw(step, ids[-1], length, sampler, rng), probabilities
 
 
+def build(config, vocab_size):
+    """The recipe's model for config.json's values (recipes.Recipe.build)."""
+    return AesopModel(config, vocab_size)
+
+
 def window_offsets(n_words, n_input, rng):
     """The article's walk over the text: the window's first word, iteration after iteration.
 
@@ -233,7 +239,7 @@ def train(args, log=print):
         return run.path
     config, n_input = run.config, run.config["num_unrollings"]
     words, dictionary = read_fable(run, log)
-    model = AesopModel(config, len(dictionary))
+    model = build(config, len(dictionary))
     with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
             f"{config['num_nodes']} LSTM over {n_input} words, vocabulary {len(dictionary)}")
@@ -339,10 +345,9 @@ def train_iterations(session, model, run, state, words, dictionary, log):
                    "actual": words[offset + n_input], "predicted": reverse_dictionary[int(predicted[0])],
                    "forks": model.fork_probabilities(session, words, dictionary),
                    "seconds": round(time.monotonic() - started, 2)}
-            rate = (step + 1) / max(row["seconds"], 1e-9)
             log("Iter= %d, Average Loss= %.6f, Average Accuracy= %.2f%%"
                 % (step + 1, row["average_loss"], row["average_accuracy"])
-                + f"  ({rate:,.0f} it/s, {common.eta(started, step + 1, iterations)})")
+                + f"  ({rate_and_eta(started, step + 1, iterations, 'it')})")
             log("%s - [%s] vs [%s]" % (symbols_in, row["actual"], row["predicted"]))
             state = save_progress(session, run, rows, row, started)
             acc_total = loss_total = 0.0

@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import aesop, common, configs
+from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
@@ -111,6 +112,11 @@ class ContextModel:
         return draw(step, ids[-1], length, sampler, rng), probabilities
 
 
+def build(config, vocab_size):
+    """The recipe's model for config.json's values (recipes.Recipe.build)."""
+    return ContextModel(config, vocab_size)
+
+
 def prime_ids(prime, dictionary, context):
     words = prime.split()
     if not 1 <= len(words) <= context:
@@ -125,7 +131,7 @@ def train(args, log=print):
         return run.path
     config, context = run.config, run.config["num_unrollings"]
     words, dictionary = aesop.read_fable(run, log)
-    model = ContextModel(config, len(dictionary))
+    model = build(config, len(dictionary))
     ids = [dictionary[w] for w in words]
     with common.session(run, model, log) as (session, state):
         log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
@@ -171,11 +177,10 @@ def train_iterations(session, model, run, state, words, dictionary, log):
                    "predicted": reverse_dictionary[int(predicted[0])],
                    "forks": model.fork_probabilities(session, words, dictionary),
                    "seconds": round(time.monotonic() - started, 2)}
-            rate = (step + 1) / max(row["seconds"], 1e-9)
             log("Iter= %d, Average Loss= %.6f, Average Accuracy= %.2f%%"
                 % (step + 1, row["average_loss"], row["average_accuracy"])
-                + f"  (text {row['text_accuracy']:.2f}%; {rate:,.1f} it/s, "
-                f"{common.eta(started, step + 1, iterations)})")
+                + f"  (text {row['text_accuracy']:.2f}%; "
+                f"{rate_and_eta(started, step + 1, iterations, 'it')})")
             log("%s - [%s] vs [%s]" % (symbols_in, row["actual"], row["predicted"]))
             state = aesop.save_progress(session, run, rows, row, started, offsets=offsets.getstate())
             acc_total = loss_total = 0.0

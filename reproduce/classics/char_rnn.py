@@ -36,6 +36,7 @@ import tensorflow as tf
 
 from reproduce.classics import common, configs
 from reproduce.classics.shakespeare import DEFAULT_TEXT, TEXT_URL
+from reproduce.progress import rate_and_eta
 from reproduce.rundir import RunDir, read_json_object, train_command
 from reproduce.sample import draw, sample_temperature
 from reproduce.session import rng_state, set_rng_state
@@ -126,6 +127,11 @@ class CharModel:
             total += session.run(self.loss, {self.inputs: inputs[batch], self.targets: targets[batch]}) \
                 * len(targets[batch])
         return total / len(targets)
+
+
+def build(config, vocab_size):
+    """The recipe's model for config.json's values (recipes.Recipe.build)."""
+    return CharModel(config, vocab_size)
 
 
 def train(args, log=print):
@@ -258,8 +264,7 @@ def progress_row(session, model, run, data, step, train_loss, started, log):
            "valid_loss": valid_loss, "windows_per_second": round((step + 1) * run.config["batch_size"] / seconds, 1),
            "seconds": round(seconds, 2)}
     log(f"step {step + 1}/{run.config['num_steps']} (epoch {row['epoch']:.2f})  loss {train_loss:.4f}  "
-        f"valid loss {valid_loss:.4f}  {row['windows_per_second']:,.0f} windows/s  "
-        f"{common.eta(started, step + 1, run.config['num_steps'])}")
+        f"valid loss {valid_loss:.4f}  {rate_and_eta(started, step + 1, run.config['num_steps'], 'windows', run.config['batch_size'])}")
     return row
 
 

@@ -23,7 +23,7 @@ from reproduce.checkpoints import crash_point
 from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json, write_output  # noqa: F401
 from reproduce.session import decode_array, encode_array, plain_rows, rng_state, set_rng_state  # noqa: F401
 from reproduce.session import session_config  # noqa: F401  (common.session_config)
-from reproduce.progress import eta, format_seconds  # noqa: F401
+from reproduce.progress import format_seconds  # noqa: F401
 from reproduce.errors import UserError
 from reproduce.sample import pick_sampler
 from reproduce.rundir import RunDir

@@ -128,9 +128,15 @@ def options_of(recipe):
 
 def config_from_args(recipe, args):
     """config.json's dict for a new run of `recipe`: its defaults, with the options given (not None)."""
+    return config_values(recipe, {option_dest(f): getattr(args, option_dest(f), None)
+                                  for f in option_fields(CONFIGS[recipe])})
+
+
+def config_values(recipe, options):
+    """config.json's dict of `recipe` with `options` ({option: value}; None: the default) applied."""
     config = default_config(recipe)
-    given = {f.name: getattr(args, option_dest(f)) for f in option_fields(type(config))
-             if getattr(args, option_dest(f), None) is not None}
+    given = {f.name: options[option_dest(f)] for f in option_fields(type(config))
+             if options.get(option_dest(f)) is not None}
     return dataclasses.asdict(dataclasses.replace(config, **given))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.classics import common, configs
+from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_temperature
 
 tf1 = tf.compat.v1
@@ -110,6 +111,11 @@ class ShakespeareModel:
         return draw(step, prime[-1], length, sampler, rng)
 
 
+def build(config, vocab_size):
+    """The recipe's model for config.json's values (recipes.Recipe.build)."""
+    return ShakespeareModel(config, vocab_size)
+
+
 def seed_char(config, chars):
     """The article's seed character 'A', or the first character of a text without one."""
     return config["seed_char"] if config["seed_char"] in chars else chars[0]
@@ -175,8 +181,9 @@ def train_steps(session, model, run, state, batches, epoch_size, log):
             seconds = time.monotonic() - started
             speed = iters * c["batch_size"] * unroll / seconds
             perplexity = float(np.exp(costs / iters))
+            pace = rate_and_eta(started, step + 1, num_steps, "characters", c["batch_size"] * unroll)
             log("%.3f perplexity: %.3f speed: %.0f wps" % (step * unroll / epoch_size, perplexity, speed)
-                + f"  (characters/s; step {step + 1}/{num_steps}, {common.eta(started, step + 1, num_steps)})")
+                + f"  (step {step + 1}/{num_steps}: {pace})")
             rows.append({"step": step + 1, "epoch": round(step * unroll / epoch_size, 4),
                          "perplexity": perplexity, "loss": float(cost), "chars_per_second": round(speed),
                          "seconds": round(seconds, 2)})
