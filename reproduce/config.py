@@ -123,10 +123,14 @@ def recipe_config(name, **overrides):
 def read_book_run(run):
     """(Config, vocab) of the book run in `run` (a rundir.RunDir), each checked when read. A run of another
     recipe (a classic) is a one-line error saying what can be done with it."""
+    return read_book_config(run), run.vocab({"bigrams": list})
+
+
+def read_book_config(run):
+    """The Config of the book run in `run`, checked when read (a study's light seed folder has no vocab.json)."""
     values = run.read_config()
     if values["recipe"] not in RECIPES:
         raise UserError(f"{run.path} is a run of {values['recipe']}, not of a book recipe; compare reads the book's "
                         f"runs only (for this one see {run.path}/metrics.csv and samples.txt, or `generate "
                         f"--checkpoint {run.path}`)", exit_code=2)
-    config = Config.from_dict(values, source=run.path / "config.json")
-    return config, run.vocab({"bigrams": list})
+    return Config.from_dict(values, source=run.path / "config.json")

@@ -1,4 +1,4 @@
-"""Files written whole or not at all: text, JSON, CSV, a user's --output file and PNG figures.
+"""Files written whole or not at all: text, JSON, CSV, copies, a user's --output file and PNG figures.
 
 Each is written to a temporary file in the destination's folder, flushed to disk and renamed over the
 destination, so a crash (or a full disk) leaves the previous version intact. The file gets the mode
@@ -12,6 +12,7 @@ import io
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -78,6 +79,12 @@ def write_atomic(path, text):
 
 def write_json(path, value):
     write_atomic(path, json.dumps(value, indent=1) + "\n")
+
+
+def copy_atomic(source, path):
+    """A copy of the file `source` at `path`, whole or not at all."""
+    with open(source, "rb") as original:
+        replace_atomically(path, lambda f: shutil.copyfileobj(original, f), "wb")
 
 
 def write_csv(path, columns, rows):

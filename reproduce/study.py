@@ -3,12 +3,19 @@
     python reproduce/main.py study --recipe book-notebook --seeds 0-7 [--doc-order book] [train options]
     python reproduce/main.py study ... --print-commands       # the seeds' `train` commands, for any scheduler
     python reproduce/main.py study --report-only DIR          # the report from whatever seed folders exist
+    python reproduce/main.py study ... --export docs/NAME     # after the report: the finished seeds, light
 
 The study folder (default `checkpoints/study-<recipe>[-<option>-<value>...]`, named by the command, so
 the same command finds it again) holds `study.json`, one run folder `seed-<k>/` per seed (generate and
 compare work on each), and the report: `report.md`, `report.json`, `band.png`, `story_measures.png`.
 Running the same command again resumes unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM)
 stops every seed at its last checkpoint.
+
+A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and the `compare_run` dict
+(history, story measures, environment), all the report reads of it. A light seed folder (LIGHT_FILES, no
+checkpoints) counts as finished: the report reads its summary, the study skips it. `--export DEST` writes
+one light folder per finished seed into DEST and the report of those seeds, small enough for git: copied
+back as a study folder, the same command trains only the seeds it lacks.
 """
 import os
 import re
@@ -21,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce import provenance, text_metrics
+from reproduce import text_metrics
 from reproduce.argtypes import SEED_MAX, number_ranges
-from reproduce.config import RECIPES, read_book_run, recipe_config
-from reproduce.files import pyplot, save_figure, write_atomic, write_json
-from reproduce.rundir import RunDir
+from reproduce.config import RECIPES, read_book_config, recipe_config
+from reproduce.files import copy_atomic, pyplot, save_figure, write_atomic, write_json
+from reproduce.rundir import RunDir, read_json_object
 from reproduce.errors import UserError, interrupt_exit_code
 from reproduce.progress import format_seconds
 from reproduce.recipes import book_option_fields, option_type
@@ -38,6 +45,9 @@ TRAIN_FIELDS = ("graph", "state_variables", "doc_order", "stories_dir", "num_fil
                 "valid_docs")
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+train perplexity ([\d.]+)\s+valid perplexity ([\d.]+)")
 TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table places
+SUMMARY = "summary.json"
+# What a light seed folder keeps of a finished seed: enough for the report and for a reader, no checkpoint.
+LIGHT_FILES = ("config.json", "environment.json", SUMMARY, "metrics.csv", "samples.txt", "story.txt")
 
 
 def parse_seeds(text):
@@ -59,6 +69,9 @@ def add_arguments(parser):
                         help="print each unfinished seed's `train` command and stop (for GNU parallel, Slurm, ...)")
     parser.add_argument("--report-only", metavar="DIR", help="write the report of the study in DIR from the seed "
                                                              "folders it has, training nothing")
+    parser.add_argument("--export", metavar="DEST", help="after the report, write into DEST (e.g. docs/<study>) a "
+                                                         "light copy of every finished seed, without checkpoints, "
+                                                         "and their report")
     fields = {field.name: field for field in book_option_fields()}
     for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
@@ -67,8 +80,25 @@ def add_arguments(parser):
 
 
 def run(args):
+    if args.export and args.print_commands:
+        raise UserError("--export is not used with --print-commands, which trains nothing; leave one out",
+                        exit_code=2)
+    export_dir = Path(args.export) if args.export else None
     if args.report_only:
-        return write_report(Path(args.report_only))
+        study_dir = Path(args.report_only)
+        if export_dir:
+            check_export_folder(export_dir, study_dir)
+    else:
+        study_dir = train_seeds(args, export_dir)
+        if study_dir is None:
+            return None
+    report = write_report(study_dir)
+    return export(study_dir, export_dir, report) if export_dir else report
+
+
+def train_seeds(args, export_dir):
+    """Train the study's unfinished seeds (or print their commands, returning None); returns the study folder.
+    `export_dir` (--export) is checked before the training, not hours after it."""
     recipe = args.recipe or "book-notebook"
     options = {name: getattr(args, name) for name in TRAIN_FIELDS if getattr(args, name) is not None}
     recipe_config(recipe, **options)                          # a value of the wrong kind fails here, once
@@ -76,8 +106,12 @@ def run(args):
     study_dir = Path(args.study_dir) if args.study_dir else default_study_dir(recipe, options)
     commands = {seed: train_command(recipe, options, seed, study_dir / f"seed-{seed}") for seed in seeds}
     num_steps = options.get("num_steps", recipe_config(recipe).num_steps)
+    if export_dir:
+        check_export_folder(export_dir, study_dir)
     done = {seed: completed_steps(study_dir / f"seed-{seed}") for seed in seeds}
     unfinished = [seed for seed in seeds if done[seed] < num_steps]
+    for seed in seeds:
+        check_seed_summary(study_dir / f"seed-{seed}", recipe, seed, options, num_steps)
     if args.print_commands:
         for seed in unfinished:
             print(" ".join(_quote(word) for word in commands[seed]))
@@ -90,10 +124,12 @@ def run(args):
             raise UserError(f"--jobs {jobs}: train at least one seed at a time", exit_code=2)
         print(f"Study {study_dir}: {recipe}, seeds {args.seeds} ({len(seeds) - len(unfinished)} finished), "
               f"{jobs} at a time")
-        Scheduler(commands, unfinished, done, num_steps, jobs).run()
+        cache = {}                                    # the stories, read once for every seed's summary
+        Scheduler(commands, unfinished, done, num_steps, jobs,
+                  on_finished=lambda seed: write_summary(study_dir / f"seed-{seed}", cache)).run()
     else:
         print(f"Study {study_dir}: every seed has finished its {num_steps} steps")
-    return write_report(study_dir)
+    return study_dir
 
 
 def default_study_dir(recipe, options):
@@ -117,16 +153,70 @@ def _quote(word):
 
 
 def completed_steps(run_dir):
+    """The newest completed step of a seed folder: its newest checkpoint's, or its summary's (a light folder)."""
+    summary = read_summary(run_dir)
+    if summary:
+        return summary["steps"]
     steps = RunDir(run_dir).steps() if (run_dir / "ckpt").is_dir() else []
     return steps[0] if steps else 0
+
+
+def is_light(run_dir):
+    return (run_dir / SUMMARY).is_file() and not (run_dir / "ckpt").is_dir()
+
+
+def read_summary(run_dir):
+    """seed-<k>/summary.json, checked; None when there is none, or when the seed has trained on past it."""
+    path = run_dir / SUMMARY
+    if not path.is_file():
+        return None
+    what = ("delete it: the report computes it again from the seed's checkpoints" if (run_dir / "ckpt").is_dir()
+            else f"copy it again from the study's export, or delete {run_dir} to train that seed again")
+    summary = read_json_object(path, {"recipe": str, "seed": int, "steps": int, "options": dict, "comparison": dict},
+                               what=what)
+    if (run_dir / "ckpt").is_dir() and RunDir(run_dir).steps()[:1] != [summary["steps"]]:
+        return None                                # continued with more --num-steps: computed again when finished
+    return summary
+
+
+def write_summary(run_dir, cache):
+    """Write seed-<k>/summary.json from the seed's checkpoints and stories; returns it."""
+    from reproduce.compare import compare_run
+    config = read_book_config(RunDir.open(run_dir))
+    comparison = compare_run(run_dir, cache)
+    summary = {"recipe": config.recipe, "seed": config.seed, "steps": comparison["steps"],
+               "options": {name: getattr(config, name) for name in TRAIN_FIELDS}, "comparison": comparison}
+    write_json(run_dir / SUMMARY, summary)
+    return summary
+
+
+def check_seed_summary(run_dir, recipe, seed, options, num_steps):
+    """A seed folder's summary must be of this study's recipe, seed and options given (its stories may have
+    been elsewhere); a light one must have all the study's steps, having no checkpoint to continue from."""
+    summary = read_summary(run_dir)
+    if summary is None:
+        return
+    if (summary["recipe"], summary["seed"]) != (recipe, seed):
+        raise UserError(f"{run_dir / SUMMARY} is of seed {summary['seed']} of recipe {summary['recipe']}, not seed "
+                        f"{seed} of {recipe}; choose another --study-dir", exit_code=2)
+    for name, value in options.items():
+        was = summary["options"].get(name)
+        if name not in ("stories_dir", "num_steps") and was != value:
+            raise UserError(f"--{name.replace('_', '-')} {value} contradicts {run_dir} ({name} {was} in its "
+                            f"{SUMMARY}); choose another --study-dir", exit_code=2)
+    if is_light(run_dir) and summary["steps"] < num_steps:
+        raise UserError(f"{run_dir} is a light seed folder of {summary['steps']} steps, without the checkpoints to "
+                        f"continue to {num_steps}; delete it to train that seed again, or choose another "
+                        "--study-dir", exit_code=2)
 
 
 class Scheduler:
     """Runs the seeds' train commands `jobs` at a time, each pinned to its share of the cores; one line per
     step with the study's ETA; on Ctrl-C or SIGTERM stops every seed at its last checkpoint."""
 
-    def __init__(self, commands, seeds, done, num_steps, jobs):
+    def __init__(self, commands, seeds, done, num_steps, jobs, on_finished):
         self.commands, self.queue, self.done, self.num_steps = commands, list(seeds), dict(done), num_steps
+        self.on_finished = on_finished          # called with each seed whose train has ended well
         cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
         self.core_sets = [set(cores[k::jobs]) for k in range(jobs)] if len(cores) >= jobs else [None] * jobs
         self.running = {}                       # seed -> (process, its core set)
@@ -140,9 +230,11 @@ class Scheduler:
     def run(self):
         try:
             while self.queue or self.running:
+                finished = self._reap()
                 while self.queue and len(self.running) < len(self.core_sets):
                     self._start(self.queue.pop(0))
-                self._reap()
+                for seed in finished:                      # once the next seeds are training
+                    self._summarise(seed)
                 time.sleep(0.2)
         except KeyboardInterrupt as interrupt:
             self._stop_all()
@@ -176,16 +268,27 @@ class Scheduler:
                 print(f"seed {seed}: step {match[1]}/{match[2]}  train {float(match[3]):.2f}  valid "
                       f"{float(match[4]):.2f}  | study {steps}/{self.total_steps} steps, ETA {eta}", flush=True)
 
+    def _summarise(self, seed):
+        try:
+            self.on_finished(seed)
+        except UserError as e:
+            self.failures.append(f"seed {seed} finished, but its {SUMMARY} could not be written: {e}")
+
     def _reap(self):
+        """Forget the seeds whose train has ended; returns those that ended well."""
+        finished = []
         for seed, (process, _) in list(self.running.items()):
             if process.poll() is None:
                 continue
             del self.running[seed]
-            if process.returncode != 0:
+            if process.returncode == 0:
+                finished.append(seed)
+            else:
                 lines = [line.strip() for line in self.errors[seed] if line.strip()]
                 self.failures.append(f"seed {seed} failed: {lines[-1] if lines else f'exit {process.returncode}'}")
                 if process.returncode == 2:                 # a usage error is every seed's: stop here
                     self.queue.clear()
+        return finished
 
     def _stop_all(self):
         for process, _ in self.running.values():
@@ -200,7 +303,7 @@ class Scheduler:
 
 # ---------------------------------------------------------------- the report
 def seed_folders(study_dir):
-    """(seed, run folder) of every seed folder with a completed step, by seed."""
+    """(seed, run folder) of every seed folder with a completed step (a light folder's count), by seed."""
     found = []
     for path in study_dir.glob("seed-*"):
         match = re.fullmatch(r"seed-(\d+)", path.name)
@@ -250,14 +353,26 @@ def _figures(history):
     return figures
 
 
+def seed_comparison(run_dir, num_steps, cache):
+    """The compare_run dict of one seed: from its summary.json; a finished seed without one gets it; an
+    unfinished seed's is computed from its checkpoints."""
+    from reproduce.compare import compare_run
+    summary = read_summary(run_dir)
+    if summary is None and completed_steps(run_dir) >= num_steps:
+        summary = write_summary(run_dir, cache)
+    return summary["comparison"] if summary else compare_run(run_dir, cache)
+
+
 def write_report(study_dir):
-    from reproduce.compare import BOOK_RUNS, book_curves, compare_run, load_history
+    from reproduce.compare import BOOK_RUNS, book_curves
 
     folders = seed_folders(study_dir)
     if not folders:
         raise UserError(f"{study_dir}: no seed folder with a completed step (seed-<k>/); run the study first")
-    histories = {seed: load_history(RunDir(path)) for seed, path in folders}
-    config, _ = read_book_run(RunDir.open(folders[0][1]))
+    config = read_book_config(RunDir.open(folders[0][1]))
+    cache = {}
+    comparisons = {seed: seed_comparison(path, config.num_steps, cache) for seed, path in folders}
+    histories = {seed: comparison["learning_curves"]["ours_per_step"] for seed, comparison in comparisons.items()}
     book_model = "gru" if config.cell == "gru" else "lstm"
     book_curve = book_curves()[BOOK_RUNS[book_model][0]]
     book_label = BOOK_RUNS[book_model][2]
@@ -278,10 +393,7 @@ def write_report(study_dir):
         if values and book_value is not None:
             ranks[name] = place(book_value, values)
 
-    cache, stories = {}, {}
-    for seed, path in folders:
-        story = compare_run(path, cache)["story"]
-        stories[seed] = story
+    stories = {seed: comparison["story"] for seed, comparison in comparisons.items()}
     measures = {}
     for name in text_metrics.MEASURES:
         ours = [row["measures"][name] for story in stories.values() for row in story["our_stories"]
@@ -297,7 +409,7 @@ def write_report(study_dir):
               "options": {name: getattr(config, name) for name in TRAIN_FIELDS},
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "story_measures": measures,
-              "environments": sorted({provenance.describe(provenance.load(path)) for _, path in folders})}
+              "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
     plot_band(study_dir / "band.png", per_step, book_curve,
               f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
     plot_story_measures(study_dir / "story_measures.png", measures, book_label)
@@ -306,6 +418,38 @@ def write_report(study_dir):
     print(f"Verdict: {report['verdict']}")
     print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png)")
     return report
+
+
+def check_export_folder(destination, study_dir):
+    """--export DEST must be another folder than the study's, and hold no seed's checkpoints."""
+    if destination.resolve() == study_dir.resolve():
+        raise UserError(f"--export {destination} is the study folder itself; export into another folder, "
+                        "e.g. docs/<study>", exit_code=2)
+    if destination.exists() and not destination.is_dir():
+        raise UserError(f"--export {destination}: a file is in the way; give a folder", exit_code=2)
+    checkpoints = next(destination.glob("seed-*/ckpt"), None)
+    if checkpoints:
+        raise UserError(f"--export {destination}: {checkpoints.parent} holds checkpoints (a study folder, not an "
+                        "export); export into a new folder or a former export", exit_code=2)
+
+
+def export(study_dir, destination, report):
+    """A light copy (LIGHT_FILES, never a checkpoint) of every finished seed of the study (its `report`) in
+    `destination`, then the report of the folder so made: `study --report-only DEST` gives it again."""
+    if not report["finished_seeds"]:
+        raise UserError(f"--export {destination}: no seed of {study_dir} has finished yet, and an unfinished one "
+                        "continues from its checkpoints only; export once one has finished")
+    for seed in report["finished_seeds"]:
+        (destination / f"seed-{seed}").mkdir(parents=True, exist_ok=True)
+        for name in LIGHT_FILES:
+            if (study_dir / f"seed-{seed}" / name).is_file():
+                copy_atomic(study_dir / f"seed-{seed}" / name, destination / f"seed-{seed}" / name)
+    if (study_dir / "study.json").is_file():
+        copy_atomic(study_dir / "study.json", destination / "study.json")
+    left = len(report["seeds"]) - len(report["finished_seeds"])
+    print(f"Exported {len(report['finished_seeds'])} finished seeds to {destination}"
+          + (f" ({left} unfinished left out: they continue from their checkpoints only)" if left else ""))
+    return write_report(destination)
 
 
 def plot_band(path, per_step, book_curve, title, book_label):

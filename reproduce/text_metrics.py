@@ -102,7 +102,7 @@ def jensen_shannon(p_counts, q_counts):
     if not p_total or not q_total:
         return None
     divergence = 0.0
-    for key in set(p_counts) | set(q_counts):
+    for key in sorted(set(p_counts) | set(q_counts)):     # one order of the sum in every process (hash seeds)
         p, q = p_counts.get(key, 0) / p_total, q_counts.get(key, 0) / q_total
         m = (p + q) / 2
         if p:

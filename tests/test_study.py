@@ -1,12 +1,16 @@
-"""`study`: seeds as ordinary run folders, resumed and skipped, the band report and its computed verdict."""
+"""`study`: seeds as ordinary run folders, resumed and skipped, the band report and its computed verdict; finished
+seeds kept light (summary.json), exported and continued from."""
 import json
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+import pytest
 
 from conftest import REPO, TINY, run_cli
+from reproduce.main import main
 from reproduce.study import parse_seeds, place
 
 
@@ -22,16 +26,23 @@ def _study(grimm_dir, study_dir, *extra):
                    "--study-dir", study_dir, *extra)
 
 
-def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(grimm_dir, tmp_path):
-    study_dir = tmp_path / "study"
-    printed = _study(grimm_dir, study_dir, "--num-steps", "2", "--print-commands")
+@pytest.fixture(scope="module")
+def finished_study(grimm_dir, tmp_path_factory):
+    """A tiny study of seeds 0-1, 2 steps each, trained once for the tests below: (its folder, its output)."""
+    study_dir = tmp_path_factory.mktemp("finished") / "study"
+    result = _study(grimm_dir, study_dir, "--num-steps", "2")
+    assert result.returncode == 0, result.stderr
+    return study_dir, result
+
+
+def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(grimm_dir, finished_study, tmp_path):
+    printed = _study(grimm_dir, tmp_path / "study", "--num-steps", "2", "--print-commands")
     assert printed.returncode == 0, printed.stderr
     commands = printed.stdout.strip().splitlines()
     assert len(commands) == 2 and all(" train --recipe book --seed " in c for c in commands)
-    assert not study_dir.exists()                                  # printing trains nothing
+    assert not (tmp_path / "study").exists()                       # printing trains nothing
 
-    result = _study(grimm_dir, study_dir, "--num-steps", "2")
-    assert result.returncode == 0, result.stderr
+    study_dir, result = finished_study
     assert "study 4/4 steps" in result.stdout
     for seed in (0, 1):
         config = json.loads((study_dir / f"seed-{seed}" / "config.json").read_text())
@@ -52,8 +63,64 @@ def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(g
     assert longer.stdout.count("--resume") == 2                     # each seed continues from its checkpoint
 
     (study_dir / "report.md").unlink()
+    (study_dir / "seed-0" / "summary.json").unlink()    # computed again, from the checkpoints, in another process
     merged = run_cli("study", "--report-only", study_dir)
     assert merged.returncode == 0 and (study_dir / "report.md").exists(), merged.stderr
+    assert (study_dir / "seed-0" / "summary.json").exists()
+    assert json.loads((study_dir / "report.json").read_text()) == report        # the same as from the summaries
+
+
+def _without_path(report):
+    return {key: value for key, value in report.items() if key != "study"}
+
+
+def test_finished_seeds_are_kept_light_exported_and_continued_with_only_new_seeds(grimm_dir, finished_study,
+                                                                                   tmp_path, capsys):
+    study_dir, _ = finished_study
+    for seed in (0, 1):                                 # written as each seed finished
+        summary = json.loads((study_dir / f"seed-{seed}" / "summary.json").read_text())
+        assert (summary["recipe"], summary["seed"], summary["steps"], summary["options"]["num_nodes"]) == \
+            ("book", seed, 2, 16)
+        history = json.loads((study_dir / f"seed-{seed}" / "ckpt" / "state-2.json").read_text())["history"]
+        assert [row["valid_perplexity"] for row in summary["comparison"]["learning_curves"]["ours_per_step"]] == \
+            [row["valid_perplexity"] for row in history]
+        assert summary["comparison"]["story"]["our_stories"] and summary["comparison"]["environment"]
+    from_summaries = json.loads((study_dir / "report.json").read_text())
+
+    assert main(["study", "--report-only", str(study_dir), "--export", str(study_dir / ".")]) == 2
+    refused = capsys.readouterr().err.strip().splitlines()
+    assert len(refused) == 1 and "is the study folder itself" in refused[0]
+
+    exported = tmp_path / "docs" / "study"
+    assert main(["study", "--report-only", str(study_dir), "--export", str(exported)]) == 0
+    for seed in (0, 1):                                 # light: no checkpoint, no vocabulary, no events
+        assert sorted(p.name for p in (exported / f"seed-{seed}").iterdir()) == \
+            ["config.json", "environment.json", "metrics.csv", "samples.txt", "summary.json"]
+    (exported / "report.json").unlink()
+    assert main(["study", "--report-only", str(exported)]) == 0
+    assert _without_path(json.loads((exported / "report.json").read_text())) == _without_path(from_summaries)
+
+    continued = tmp_path / "continued"                  # the export copied back as a study folder
+    shutil.copytree(exported, continued)
+    command = ["study", "--recipe", "book", "--stories-dir", str(grimm_dir), *TINY, "--study-dir", str(continued)]
+    capsys.readouterr()
+    assert main(command + ["--num-steps", "2", "--seeds", "0-1", "--print-commands"]) == 0
+    assert capsys.readouterr().out == ""                # the light seeds have finished
+    assert main(command + ["--num-steps", "2", "--seeds", "0-2", "--print-commands"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and " --seed 2 " in printed[0] and "--resume" not in printed[0]
+    assert main(command + ["--num-steps", "3", "--seeds", "0-1", "--print-commands"]) == 2
+    assert "a light seed folder of 2 steps" in capsys.readouterr().err      # no checkpoint to continue from
+    assert main(command + ["--num-steps", "2", "--num-nodes", "32", "--print-commands"]) == 2
+    assert "--num-nodes 32 contradicts" in capsys.readouterr().err
+
+    light_files = {path: path.read_bytes() for path in continued.glob("seed-*/*")}
+    assert main(command + ["--num-steps", "2", "--seeds", "0-2"]) == 0
+    trained = capsys.readouterr().out
+    assert "seed 2: step 2/2" in trained and "seed 0:" not in trained and "seed 1:" not in trained
+    assert all(path.read_bytes() == data for path, data in light_files.items())     # not retrained
+    assert not (continued / "seed-0" / "ckpt").exists() and (continued / "seed-2" / "summary.json").exists()
+    assert json.loads((continued / "report.json").read_text())["finished_seeds"] == [0, 1, 2]
 
 
 def test_an_interrupted_study_leaves_every_seed_resumable(grimm_dir, tmp_path):
