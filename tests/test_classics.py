@@ -1,4 +1,5 @@
-"""The neighbouring classics (issue 7): data helpers, and each recipe trained tiny and sampled in a fresh process."""
+"""The neighbouring classics (issue 7): data helpers, and each recipe trained tiny and sampled from its restored
+checkpoint (in this process; aesop-word trains and aesop-context samples in a fresh one too)."""
 import argparse
 import csv
 import functools
@@ -15,7 +16,7 @@ from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespea
 from reproduce.errors import UserError
 from reproduce.recipes import tiny_options
 from reproduce.session import THREADS_ENV
-from tests.conftest import run_cli
+from tests.conftest import run_cli, run_here
 
 # Each recipe's tiny configuration (its module's TINY).
 SMALL_SHAKESPEARE = tiny_options("shakespeare-char")
@@ -249,8 +250,8 @@ def test_usage_errors_are_one_line(tmp_path, capsys):
 # ---------------------------------------------------------------- each recipe, end to end
 def test_shakespeare_char_trains_and_generates(tmp_path, shakespeare_file):
     run = tmp_path / "sh"
-    trained = run_cli("train", "--recipe", "shakespeare-char", "--text-file", shakespeare_file, "--run-dir", run,
-                      *SMALL_SHAKESPEARE)
+    trained = run_here("train", "--recipe", "shakespeare-char", "--text-file", shakespeare_file, "--run-dir", run,
+                       *SMALL_SHAKESPEARE)
     assert trained.returncode == 0, trained.stderr
     progress = [line for line in trained.stdout.splitlines() if " perplexity: " in line]
     assert progress and all(re.match(r"\d\.\d{3} perplexity: \d+\.\d{3} speed: \d+ wps .*ETA", l) for l in progress)
@@ -260,7 +261,7 @@ def test_shakespeare_char_trains_and_generates(tmp_path, shakespeare_file):
     assert (run / "ckpt" / "checkpoint").is_file() and (run / "ckpt" / "model-30.index").is_file()
 
     out = tmp_path / "sample.txt"
-    generated = run_cli("generate", "--checkpoint", run, "--length", "40", "--output", out)
+    generated = run_here("generate", "--checkpoint", run, "--length", "40", "--output", out)
     assert generated.returncode == 0, generated.stderr
     text = generated.stdout[:-1]
     assert text.startswith("A") and len(text) == 41                # the article's seed character, then 40
@@ -269,7 +270,7 @@ def test_shakespeare_char_trains_and_generates(tmp_path, shakespeare_file):
 
 def test_aesop_word_trains_and_generates(tmp_path):
     run = tmp_path / "ae"
-    trained = run_cli("train", "--recipe", "aesop-word", "--run-dir", run, *SMALL_AESOP)
+    trained = run_cli("train", "--recipe", "aesop-word", "--run-dir", run, *SMALL_AESOP)      # a fresh process
     assert trained.returncode == 0, trained.stderr
     lines = trained.stdout.splitlines()
     iters = [i for i, line in enumerate(lines) if line.startswith("Iter= ")]
@@ -290,12 +291,12 @@ def test_aesop_word_trains_and_generates(tmp_path):
     assert (run / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(run.glob("*.part"))
     assert [label for label, _ in aesop.fork_series(rows[0]["forks"])] == \
         ["the cat . -> some", "the cat . -> by", "up and said -> he", "up and said -> that"]
-    again = run_cli("train", "--recipe", "aesop-word", "--run-dir", tmp_path / "again", *SMALL_AESOP)
-    assert again.returncode == 0, again.stderr                    # one --seed, one run: the same figures
+    again = run_here("train", "--recipe", "aesop-word", "--run-dir", tmp_path / "again", *SMALL_AESOP)
+    assert again.returncode == 0, again.stderr                    # one --seed, one run: the same figures here
     assert [(r["average_loss"], r["forks"]) for r in read_metrics(tmp_path / "again" / "metrics.csv")] == \
         [(r["average_loss"], r["forks"]) for r in rows]
 
-    generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
+    generated = run_here("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
     assert generated.returncode == 0, generated.stderr
     words = generated.stdout.split()
     dictionary = json.loads((run / "vocab.json").read_text())["words"]
@@ -307,7 +308,7 @@ def test_aesop_word_trains_and_generates(tmp_path):
     if fork:                                                        # the story reached "the cat ."
         assert float(fork[1]) + float(fork[2]) <= 1.0005
 
-    unknown = run_cli("generate", "--checkpoint", run, "--prime", "had a dog")
+    unknown = run_here("generate", "--checkpoint", run, "--prime", "had a dog")
     assert unknown.returncode == 2 and unknown.stdout == ""
     assert unknown.stderr.strip().splitlines() == [unknown.stderr.strip()] and "'dog'" in unknown.stderr
 
@@ -316,7 +317,7 @@ def test_aesop_context_reads_the_story_so_far_and_retells_the_fable(tmp_path):
     """Our variant: with the words before a fork as context, a small model gets past "the cat ." the way the
     fable does, where aesop-word's 3 words can only guess (README, "aesop-word: the story target")."""
     run = tmp_path / "ctx"
-    trained = run_cli("train", "--recipe", "aesop-context", "--run-dir", run, *SMALL_CONTEXT)
+    trained = run_here("train", "--recipe", "aesop-context", "--run-dir", run, *SMALL_CONTEXT)
     assert trained.returncode == 0, trained.stderr
     assert [line.split(",")[0] for line in trained.stdout.splitlines() if line.startswith("Iter= ")] == \
         ["Iter= 200", "Iter= 400", "Iter= 600", "Iter= 800", "Iter= 1000"]
@@ -339,26 +340,26 @@ def test_aesop_context_reads_the_story_so_far_and_retells_the_fable(tmp_path):
     fork = re.search(r"'some' \(word 26\) and 'by' \(word 130\); the model: 'some' ([01]\.\d{3}), 'by' ([01]\.\d{3}) "
                      r"-> 'some'\)", generated.stderr)
     assert fork and float(fork[1]) > 0.9 > float(fork[2])
-    short = run_cli("generate", "--checkpoint", run, "--prime", "cat", "--length", "3")
+    short = run_here("generate", "--checkpoint", run, "--prime", "cat", "--length", "3")
     assert short.returncode == 0 and len(short.stdout.split()) == 4   # any prime of 1 to 12 words
     for prime, message in [("had a dog", "'dog'"), (" ".join(["the"] * 13), "1 to 12")]:
-        refused = run_cli("generate", "--checkpoint", run, "--prime", prime)
+        refused = run_here("generate", "--checkpoint", run, "--prime", prime)
         assert refused.returncode == 2 and refused.stdout == "" and message in refused.stderr
         assert len(refused.stderr.strip().splitlines()) == 1
 
 
 def test_a_run_folder_given_relative_to_the_working_directory_generates(tmp_path):
     """What a user types: a relative --run-dir, then generate from the same folder, here and from elsewhere."""
-    trained = run_cli("train", "--recipe", "aesop-context", "--run-dir", "runs/ctx", "--num-steps", "20",
-                      "--num-nodes", "8", "--num-unrollings", "6", "--display-step", "10", cwd=tmp_path)
+    trained = run_here("train", "--recipe", "aesop-context", "--run-dir", "runs/ctx", "--num-steps", "20",
+                       "--num-nodes", "8", "--num-unrollings", "6", "--display-step", "10", cwd=tmp_path)
     assert trained.returncode == 0, trained.stderr
     checkpoint_file = (tmp_path / "runs" / "ctx" / "ckpt" / "checkpoint").read_text()
     assert checkpoint_file == ('model_checkpoint_path: "model-20"\n'
                                'all_model_checkpoint_paths: "model-10"\nall_model_checkpoint_paths: "model-20"\n')
     story = (tmp_path / "runs" / "ctx" / "samples.txt").read_text().split()
     for cwd, folder in [(tmp_path, "runs/ctx"), (tmp_path / "runs", "ctx"), (None, tmp_path / "runs" / "ctx")]:
-        generated = run_cli("generate", "--checkpoint", folder, "--prime", "had a general", "--length", "32",
-                            cwd=cwd)
+        generated = run_here("generate", "--checkpoint", folder, "--prime", "had a general", "--length", "32",
+                             cwd=cwd)
         assert generated.returncode == 0, generated.stderr
         assert generated.stdout.split() == story
 
@@ -377,8 +378,8 @@ def test_aesop_context_feeds_the_last_words_of_each_context():
 
 def test_char_cells_train_compare_and_generate(tmp_path, shakespeare_file):
     top = tmp_path / "cells"
-    trained = run_cli("train", "--recipe", "char-lstm", "--compare-cells", "--text-file", shakespeare_file,
-                      "--run-dir", top, *SMALL_CHAR)
+    trained = run_here("train", "--recipe", "char-lstm", "--compare-cells", "--text-file", shakespeare_file,
+                       "--run-dir", top, *SMALL_CHAR)
     assert trained.returncode == 0, trained.stderr
     assert "----- diversity: 0.5" in trained.stdout and "----- diversity: 1.2" in trained.stdout
     table = trained.stdout[trained.stdout.index("Validation loss after 20 steps"):]
@@ -400,10 +401,10 @@ def test_char_cells_train_compare_and_generate(tmp_path, shakespeare_file):
         assert float(read_metrics(top / recipe / "metrics.csv")[-1]["valid_loss"]) > 0
 
     for recipe in char_rnn.CELLS:
-        generated = run_cli("generate", "--checkpoint", top / recipe, "--prime", "First", "--length", "25",
-                            "--sampler", "temperature", "--temperature", "0.5")
+        generated = run_here("generate", "--checkpoint", top / recipe, "--prime", "First", "--length", "25",
+                             "--sampler", "temperature", "--temperature", "0.5")
         assert generated.returncode == 0, generated.stderr
         assert generated.stdout.startswith("First") and len(generated.stdout) == len("First") + 25 + 1
 
-    whole = run_cli("generate", "--checkpoint", top)
+    whole = run_here("generate", "--checkpoint", top)
     assert whole.returncode == 2 and "char-gru" in whole.stderr and len(whole.stderr.strip().splitlines()) == 1

@@ -1,11 +1,12 @@
 """`compare`: the data check against the book's fingerprint, the parsed golden files, and reports of tiny real runs."""
 import copy
 import json
+import shutil
 
 import matplotlib
 import pytest
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_here
 from reproduce import compare
 from reproduce.data import fingerprint, load_corpus
 
@@ -22,15 +23,18 @@ def assert_png(path):
 
 
 def train_tiny(run_dir, grimm_dir, *extra):
-    result = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir,
-                     "--seed", "1", *extra)
+    result = run_here("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir,
+                      "--seed", "1", *extra)
     assert result.returncode == 0, result.stderr
     return run_dir
 
 
 @pytest.fixture(scope="module")
-def lstm_run(tmp_path_factory, grimm_dir):
-    return train_tiny(tmp_path_factory.mktemp("lstm") / "run", grimm_dir)
+def lstm_run(tmp_path_factory, tiny_book_run):
+    """A copy of the shared 4-step book run, which compare writes its report into."""
+    run_dir = tmp_path_factory.mktemp("lstm") / "run"
+    shutil.copytree(tiny_book_run[0], run_dir)
+    return run_dir
 
 
 # ---------------------------------------------------------------- the data check
@@ -98,9 +102,9 @@ def test_the_book_printed_26_stories_of_501_bigrams_per_model():
 
 # ---------------------------------------------------------------- reports of real runs
 def test_compare_one_run_writes_figures_and_the_three_parts(lstm_run):
-    story = run_cli("generate", "--checkpoint", lstm_run, "--length", "40", "--output", lstm_run / "story.txt")
+    story = run_here("generate", "--checkpoint", lstm_run, "--length", "40", "--output", lstm_run / "story.txt")
     assert story.returncode == 0, story.stderr
-    result = run_cli("compare", "--run", lstm_run)
+    result = run_here("compare", "--run", lstm_run)
     assert result.returncode == 0, result.stderr
     assert "data: different" in result.stdout and "report.md" in result.stdout
 
@@ -115,12 +119,13 @@ def test_compare_one_run_writes_figures_and_the_three_parts(lstm_run):
 
     report = json.loads((lstm_run / "report.json").read_text())
     assert report["data"]["verdict"] == compare.DIFFERENT        # 12 stories, not the book's 100
-    assert report["learning_curves"]["ours"]["steps"] == 2
+    assert report["learning_curves"]["ours"]["steps"] == 4
     story_part = report["story"]
     assert len(story_part["book_stories"]) == 17                  # the book's stories of steps 10-26
     assert set(story_part["verdicts"].values()) <= {"inside", "outside"}
     sample = story_part["article_sample"]
-    assert sample["checkpoint"] == "best/model-2"
+    best_step = json.loads((lstm_run / "best" / "best.json").read_text())["step"]
+    assert sample["checkpoint"] == f"best/model-{best_step}"                  # the run's best checkpoint
     # An untrained 16-unit model: perplexity of the order of the vocabulary (381 entries), finite and > 1.
     assert 50 < sample["perplexity"] < 2000
     assert story_part["story_txt"]["measures"]["unk_rate"] is not None
@@ -129,7 +134,7 @@ def test_compare_one_run_writes_figures_and_the_three_parts(lstm_run):
 def test_compare_several_runs_draws_them_beside_the_book(lstm_run, tmp_path, grimm_dir):
     gru_run = train_tiny(tmp_path / "gru", grimm_dir, "--recipe", "book-gru")
     out = tmp_path / "both"
-    result = run_cli("compare", "--run", lstm_run, "--run", gru_run, "--out", out)
+    result = run_here("compare", "--run", lstm_run, "--run", gru_run, "--out", out)
     assert result.returncode == 0, result.stderr
     for name in ("comparison.png", "run1-curves.png", "run1-story_measures.png", "run2-curves.png"):
         assert_png(out / name)

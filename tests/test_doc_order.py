@@ -1,7 +1,7 @@
 """`--doc-order book`: the documents the book's printed runs drew, as data, replayed step by step."""
 import json
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, run_here
 from reproduce.compare import BOOK_RUNS, golden_text, parse_book_documents
 
 
@@ -25,8 +25,8 @@ def test_a_run_in_the_books_order_trains_the_books_documents(grimm_dir, golden_d
     runs = {}
     for recipe, doc_order in (("book", "book"), ("book-gru", "book"), ("book", "random")):
         run_dir = tmp_path / f"{recipe}-{doc_order}"
-        result = run_cli("train", "--recipe", recipe, "--stories-dir", grimm_dir, *TINY, "--num-files", "100",
-                         "--num-steps", "2", "--doc-order", doc_order, "--seed", "4", "--run-dir", run_dir)
+        result = run_here("train", "--recipe", recipe, "--stories-dir", grimm_dir, *TINY, "--num-files", "100",
+                          "--num-steps", "2", "--doc-order", doc_order, "--seed", "4", "--run-dir", run_dir)
         assert result.returncode == 0, result.stderr
         runs[recipe, doc_order] = [row["documents"] for row in _state(run_dir, 2)["history"]]
     assert runs["book", "book"] == [step[:2] for step in order["lstm"][:2]]            # --docs-per-step 2
@@ -35,10 +35,10 @@ def test_a_run_in_the_books_order_trains_the_books_documents(grimm_dir, golden_d
 
 
 def test_the_books_order_needs_its_100_stories_and_at_most_its_26_steps(grimm_dir, tmp_path):
-    for extra, fragment in ((["--num-steps", "2"], "--num-files 100"),
-                            (["--num-files", "100", "--num-steps", "27"], "--num-steps 27")):
-        result = run_cli("train", "--stories-dir", grimm_dir, *TINY, *extra, "--doc-order", "book",
-                         "--run-dir", tmp_path / "run")
+    for run, extra, fragment in ((run_cli, ["--num-steps", "2"], "--num-files 100"),      # a fresh process
+                                 (run_here, ["--num-files", "100", "--num-steps", "27"], "--num-steps 27")):
+        result = run("train", "--stories-dir", grimm_dir, *TINY, *extra, "--doc-order", "book",
+                     "--run-dir", tmp_path / "run")
         assert result.returncode == 2, result.stderr
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("error:") and fragment in lines[0], result.stderr

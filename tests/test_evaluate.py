@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import TINY
 from reproduce.argtypes import story_numbers
 from reproduce.config import read_book_run
 from reproduce.rundir import RunDir
@@ -20,7 +19,7 @@ from reproduce.main import main
 from reproduce.model import BookModel
 from reproduce.numpy_steps import NumpyModel
 from reproduce.sample import generate_ids, generate_ids_numpy, sample_top3
-from reproduce.train import perplexity_of, train
+from reproduce.train import perplexity_of
 
 tf1 = tf.compat.v1
 RECIPE_OF_CELL = {"lstm": "book", "peephole": "book-peephole", "gru": "book-gru"}
@@ -77,12 +76,10 @@ def test_story_numbers_and_their_text():
 
 
 @pytest.fixture(scope="module")
-def tiny_run(grimm_dir, tmp_path_factory):
-    """A book run of 2 tiny steps (conftest.TINY's sizes), trained in this process."""
+def tiny_run(tiny_book_run, tmp_path_factory):
+    """A copy of the shared book run of 4 tiny steps, which evaluate writes its files into."""
     run_dir = tmp_path_factory.mktemp("evaluate") / "tiny"
-    tiny = {option[2:].replace("-", "_"): int(value) for option, value in zip(TINY[::2], TINY[1::2])}
-    config = recipe_config("book", stories_dir=str(grimm_dir), num_steps=2, **tiny)
-    train(config, run_dir, log=lambda message: None)
+    shutil.copytree(tiny_book_run[0], run_dir)
     return run_dir
 
 

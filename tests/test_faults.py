@@ -9,16 +9,14 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, TINY, run_cli, run_here
 from test_train import _metrics, _samples, _train
 
 
 @pytest.fixture(scope="module")
-def reference(grimm_dir, tmp_path_factory):
-    """An uninterrupted 4-step run that the interrupted ones must end equal to."""
-    run_dir = tmp_path_factory.mktemp("reference") / "run"
-    _train(grimm_dir, run_dir, "--num-steps", "4", "--seed", "3")
-    return run_dir
+def reference(tiny_book_run):
+    """An uninterrupted 4-step run (seed 3) that the interrupted ones must end equal to."""
+    return tiny_book_run[0]
 
 
 def _one_line_error(result, *fragments, code=None):
@@ -119,23 +117,23 @@ def test_disk_full_while_writing_a_checkpoint(grimm_dir, reference, small_disk):
 def test_disk_full_while_writing_a_story(reference, small_disk):
     _fill(small_disk, leave_bytes=0)
     story = small_disk / "story.txt"
-    result = run_cli("generate", "--checkpoint", reference, "--length", "400", "--output", story)
+    result = run_here("generate", "--checkpoint", reference, "--length", "400", "--output", story)
     _one_line_error(result, str(story), "nothing was written")
     assert not story.exists() and not list(small_disk.glob(".story.txt*"))
 
 
 # ---------------------------------------------------------------- generate: bad input
 def test_generate_bad_input(reference, tmp_path):
-    _one_line_error(run_cli("generate", "--checkpoint", tmp_path / "missing"), "missing", code=1)
+    _one_line_error(run_cli("generate", "--checkpoint", tmp_path / "missing"), "missing", code=1)   # a fresh process
     (tmp_path / "empty").mkdir()
-    _one_line_error(run_cli("generate", "--checkpoint", tmp_path / "empty"), "not a run folder", code=1)
-    _one_line_error(run_cli("generate", "--checkpoint", reference, "--length", "0"), "--length", code=2)
-    _one_line_error(run_cli("generate", "--checkpoint", reference, "--length", "-5"), "--length", code=2)
-    _one_line_error(run_cli("generate", "--checkpoint", reference, "--sampler", "nucleus"), "nucleus", code=2)
-    _one_line_error(run_cli("generate", "--checkpoint", reference, "--sampler", "temperature",
-                            "--temperature", "0"), "--temperature", code=2)
-    _one_line_error(run_cli("generate", "--checkpoint", reference / "ckpt" / "model-99"), "model-99", code=1)
-    debug = run_cli("--debug", "generate", "--checkpoint", tmp_path / "empty")
+    _one_line_error(run_here("generate", "--checkpoint", tmp_path / "empty"), "not a run folder", code=1)
+    _one_line_error(run_here("generate", "--checkpoint", reference, "--length", "0"), "--length", code=2)
+    _one_line_error(run_here("generate", "--checkpoint", reference, "--length", "-5"), "--length", code=2)
+    _one_line_error(run_here("generate", "--checkpoint", reference, "--sampler", "nucleus"), "nucleus", code=2)
+    _one_line_error(run_here("generate", "--checkpoint", reference, "--sampler", "temperature",
+                             "--temperature", "0"), "--temperature", code=2)
+    _one_line_error(run_here("generate", "--checkpoint", reference / "ckpt" / "model-99"), "model-99", code=1)
+    debug = run_here("--debug", "generate", "--checkpoint", tmp_path / "empty")
     assert debug.returncode == 1 and "Traceback" in debug.stderr
 
 
@@ -159,11 +157,12 @@ def test_generate_with_a_checkpoint_of_another_run(reference, tmp_path, change):
         config = json.loads((run_dir / "config.json").read_text())
         config.update(recipe="book-gru", cell="gru")
         (run_dir / "config.json").write_text(json.dumps(config))
-    _one_line_error(run_cli("generate", "--checkpoint", run_dir), "cannot restore", "another run", code=1)
+    run = run_cli if change == "vocabulary" else run_here           # a fresh process, and this one
+    _one_line_error(run("generate", "--checkpoint", run_dir), "cannot restore", "another run", code=1)
 
 
 def test_generate_maps_unknown_primer_characters_to_unk(reference):
-    result = run_cli("generate", "--checkpoint", reference, "--length", "5", "--prime", "the ☃☃ king")
+    result = run_here("generate", "--checkpoint", reference, "--length", "5", "--prime", "the ☃☃ king")
     assert result.returncode == 0, result.stderr
     assert "warning:" in result.stderr and "UNK" in result.stderr
     assert result.stdout.startswith("the UNK")
@@ -182,7 +181,7 @@ def test_train_rejects_a_configuration_that_cannot_work(grimm_dir, tmp_path, opt
     stories.mkdir()
     for i in range(1, 13):
         shutil.copy(grimm_dir / f"{i:03d}.txt", stories / f"{i:03d}.txt")
-    result = run_cli("train", "--stories-dir", stories, *TINY, "--run-dir", tmp_path / "run", *options)
+    result = run_here("train", "--stories-dir", stories, *TINY, "--run-dir", tmp_path / "run", *options)
     _one_line_error(result, fragment)
     assert not (tmp_path / "run").exists()                 # rejected before anything was built or written
 
@@ -195,11 +194,11 @@ def test_a_second_process_is_refused_and_a_sigkilled_writer_leaves_no_stale_lock
     while not (run_dir / "ckpt" / "state-1.json").exists():
         assert first.poll() is None and time.monotonic() < deadline, "training ended before step 1 was saved"
         time.sleep(0.05)
-    second = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "400", "--run-dir", run_dir,
-                     "--resume")
+    second = run_here("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "400", "--run-dir", run_dir,
+                      "--resume")                                  # this process, refused by the lock of the first
     _one_line_error(second, f"is being trained by process {first.pid}", code=2)
     first.send_signal(signal.SIGKILL)
     first.wait()
-    resumed = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir,
-                      "--resume")
+    resumed = run_here("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "2", "--run-dir", run_dir,
+                       "--resume")
     assert resumed.returncode == 0 and "Resumed" in resumed.stdout, resumed.stderr

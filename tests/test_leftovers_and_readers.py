@@ -11,7 +11,7 @@ import time
 import pytest
 import tensorflow as tf
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, run_here
 from reproduce.errors import Terminated
 from reproduce.files import pyplot, replace_atomically, save_figure, write_atomic
 from reproduce.main import main
@@ -21,12 +21,9 @@ tf1 = tf.compat.v1
 
 
 @pytest.fixture(scope="module")
-def tiny_run(grimm_dir, tmp_path_factory):
-    """A book run of 3 tiny steps."""
-    run_dir = tmp_path_factory.mktemp("leftovers") / "run"
-    trained = run_cli("train", "--stories-dir", grimm_dir, *TINY, "--num-steps", "3", "--run-dir", run_dir)
-    assert trained.returncode == 0, trained.stderr
-    return run_dir
+def tiny_run(tiny_book_run):
+    """A book run of 4 tiny steps."""
+    return tiny_book_run[0]
 
 
 def _dead_pid():
@@ -125,12 +122,12 @@ def _tensorboard_view(events_dir):
 def test_a_resumed_run_shows_each_step_once_in_tensorboard(tiny_run, grimm_dir, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    for path in (run / "ckpt").glob("*-3.*"):                    # back to step 2: step 3 is trained again
+    for path in (run / "ckpt").glob("*-4.*"):                    # back to step 3: step 4 is trained again
         path.unlink()
-    resumed = run_cli("train", "--resume", "--run-dir", run, "--stories-dir", grimm_dir)
+    resumed = run_here("train", "--resume", "--run-dir", run, "--stories-dir", grimm_dir)
     assert resumed.returncode == 0, resumed.stderr
     assert len(list((run / "events").iterdir())) == 2
-    assert _tensorboard_view(run / "events")["perplexity/valid"] == [1, 2, 3]
+    assert _tensorboard_view(run / "events")["perplexity/valid"] == [1, 2, 3, 4]
 
 
 # ---------------------------------------------------------------- the index names a deleted checkpoint

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY, run_cli
+from conftest import REPO, TINY, run_here
 from reproduce.main import main
 from reproduce.study import parse_seeds, place
 
@@ -22,8 +22,9 @@ def test_seeds_and_the_verdict_are_computed():
 
 
 def _study(grimm_dir, study_dir, *extra):
-    return run_cli("study", "--recipe", "book", "--seeds", "0-1", "--jobs", "2", "--stories-dir", grimm_dir, *TINY,
-                   "--study-dir", study_dir, *extra)
+    """`study` in this process; its seeds train in processes of their own, as always."""
+    return run_here("study", "--recipe", "book", "--seeds", "0-1", "--jobs", "2", "--stories-dir", grimm_dir, *TINY,
+                    "--study-dir", study_dir, *extra)
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +64,8 @@ def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(g
     assert longer.stdout.count("--resume") == 2                     # each seed continues from its checkpoint
 
     (study_dir / "report.md").unlink()
-    (study_dir / "seed-0" / "summary.json").unlink()    # computed again, from the checkpoints, in another process
-    merged = run_cli("study", "--report-only", study_dir)
+    (study_dir / "seed-0" / "summary.json").unlink()    # computed again, from the checkpoints
+    merged = run_here("study", "--report-only", study_dir)
     assert merged.returncode == 0 and (study_dir / "report.md").exists(), merged.stderr
     assert (study_dir / "seed-0" / "summary.json").exists()
     assert json.loads((study_dir / "report.json").read_text()) == report        # the same as from the summaries
@@ -137,8 +138,8 @@ def test_an_interrupted_study_leaves_every_seed_resumable(grimm_dir, tmp_path):
     _, stderr = process.communicate(timeout=180)
     assert process.returncode == 143, stderr
     assert "run the same study command again" in stderr and "Traceback" not in stderr
-    result = run_cli("study", "--recipe", "book", "--seeds", "0-1", "--stories-dir", grimm_dir, *TINY,
-                     "--num-steps", "3", "--study-dir", study_dir)
+    result = run_here("study", "--recipe", "book", "--seeds", "0-1", "--jobs", "2", "--stories-dir", grimm_dir, *TINY,
+                      "--num-steps", "3", "--study-dir", study_dir)
     assert result.returncode == 0, result.stderr
     assert json.loads((study_dir / "report.json").read_text())["finished_seeds"] == [0, 1]
     assert not list(study_dir.glob("seed-*/ckpt/*.tmp"))
