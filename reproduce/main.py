@@ -24,17 +24,12 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _all_recipes():
-    from reproduce.recipes import registry
-    return list(registry())
-
-
 def build_parser():
-    from reproduce.recipes import add_train_arguments
+    from reproduce import classics
+    from reproduce.recipes import add_train_arguments, registry
     from reproduce.sample import SAMPLERS
 
-    from reproduce import classics
-    recipes = _all_recipes()
+    recipes = list(registry())
 
     parser = _Parser(prog="python reproduce/main.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
@@ -123,12 +118,12 @@ def cmd_generate(args):
 
     refuse_comparison(args.checkpoint)             # a folder of runs: says which it holds
     run = RunDir.find(args.checkpoint)[0]
-    recipe = run.read_config()["recipe"]
-    if recipe not in registry():
-        raise UserError(f"{args.checkpoint}: a run of recipe {recipe!r}, which this version does not know; "
-                        "its config.json may be damaged", exit_code=2)
-    check_generate_options(args, recipe)
-    text = registry()[recipe].generate(args, run)
+    recipe = registry().get(run.read_config()["recipe"])
+    if recipe is None:
+        raise UserError(f"{args.checkpoint}: a run of recipe {run.read_config()['recipe']!r}, which this version "
+                        "does not know; its config.json may be damaged", exit_code=2)
+    check_generate_options(args, recipe.name)
+    text = recipe.generate(args, run)
     print(text)
     if args.output:
         write_output(args.output, text)

@@ -264,7 +264,8 @@ def progress_row(session, model, run, data, step, train_loss, started, log):
            "valid_loss": valid_loss, "windows_per_second": round((step + 1) * run.config["batch_size"] / seconds, 1),
            "seconds": round(seconds, 2)}
     log(f"step {step + 1}/{run.config['num_steps']} (epoch {row['epoch']:.2f})  loss {train_loss:.4f}  "
-        f"valid loss {valid_loss:.4f}  {rate_and_eta(started, step + 1, run.config['num_steps'], 'windows', run.config['batch_size'])}")
+        f"valid loss {valid_loss:.4f}  "
+        + rate_and_eta(started, step + 1, run.config["num_steps"], "windows", run.config["batch_size"]))
     return row
 
 
