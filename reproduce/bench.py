@@ -5,7 +5,8 @@
 training iterations after a warm-up (the book's LSTM, and its peephole LSTM and GRU on both graphs),
 generating 500 bigrams from a restored checkpoint, validation over the 500 validation bigrams, peak
 memory of training, the machine's sgemm, and the two ways a study can use the cores: one training
-process on all of them, or one process per core side by side (`study` takes the faster).
+process on all of them, or one process per core side by side (the faster is recorded in
+`study.LAYOUT_RECORD`, which `study` takes as its default on this machine).
 
 Each training contender runs in a fresh worker process of this module, one after another, never
 side by side: Keras 3 needs eager execution, which the book's graph module switches off at import;
@@ -630,6 +631,12 @@ def run(args):
     Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
     print(format_table(results))
     print(f"(written to {args.output})")
+    if results["study"]:
+        from reproduce.study import LAYOUT_RECORD, record_layout
+        layouts = results["study"]["layouts"]
+        jobs = layouts[results["study"]["faster"]]["processes"]
+        record_layout(jobs, {name: layout["iterations_per_s"] for name, layout in layouts.items()})
+        print(f"(study's default on this machine: --jobs {jobs}, recorded in {LAYOUT_RECORD})")
     if not same_story["fast"]:
         raise UserError("the fast graph generated another story than the literal graph from the same checkpoint "
                         f"and seed; see {args.output}")
@@ -767,7 +774,7 @@ def format_table(results):
         for name, layout in results["study"]["layouts"].items():
             lines.append(f"  {name + ':':28}{layout['processes']} x {layout['iteration_ms']:6.1f} ms per iteration, "
                          f"{layout['iterations_per_s']:5.1f} iterations/s, {layout['study_minutes']:6.1f} min"
-                         + ("  (faster: study's default)" if name == results["study"]["faster"] else ""))
+                         + ("  (faster: study's default here)" if name == results["study"]["faster"] else ""))
     lines.append("\nTargets of the issue:")
     lines.extend(f"  {name:30}{t['value']:9.2f}  {'met' if t['met'] else 'NOT met'}"
                  for name, t in results["targets"].items())

@@ -35,6 +35,8 @@ from reproduce.files import copy_atomic, pyplot, save_figure, write_atomic, writ
 from reproduce.rundir import RunDir, read_json_object
 from reproduce.errors import UserError, interrupt_exit_code
 from reproduce.progress import format_seconds
+from reproduce.provenance import cpu
+from reproduce.session import available_cores
 from reproduce.recipes import book_option_fields, option_type
 
 MAIN = Path(__file__).resolve().parent / "main.py"
@@ -48,6 +50,37 @@ TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table pla
 SUMMARY = "summary.json"
 # What a light seed folder keeps of a finished seed: enough for the report and for a reader, no checkpoint.
 LIGHT_FILES = ("config.json", "environment.json", SUMMARY, "metrics.csv", "samples.txt", "story.txt")
+# `bench` measures which study layout is faster on the machine it runs on (one process on every core, or one
+# per core side by side: which wins depends on the CPU) and records it here; `study` takes it as its --jobs
+# default on the same machine (CPU model, kernel flags, cores), and 1 elsewhere.
+LAYOUT_RECORD = Path("checkpoints") / "study-layout.json"
+
+
+def this_machine():
+    model, flags = cpu()
+    return {"cpu": model, "kernel_flags": flags, "cores": available_cores()}
+
+
+def record_layout(jobs, iterations_per_s, record=LAYOUT_RECORD):
+    """Write bench's finding: `jobs` seeds at a time is the faster study layout on this machine."""
+    record = Path(record)
+    record.parent.mkdir(parents=True, exist_ok=True)
+    write_json(record, {**this_machine(), "jobs": jobs, "iterations_per_s": iterations_per_s,
+                        "measured": time.strftime("%Y-%m-%d %H:%M")})
+
+
+def default_jobs(record=LAYOUT_RECORD):
+    """(seeds at a time, why): bench's faster layout when it was measured on this machine, else 1."""
+    record = Path(record)
+    if not record.exists():
+        return 1, "the default; `python reproduce/main.py bench` measures which layout is faster here"
+    layout = read_json_object(record, {"jobs": int, "cpu": str, "kernel_flags": list, "cores": int},
+                              what="it should be bench's record of the faster study layout: delete it, run "
+                                   "`python reproduce/main.py bench` again, or give --jobs")
+    machine = {key: layout[key] for key in this_machine()}
+    if machine != this_machine():
+        return 1, f"the default: {record} was measured on another machine ({layout['cpu']}, {layout['cores']} cores)"
+    return max(1, layout["jobs"]), f"the faster layout `bench` measured on this machine, {record}"
 
 
 def parse_seeds(text):
@@ -63,8 +96,8 @@ def add_arguments(parser):
     parser.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 (default) or 0,3,5-9")
     parser.add_argument("--study-dir", help="the study folder (default: checkpoints/study-<recipe>[-<options>])")
     parser.add_argument("--jobs", type=int, help="seeds trained at once, each on its share of the cores "
-                                                 "(default 1: one process on every core, the faster layout "
-                                                 "`bench` measured on this project's 2-core machine)")
+                                                 "(default: the faster layout `bench` measured on this "
+                                                 f"machine, recorded in {LAYOUT_RECORD}; 1 without one)")
     parser.add_argument("--print-commands", action="store_true",
                         help="print each unfinished seed's `train` command and stop (for GNU parallel, Slurm, ...)")
     parser.add_argument("--report-only", metavar="DIR", help="write the report of the study in DIR from the seed "
@@ -119,11 +152,11 @@ def train_seeds(args, export_dir):
     study_dir.mkdir(parents=True, exist_ok=True)
     write_json(study_dir / "study.json", {"recipe": recipe, "options": options, "seeds": seeds})
     if unfinished:
-        jobs = args.jobs or 1        # bench's study layouts: one process on both cores beat one per core
+        jobs, why = (args.jobs, "--jobs") if args.jobs is not None else default_jobs()
         if jobs < 1:
             raise UserError(f"--jobs {jobs}: train at least one seed at a time", exit_code=2)
         print(f"Study {study_dir}: {recipe}, seeds {args.seeds} ({len(seeds) - len(unfinished)} finished), "
-              f"{jobs} at a time")
+              f"{jobs} at a time ({why})")
         cache = {}                                    # the stories, read once for every seed's summary
         Scheduler(commands, unfinished, done, num_steps, jobs,
                   on_finished=lambda seed: write_summary(study_dir / f"seed-{seed}", cache)).run()

@@ -39,7 +39,8 @@ def workers_in_this_process_but_keras(monkeypatch):
 def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
     output = tmp_path / "bench.json"
     workers_in_this_process_but_keras(monkeypatch)
-    result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output)
+    # in tmp_path, where bench records the study layout it measured (checkpoints/study-layout.json)
+    result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "x fast" in result.stdout                                   # the table
     results = json.loads(output.read_text())
@@ -60,6 +61,8 @@ def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
     assert all(ms > 0 for ms in results["cells_train_iteration_ms"].values())
     assert set(results["study"]["layouts"]) == {"one process on every core", "one process per core"}
     assert results["study"]["faster"] in results["study"]["layouts"]
+    layout = json.loads((tmp_path / "checkpoints" / "study-layout.json").read_text())   # study's default here
+    assert layout["jobs"] == results["study"]["layouts"][results["study"]["faster"]]["processes"]
     assert {"peephole fast / LSTM fast <= 1.3", "gru fast / LSTM fast <= 1.3",
             "8-seed study minutes <= 60"} <= set(results["targets"])
 

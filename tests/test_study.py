@@ -11,7 +11,8 @@ import pytest
 
 from conftest import REPO, TINY, run_here
 from reproduce.main import main
-from reproduce.study import parse_seeds, place
+from reproduce.errors import UserError
+from reproduce.study import default_jobs, parse_seeds, place, record_layout
 
 
 def test_seeds_and_the_verdict_are_computed():
@@ -19,6 +20,19 @@ def test_seeds_and_the_verdict_are_computed():
     assert place(18.26, [16.9, 19.0, 21.4])["verdict"] == "inside: the book's 18.26 ranks 2 of 4"
     assert place(15.0, [16.9, 21.4])["verdict"] == "outside: the book's 15.00 is below all 2 seeds (16.90-21.40)"
     assert place(30.0, [16.9, 21.4])["rank"] == 3 and not place(30.0, [16.9, 21.4])["inside"]
+
+
+def test_the_default_jobs_are_the_layout_bench_measured_on_this_machine(tmp_path):
+    record = tmp_path / "checkpoints" / "study-layout.json"
+    assert default_jobs(record)[0] == 1 and "bench" in default_jobs(record)[1]      # nothing measured yet
+    record_layout(2, {"one process on every core": 55.5, "one process per core": 59.6}, record)
+    assert default_jobs(record) == (2, f"the faster layout `bench` measured on this machine, {record}")
+    elsewhere = {**json.loads(record.read_text()), "cpu": "Another CPU"}
+    record.write_text(json.dumps(elsewhere))
+    assert default_jobs(record)[0] == 1 and "another machine (Another CPU" in default_jobs(record)[1]
+    record.write_text(json.dumps({"cpu": "Another CPU"}))
+    with pytest.raises(UserError, match=r"study-layout.json: no field 'jobs'.*give --jobs"):
+        default_jobs(record)
 
 
 def _study(grimm_dir, study_dir, *extra):
