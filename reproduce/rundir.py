@@ -506,7 +506,7 @@ class RunDir:
 
     # ------------------------------------------------------------ interrupts
     @contextlib.contextmanager
-    def interruptible(self, num_steps, restartable=True):
+    def interruptible(self, num_steps):
         """Ctrl-C or `kill` stops the run with one line that says how to continue it (exit 130 or 143)."""
         try:
             yield
@@ -516,8 +516,5 @@ class RunDir:
             if self.saved_step:
                 raise UserError(f"{what}; the last checkpoint of {self.path} is step {self.saved_step} of "
                                 f"{num_steps}: continue with `{self.command}`", exit_code=code) from None
-            if restartable:
-                raise UserError(f"{what} before the first checkpoint of {self.path}: start it again with "
-                                f"`{self.command}`", exit_code=code) from None
-            raise UserError(f"{what} before the first checkpoint of {self.path}; nothing to resume: train again "
-                            "with another --run-dir", exit_code=code) from None
+            raise UserError(f"{what} before the first checkpoint of {self.path}: start it again with "
+                            f"`{self.command}`", exit_code=code) from None

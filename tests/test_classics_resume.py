@@ -139,6 +139,18 @@ def test_ctrl_c_names_the_resume_command_which_ends_the_run(tmp_path, aesop_refe
     assert_same_run(run, aesop_reference, 300)
 
 
+def test_a_run_stopped_before_its_first_checkpoint_is_resumed_from_the_start(tmp_path, aesop_reference, capsys):
+    """What the interrupt's message says (`start it again with ... --resume`) works for a classic as for the book."""
+    run = tmp_path / "no-checkpoint"
+    run.mkdir()
+    for name in ("config.json", "vocab.json"):                 # what a run holds before its first checkpoint
+        (run / name).write_text((aesop_reference / name).read_text())
+    assert train_here("--recipe", "aesop-word", "--run-dir", run, "--resume") == 0
+    assert "no checkpoint yet (the run stopped before its first one); training it from the start" in \
+        capsys.readouterr().out
+    assert metrics(run) == metrics(aesop_reference)
+
+
 # ---------------------------------------------------------------- what --resume refuses
 def one_line_error(capsys, *fragments):
     err = capsys.readouterr().err.strip()
@@ -150,18 +162,15 @@ def test_resume_refusals_are_one_line_and_change_nothing(tmp_path, aesop_referen
     def files_of(run):                        # what the run holds (.lock is the writers' lock, not the run's)
         return sorted((p.relative_to(run), p.stat().st_mtime_ns) for p in run.rglob("*") if p.name != ".lock")
     before = files_of(aesop_reference)
-    no_checkpoint, book, comparison = tmp_path / "no-checkpoint", tmp_path / "book", tmp_path / "comparison"
-    for folder in (no_checkpoint, book, comparison):
+    book, comparison = tmp_path / "book", tmp_path / "comparison"
+    for folder in (book, comparison):
         folder.mkdir()
-    for name in ("config.json", "vocab.json"):
-        (no_checkpoint / name).write_text((aesop_reference / name).read_text())
     (book / "config.json").write_text(json.dumps({"recipe": "book", "num_steps": 26}))
     (comparison / "comparison.json").write_text(json.dumps({"runs": ["char-rnn"], "options": {}, "finished": False}))
     refusals = [
         (["--recipe", "aesop-word"], ["--resume needs --run-dir"]),
         (["--recipe", "aesop-word", "--run-dir", tmp_path / "absent"], ["absent: no such run folder"]),
         (["--recipe", "aesop-word", "--run-dir", tmp_path], ["not a run folder (no config.json)"]),
-        (["--recipe", "aesop-word", "--run-dir", no_checkpoint], ["no checkpoint to resume from"]),
         (["--recipe", "shakespeare-char", "--run-dir", aesop_reference],
          ["holds a run of recipe aesop-word, not shakespeare-char", "--recipe aesop-word"]),
         (["--recipe", "aesop-context", "--run-dir", book], ["holds a run of recipe book", "--recipe book"]),
@@ -173,7 +182,7 @@ def test_resume_refusals_are_one_line_and_change_nothing(tmp_path, aesop_referen
     for options, fragments in refusals:
         assert train_here(*options, "--resume") == 2, options
         one_line_error(capsys, *fragments)
-    assert not (no_checkpoint / "ckpt").exists() and sorted(p.name for p in book.iterdir()) == ["config.json"]
+    assert sorted(p.name for p in book.iterdir()) == ["config.json"]
     assert train_here("--recipe", "aesop-word", "--run-dir", aesop_reference) == 2          # without --resume
     one_line_error(capsys, "already holds a run", "--resume")
     # A finished run: one line, exit 0, nothing rewritten.

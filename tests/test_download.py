@@ -481,10 +481,13 @@ def test_two_downloads_into_one_folder_leave_each_other_alone_and_sigterm_cleans
 
 
 def test_ctrl_c_mid_file_ends_in_one_line_exit_130_and_removes_the_temporary_file(server, stories, grimm_dir,
-                                                                                  capsys):
+                                                                                  capsys, request):
     """SIGINT sent to this process while the command line, run here, waits on a stalled body."""
     import threading
     server.script("002.txt", STALL)
+    # A suite started in the background (`pytest &`) inherits SIGINT ignored; Ctrl-C is what is tested here.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
 
     def interrupt_when_the_temporary_file_appears():
         deadline = time.monotonic() + 30

@@ -109,11 +109,9 @@ def open_run(args, config, options, path=None, command=None):
     given = {keys.get(name, name): value for name, value in given_options(args, options).items()}
     run = RunDir.for_training(recipe, run_dir, resume, config, given, same=same_option,
                               command=command and (lambda _: command), option_names=OPTION_NAMES)
-    run.part_of_job = command is not None            # a cell comparison restarts a run without checkpoint
-    if resume and not run.steps():
-        run.unlock()
-        raise UserError(f"{run.path}: no checkpoint to resume from (the run stopped before its first one); "
-                        "start it again with another --run-dir", exit_code=2)
+    if resume and not run.steps():                  # stopped before its first checkpoint: from the start, as the book's
+        print(f"{run.path}: no checkpoint yet (the run stopped before its first one); training it from the start")
+        run.resumed = False
     return run
 
 
@@ -142,7 +140,7 @@ def session(run, model, log=print):
     checkpoint; yields (session, the loop's state: {} for a new run). Ctrl-C or `kill` inside stops the run
     with how to continue it."""
     with tf1.Session(graph=model.graph, config=session_config()) as sess, model.graph.as_default(), \
-            run.interruptible(run.config["num_steps"], restartable=run.part_of_job):
+            run.interruptible(run.config["num_steps"]):
         run.saver = tf1.train.Saver()
         if not run.resumed:
             sess.run(model.init)
