@@ -47,10 +47,13 @@ class Config:
         "choices": ("reference", "resource"),
         "help": "reference: TensorFlow 1's gradient, the book's (default); resource: the textbook one"})
     # random: each step trains on `docs_per_step` documents drawn at random, as the book's loop did;
-    # book: the documents the book's printed run drew at each step (golden/book_ch8_document_order.json).
+    # book: the documents the book's printed run of this model drew at each step (its GRU run for the GRU,
+    # its main notebook's LSTM run otherwise; golden/book_ch8_document_order.json); book-lstm, book-gru:
+    # those of the named printed run, whatever the model, so that two models can train on the same documents.
     doc_order: str = dataclasses.field(default="random", metadata={
-        "choices": ("random", "book"),
-        "help": "random (default); book: the documents the book's printed run drew at each step"})
+        "choices": ("random", "book", "book-lstm", "book-gru"),
+        "help": "random (default); book: the documents the book's printed run of this model drew at each "
+                "step; book-lstm, book-gru: those of that printed run, for any model"})
     # Optimiser (spec §4).
     learning_rate: float = 0.001
     decay_rate: float = dataclasses.field(default=0.5, metadata={"type": probability})

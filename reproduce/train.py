@@ -78,16 +78,18 @@ def split_documents(corpus, config):
 
 def book_documents(config):
     """`--doc-order book`: per step, the documents the book's printed run trained on (its GRU run for the GRU,
-    its main notebook's LSTM run otherwise), the first `docs_per_step` of each step's 10."""
-    printed_run = "gru" if config.cell == "gru" else "lstm"
+    its main notebook's LSTM run otherwise; `book-lstm` or `book-gru` names the run), the first
+    `docs_per_step` of each step's 10."""
+    printed_run = {"book-lstm": "lstm", "book-gru": "gru"}.get(config.doc_order,
+                                                                "gru" if config.cell == "gru" else "lstm")
     printed = json.loads((GOLDEN / "book_ch8_document_order.json").read_text())[printed_run]
     if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
-        raise UserError(f"--doc-order book replays the book's {len(printed)} steps of {len(printed[0])} documents: "
+        raise UserError(f"--doc-order {config.doc_order} replays the book's {len(printed)} steps of {len(printed[0])} documents: "
                         f"--num-steps {config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed "
                         "them", exit_code=2)
     highest = max(max(step) for step in printed[:config.num_steps])
     if highest >= config.num_files:
-        raise UserError(f"--doc-order book trains on document {highest} (file {highest + 1:03d}.txt): it needs "
+        raise UserError(f"--doc-order {config.doc_order} trains on document {highest} (file {highest + 1:03d}.txt): it needs "
                         f"--num-files 100 (got {config.num_files})", exit_code=2)
     return [step[:config.docs_per_step] for step in printed[:config.num_steps]]
 
@@ -141,7 +143,7 @@ class Trainer:
         if resume:
             self.check_stories()
         self.train_gens, self.valid_gens = split_documents(self.corpus, config)
-        self.book_order = book_documents(config) if config.doc_order == "book" else None
+        self.book_order = None if config.doc_order == "random" else book_documents(config)
         self.model = BookModel(config, self.corpus.vocabulary_size)
         self.session = tf1.Session(graph=self.model.graph, config=session_config())
         self.rng = np.random.RandomState(config.seed)

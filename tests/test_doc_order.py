@@ -23,7 +23,8 @@ def _state(run_dir, step):
 def test_a_run_in_the_books_order_trains_the_books_documents(grimm_dir, golden_dir, tmp_path):
     order = json.loads((golden_dir / "book_ch8_document_order.json").read_text())
     runs = {}
-    for recipe, doc_order in (("book", "book"), ("book-gru", "book"), ("book", "random")):
+    for recipe, doc_order in (("book", "book"), ("book-gru", "book"), ("book", "random"),
+                              ("book-peephole", "book-gru")):
         run_dir = tmp_path / f"{recipe}-{doc_order}"
         result = run_here("train", "--recipe", recipe, "--stories-dir", grimm_dir, *TINY, "--num-files", "100",
                           "--num-steps", "2", "--doc-order", doc_order, "--seed", "4", "--run-dir", run_dir)
@@ -32,6 +33,7 @@ def test_a_run_in_the_books_order_trains_the_books_documents(grimm_dir, golden_d
     assert runs["book", "book"] == [step[:2] for step in order["lstm"][:2]]            # --docs-per-step 2
     assert runs["book-gru", "book"] == [step[:2] for step in order["gru"][:2]]
     assert runs["book", "random"] != runs["book", "book"]
+    assert runs["book-peephole", "book-gru"] == runs["book-gru", "book"]      # the GRU run's documents
 
 
 def test_the_books_order_needs_its_100_stories_and_at_most_its_26_steps(grimm_dir, tmp_path):
