@@ -4,6 +4,7 @@
     python reproduce/main.py study ... --print-commands       # the seeds' `train` commands, for any scheduler
     python reproduce/main.py study --report-only DIR          # the report from whatever seed folders exist
     python reproduce/main.py study ... --export docs/NAME     # after the report: the finished seeds, light
+    python reproduce/main.py study --compare STUDY STUDY ... --out DIR   # recipes side by side, on bands
 
 The study folder (default `checkpoints/study-<recipe>[-<option>-<value>...]`, named by the command, so
 the same command finds it again) holds `study.json`, one run folder `seed-<k>/` per seed (generate and
@@ -105,6 +106,9 @@ def add_arguments(parser):
     parser.add_argument("--export", metavar="DEST", help="after the report, write into DEST (e.g. docs/<study>) a "
                                                          "light copy of every finished seed, without checkpoints, "
                                                          "and their report")
+    parser.add_argument("--compare", nargs="+", metavar="STUDY", help="compare finished studies of several recipes "
+                                                                      "on bands (training nothing); needs --out")
+    parser.add_argument("--out", metavar="DIR", help="with --compare: the folder for comparison.md/.json/.png")
     fields = {field.name: field for field in book_option_fields()}
     for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
@@ -113,6 +117,14 @@ def add_arguments(parser):
 
 
 def run(args):
+    if args.compare:
+        from reproduce.study_comparison import compare_studies
+        if args.report_only or args.export or args.print_commands:
+            raise UserError("--compare trains and exports nothing; leave out --report-only, --export and "
+                            "--print-commands", exit_code=2)
+        return compare_studies([Path(d) for d in args.compare], Path(args.out) if args.out else None)
+    if args.out:
+        raise UserError("--out is the folder of --compare; give --compare STUDY STUDY ... too", exit_code=2)
     if args.export and args.print_commands:
         raise UserError("--export is not used with --print-commands, which trains nothing; leave one out",
                         exit_code=2)
@@ -371,7 +383,7 @@ def _fmt(value):
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def _figures(history):
+def run_figures(history):
     """The figures the book printed, computed for one run's history (the rank table's rows)."""
     from reproduce.compare import curve_summary
     summary = curve_summary(history)
@@ -418,8 +430,8 @@ def write_report(study_dir):
         per_step.append({"step": step, "train": band([r["train_perplexity"] for r in rows]),
                          "valid": band([r["valid_perplexity"] for r in rows])})
 
-    seed_figures = {seed: _figures(histories[seed]) for seed in finished}
-    book_figures = _figures(book_curve)
+    seed_figures = {seed: run_figures(histories[seed]) for seed in finished}
+    book_figures = run_figures(book_curve)
     ranks = {}
     for name, book_value in book_figures.items():
         values = [f[name] for f in seed_figures.values() if f[name] is not None]

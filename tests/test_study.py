@@ -3,6 +3,7 @@ seeds kept light (summary.json), exported and continued from."""
 import json
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -157,3 +158,43 @@ def test_an_interrupted_study_leaves_every_seed_resumable(grimm_dir, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads((study_dir / "report.json").read_text())["finished_seeds"] == [0, 1]
     assert not list(study_dir.glob("seed-*/ckpt/*.tmp"))
+
+
+def test_studies_of_several_recipes_are_compared_on_bands(finished_study, tmp_path, capsys):
+    study_dir, _ = finished_study
+    low, high, out = tmp_path / "low", tmp_path / "high", tmp_path / "comparison"
+    assert main(["study", "--report-only", str(study_dir), "--export", str(low)]) == 0
+    shutil.copytree(low, high)
+    bests = []
+    for seed in (0, 1):                                  # the same seeds, ten times the valid perplexity
+        path = high / f"seed-{seed}" / "summary.json"
+        summary = json.loads(path.read_text())
+        rows = summary["comparison"]["learning_curves"]["ours_per_step"]
+        bests.append(min(row["valid_perplexity"] for row in rows))
+        for row in rows:
+            row["valid_perplexity"] *= 10
+        path.write_text(json.dumps(summary))
+    (high / "report.json").unlink()                      # written again from the summaries
+    capsys.readouterr()
+
+    assert main(["study", "--compare", str(low), str(high), "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "best valid perplexity: apart: every low seed is below every high seed" in printed
+    assert "low lower for 2 of the 2 seeds both have" in printed
+    comparison = json.loads((out / "comparison.json").read_text())
+    low_bands, high_bands = (study["bands"]["best valid perplexity"] for study in comparison["studies"])
+    assert low_bands["median"] == statistics.median(bests) and low_bands["n"] == 2
+    assert high_bands["min"] == pytest.approx(10 * min(bests)) and high_bands["max"] == pytest.approx(10 * max(bests))
+    assert comparison["book"]["book LSTM"]["best valid perplexity"] == pytest.approx(18.26, abs=0.005)
+    assert comparison["book"]["book GRU"]["step of the best valid perplexity"] == 20
+    assert "| low | book (lstm) | random | 2 |" in (out / "comparison.md").read_text()
+    assert (out / "comparison.png").stat().st_size > 10_000
+
+    for argv, fragment in ((["--compare", str(low), "--out", str(out)], "at least two study folders"),
+                           (["--compare", str(low), str(tmp_path / "nothing"), "--out", str(out)],
+                            f"{tmp_path / 'nothing'}: not a study folder"),
+                           (["--compare", str(low), str(high)], "needs --out DIR"),
+                           (["--report-only", str(low), "--out", str(out)], "--out is the folder of --compare")):
+        assert main(["study", *argv]) == 2
+        refused = capsys.readouterr().err.strip().splitlines()
+        assert len(refused) == 1 and fragment in refused[0], refused

@@ -1,0 +1,163 @@
+"""Studies of several book recipes side by side, on bands of seeds (the book's LSTM / peephole / GRU comparison).
+
+    python reproduce/main.py study --compare STUDY [STUDY ...] --out DIR
+
+Each STUDY is a study folder (or its `--export`). DIR gets `comparison.md`, `comparison.json` and
+`comparison.png` (the train and valid bands of every study with the book's two printed curves): per study
+its seeds' best, best step and last valid perplexity (median and range) and its story measures; per pair of
+studies whether their best valid perplexities are apart or overlap, and, seed by seed where they share
+seeds, which is lower. Only finished seeds count.
+"""
+import itertools
+import statistics
+from pathlib import Path
+
+from reproduce.errors import UserError
+from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.rundir import read_json_object
+from reproduce.study import band, run_figures, seed_comparison, seed_folders, write_report
+
+FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
+COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+
+
+def compare_studies(study_dirs, out_dir):
+    if len(study_dirs) < 2:
+        raise UserError("--compare needs at least two study folders", exit_code=2)
+    if out_dir is None:
+        raise UserError("--compare needs --out DIR, the folder the comparison goes in", exit_code=2)
+    studies = [read_study(Path(d)) for d in study_dirs]
+    names = [s["name"] for s in studies]
+    if len(set(names)) < len(names):
+        raise UserError(f"--compare: two studies have the same name ({', '.join(names)}); give each one once",
+                        exit_code=2)
+    comparison = {"studies": [{k: v for k, v in s.items() if k != "per_step"} for s in studies],
+                  "book": book_rows(), "pairs": [pair(a, b) for a, b in itertools.combinations(studies, 2)]}
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plot_studies(out_dir / "comparison.png", studies)
+    write_json(out_dir / "comparison.json", comparison)
+    write_atomic(out_dir / "comparison.md", comparison_markdown(comparison))
+    for line in (p["best"] for p in comparison["pairs"]):
+        print(line)
+    print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png)")
+    return comparison
+
+
+def read_study(study_dir):
+    """A study's finished seeds' figures (by seed), its per-step bands and story measures (its report,
+    written again when it is missing or does not cover the seed folders there now)."""
+    folders = seed_folders(study_dir) if study_dir.is_dir() else []
+    if not folders:
+        raise UserError(f"--compare {study_dir}: not a study folder with a finished seed (seed-<k>/); give the "
+                        "folder `study` made or exported", exit_code=2)
+    report_path = study_dir / "report.json"
+    report = read_json_object(report_path) if report_path.is_file() else None
+    if report is None or report.get("seeds") != [seed for seed, _ in folders]:
+        report = write_report(study_dir)
+    cache = {}
+    histories = {seed: seed_comparison(path, report["num_steps"], cache)["learning_curves"]["ours_per_step"]
+                 for seed, path in folders if seed in report["finished_seeds"]}
+    if not histories:
+        raise UserError(f"--compare {study_dir}: no seed has finished yet; compare it once one has", exit_code=2)
+    figures = {seed: run_figures(history) for seed, history in histories.items()}
+    stories = {}
+    for name, entry in report["story_measures"].items():
+        book = entry["book"]
+        if book and entry["seed_medians"]:
+            stories[name] = sum(book["min"] <= m <= book["max"] for m in entry["seed_medians"]) == len(
+                entry["seed_medians"])
+    return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
+            "doc_order": report["options"]["doc_order"], "book_run": report["book_run"],
+            "seeds": sorted(histories), "figures": {name: {str(seed): f[name] for seed, f in figures.items()}
+                                                    for name in FIGURES},
+            "bands": {name: band([f[name] for f in figures.values()]) for name in FIGURES},
+            "story_measures_inside": stories, "per_step": report["per_step"]}
+
+
+def book_rows():
+    """The figures of the book's two printed runs."""
+    from reproduce.compare import BOOK_RUNS, book_curves
+    curves = book_curves()
+    rows = {}
+    for model, (curve, _, label) in BOOK_RUNS.items():
+        figures = run_figures(curves[curve])
+        rows[label] = {name: figures[name] for name in FIGURES}
+    return rows
+
+
+def pair(a, b):
+    """Whether two studies' best valid perplexities are apart or overlap, and seed by seed which is lower."""
+    name = FIGURES[0]
+    values_a, values_b = a["figures"][name], b["figures"][name]
+    low_a, high_a = min(values_a.values()), max(values_a.values())
+    low_b, high_b = min(values_b.values()), max(values_b.values())
+    if high_a < low_b:
+        verdict = f"apart: every {a['name']} seed is below every {b['name']} seed"
+    elif high_b < low_a:
+        verdict = f"apart: every {b['name']} seed is below every {a['name']} seed"
+    else:
+        verdict = "the ranges overlap"
+    common = sorted(set(values_a) & set(values_b), key=int)
+    lower_a = sum(values_a[s] < values_b[s] for s in common)
+    line = (f"{a['name']} {statistics.median(values_a.values()):.2f} ({low_a:.2f}-{high_a:.2f}) vs {b['name']} "
+            f"{statistics.median(values_b.values()):.2f} ({low_b:.2f}-{high_b:.2f}), best valid perplexity: {verdict}")
+    if common:
+        line += f"; {a['name']} lower for {lower_a} of the {len(common)} seeds both have"
+    return {"studies": [a["name"], b["name"]], "apart": verdict.startswith("apart"), "common_seeds": common,
+            "lower_first": lower_a, "best": line}
+
+
+def _range(entry, digits=2):
+    as_int = digits == 0
+    fmt = (lambda v: f"{v:g}") if as_int else (lambda v: f"{v:.{digits}f}")
+    return f"{fmt(entry['median'])} ({fmt(entry['min'])}-{fmt(entry['max'])})"
+
+
+def comparison_markdown(comparison):
+    lines = ["# Studies compared on bands of seeds", "", "![train and valid bands of the studies](comparison.png)",
+             "", "| study | recipe (cell) | documents | seeds | best valid: median (min-max) | its step | "
+                 "last valid | story measures: every seed's median inside the printed stories' range |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in comparison["studies"]:
+        b = s["bands"]
+        inside = s["story_measures_inside"]
+        lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['doc_order']} | {len(s['seeds'])} | "
+                     f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 0)} | {_range(b[FIGURES[2]])} | "
+                     f"{sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
+    for label, figures in comparison["book"].items():
+        lines.append(f"| {label} (printed) | | | 1 | {figures[FIGURES[0]]:.2f} | {figures[FIGURES[1]]} | "
+                     f"{figures[FIGURES[2]]:.2f} | |")
+    lines += ["", "## Pairs (best valid perplexity)", ""] + [f"- {p['best']}" for p in comparison["pairs"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot_studies(path, studies):
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from reproduce.compare import BOOK_RUNS, book_curves
+    plt = pyplot()
+    figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    curves = book_curves()
+    for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
+        for study, colour in zip(studies, itertools.cycle(COLOURS)):
+            steps = [row["step"] for row in study["per_step"]]
+            bands = [row[key] for row in study["per_step"]]
+            axes.fill_between(steps, [b["min"] for b in bands], [b["max"] for b in bands], color=colour, alpha=0.15)
+            axes.plot(steps, [b["median"] for b in bands], color=colour,
+                      label=f"{study['name']}: median and range of {len(study['seeds'])} seeds")
+        for (curve, _, label), style, shade in zip(BOOK_RUNS.values(), ("o-", "s--"), ("black", "dimgray")):
+            rows = curves[curve]
+            axes.plot([r["step"] for r in rows], [r[book_key] for r in rows], style, color=shade, markersize=3,
+                      linewidth=1, label=f"{label} (printed)")
+        axes.set_yscale("log")
+        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+        axes.yaxis.set_major_formatter(ScalarFormatter())
+        axes.yaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel("step")
+        axes.set_title(f"{key} perplexity")
+        axes.grid(True, which="both", alpha=0.3)
+    panels[0].set_ylabel("perplexity")
+    panels[1].legend(fontsize=7)
+    figure.suptitle("studies compared on bands of seeds")
+    figure.tight_layout()
+    save_figure(figure, path)
