@@ -497,9 +497,20 @@ def export(study_dir, destination, report):
     return write_report(destination)
 
 
+def perplexity_axes(axes, title):
+    """Log-scale perplexity against step, labelled 1-2-5, as every band figure shows it."""
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    axes.set_yscale("log")
+    axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+    axes.yaxis.set_major_formatter(ScalarFormatter())
+    axes.yaxis.set_minor_formatter(NullFormatter())
+    axes.set_xlabel("step")
+    axes.set_title(title)
+    axes.grid(True, which="both", alpha=0.3)
+
+
 def plot_band(path, per_step, book_curve, title, book_label):
     plt = pyplot()
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
     figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     steps = [row["step"] for row in per_step]
     for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
@@ -512,13 +523,7 @@ def plot_band(path, per_step, book_curve, title, book_label):
         axes.plot(steps, [b["median"] for b in bands], color="tab:blue", label="median of the seeds")
         axes.plot([r["step"] for r in book_curve], [r[book_key] for r in book_curve], "o-", color="black",
                   markersize=3, label=f"{book_label} (printed)")
-        axes.set_yscale("log")
-        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axes.yaxis.set_major_formatter(ScalarFormatter())
-        axes.yaxis.set_minor_formatter(NullFormatter())
-        axes.set_xlabel("step")
-        axes.set_title(f"{key} perplexity")
-        axes.grid(True, which="both", alpha=0.3)
+        perplexity_axes(axes, f"{key} perplexity")
     panels[0].set_ylabel("perplexity")
     panels[1].legend(fontsize=8)
     figure.suptitle(title)

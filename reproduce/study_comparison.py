@@ -15,7 +15,7 @@ from pathlib import Path
 from reproduce.errors import UserError
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import read_json_object
-from reproduce.study import band, run_figures, seed_comparison, seed_folders, write_report
+from reproduce.study import band, perplexity_axes, run_figures, seed_comparison, seed_folders, write_report
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -133,7 +133,6 @@ def comparison_markdown(comparison):
 
 
 def plot_studies(path, studies):
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
     from reproduce.compare import BOOK_RUNS, book_curves
     plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
@@ -149,13 +148,7 @@ def plot_studies(path, studies):
             rows = curves[curve]
             axes.plot([r["step"] for r in rows], [r[book_key] for r in rows], style, color=shade, markersize=3,
                       linewidth=1, label=f"{label} (printed)")
-        axes.set_yscale("log")
-        axes.yaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-        axes.yaxis.set_major_formatter(ScalarFormatter())
-        axes.yaxis.set_minor_formatter(NullFormatter())
-        axes.set_xlabel("step")
-        axes.set_title(f"{key} perplexity")
-        axes.grid(True, which="both", alpha=0.3)
+        perplexity_axes(axes, f"{key} perplexity")
     panels[0].set_ylabel("perplexity")
     panels[1].legend(fontsize=7)
     figure.suptitle("studies compared on bands of seeds")
