@@ -453,7 +453,8 @@ def write_report(study_dir):
               "finished_seeds": finished, "num_steps": config.num_steps, "book_run": book_label,
               "options": {name: getattr(config, name) for name in TRAIN_FIELDS},
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
-              "per_step": per_step, "ranks": ranks, "story_measures": measures,
+              "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
+              "story_measures": measures,
               "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
     plot_band(study_dir / "band.png", per_step, book_curve,
               f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
@@ -463,6 +464,21 @@ def write_report(study_dir):
     print(f"Verdict: {report['verdict']}")
     print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png)")
     return report
+
+
+def steps_outside(per_step, book_curve):
+    """The steps at which the book's printed curve leaves the seeds' range, for train and valid perplexity,
+    beside how many to expect if the book's run were one more seed: a value outside the range of n others
+    has probability 2 / (n + 1) at each step."""
+    book = {row["step"]: row for row in book_curve}
+    result = {}
+    for key in ("train", "valid"):
+        rows = [row for row in per_step if row["step"] in book]
+        result[key] = {"steps": [row["step"] for row in rows
+                                 if not row[key]["min"] <= book[row["step"]][f"{key}_perplexity"] <= row[key]["max"]],
+                       "of": len(rows),
+                       "expected": sum(2 / (row[key]["n"] + 1) for row in rows)}
+    return result
 
 
 def check_export_folder(destination, study_dir):
@@ -563,6 +579,10 @@ def report_markdown(report):
         median = int(median) if isinstance(entry["book"], int) and float(median).is_integer() else median
         lines.append(f"| {name} | {_fmt(entry['book'])} | {_fmt(seeds[0])} - {_fmt(median)} - "
                      f"{_fmt(seeds[-1])} | {entry['rank']} of {entry['of']} | {entry['verdict'].split(':')[0]} |")
+    for key, entry in report["steps_outside"].items():
+        listed = f" (steps {', '.join(map(str, entry['steps']))})" if entry["steps"] else ""
+        lines += ["", f"The book's {key} curve is outside the seeds' range at {len(entry['steps'])} of {entry['of']} "
+                      f"steps{listed}; were the book's run one more seed, {entry['expected']:.1f} would be expected."]
     lines += ["", "## Per step", "", "| step | train: median (min - max) | valid: median (min - max) |",
               "|---|---|---|"]
     for row in report["per_step"]:

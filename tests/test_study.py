@@ -13,7 +13,7 @@ import pytest
 from conftest import REPO, TINY, run_here
 from reproduce.main import main
 from reproduce.errors import UserError
-from reproduce.study import default_jobs, parse_seeds, place, record_layout
+from reproduce.study import default_jobs, parse_seeds, place, record_layout, steps_outside
 
 
 def test_seeds_and_the_verdict_are_computed():
@@ -21,6 +21,15 @@ def test_seeds_and_the_verdict_are_computed():
     assert place(18.26, [16.9, 19.0, 21.4])["verdict"] == "inside: the book's 18.26 ranks 2 of 4"
     assert place(15.0, [16.9, 21.4])["verdict"] == "outside: the book's 15.00 is below all 2 seeds (16.90-21.40)"
     assert place(30.0, [16.9, 21.4])["rank"] == 3 and not place(30.0, [16.9, 21.4])["inside"]
+
+
+def test_the_steps_where_the_books_curve_leaves_the_band_are_counted():
+    def row(step, low, high, n=3):
+        return {"step": step, "train": {"min": low, "max": high, "n": n}, "valid": {"min": 1.0, "max": 99.0, "n": n}}
+    book = [{"step": s, "train_perplexity": 10.0, "valid_perplexity": 50.0} for s in (1, 2, 3, 27)]
+    outside = steps_outside([row(1, 9.0, 11.0), row(2, 10.5, 12.0), row(3, 8.0, 9.5), row(4, 1.0, 2.0)], book)
+    assert outside["train"] == {"steps": [2, 3], "of": 3, "expected": 1.5}       # 3 steps x 2 / (3 seeds + 1)
+    assert outside["valid"]["steps"] == []
 
 
 def test_the_default_jobs_are_the_layout_bench_measured_on_this_machine(tmp_path):
