@@ -24,8 +24,29 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised wherever the process is, so that every command cleans up as it does on Ctrl-C."""
 
 
+signals_received = []       # SIGINT and SIGTERM, as report_errors' handlers received them
+
+
 def _raise_terminated(signum, frame):
+    signals_received.append(signum)
     raise Terminated()
+
+
+def _raise_interrupted(signum, frame):
+    signals_received.append(signum)
+    raise KeyboardInterrupt()
+
+
+def as_interrupt(error):
+    """`error` as the Ctrl-C or SIGTERM it stands for, else None. The exception a signal handler raises
+    inside a C extension can come out as another one (TensorFlow's graph building turns it into
+    `SystemError: ... returned a result with an exception set`, then an AttributeError): once a signal
+    has arrived, any exception but a UserError is that signal."""
+    if isinstance(error, KeyboardInterrupt):
+        return error
+    if isinstance(error, UserError) or not signals_received:
+        return None
+    return Terminated() if signals_received[-1] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def interrupt_exit_code(interrupt):
@@ -48,6 +69,10 @@ def report_errors(action, debug=False):
     import sys
     import traceback
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous_int_handler = signal.getsignal(signal.SIGINT)
+    if previous_int_handler is signal.default_int_handler:       # not where SIGINT is ignored (a background job)
+        signal.signal(signal.SIGINT, _raise_interrupted)
+    signals_received.clear()
     pending_notes.clear()
     try:
         action()
@@ -58,10 +83,16 @@ def report_errors(action, debug=False):
             traceback.print_exc()
         print(f"error: {e}", file=sys.stderr)
         return e.exit_code
-    except KeyboardInterrupt as interrupt:
+    except (KeyboardInterrupt, Exception) as error:
+        interrupt = as_interrupt(error)
+        if interrupt is None:
+            raise
         print("error: terminated" if isinstance(interrupt, Terminated) else "error: interrupted", file=sys.stderr)
         return interrupt_exit_code(interrupt)
     finally:
         signal.signal(signal.SIGTERM, previous_handler)
+        if previous_int_handler is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int_handler)
+        signals_received.clear()
         pending_notes.clear()
     return 0

@@ -28,7 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, describe_error, interrupt_exit_code, say_when_done
+from reproduce.errors import UserError, as_interrupt, describe_error, interrupt_exit_code, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
 
@@ -510,7 +510,10 @@ class RunDir:
         """Ctrl-C or `kill` stops the run with one line that says how to continue it (exit 130 or 143)."""
         try:
             yield
-        except KeyboardInterrupt as interrupt:
+        except (KeyboardInterrupt, Exception) as error:
+            interrupt = as_interrupt(error)
+            if interrupt is None:
+                raise
             code = interrupt_exit_code(interrupt)
             what = "terminated" if code == 143 else "interrupted"
             if self.saved_step:

@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO, run_here
-from reproduce.errors import Terminated
+from reproduce.errors import Terminated, report_errors
 from reproduce.files import pyplot, replace_atomically, save_figure, write_atomic
 from reproduce.main import main
 from reproduce.rundir import RunDir
@@ -156,6 +156,27 @@ def _handles_sigterm(pid):
     """Whether process `pid` has installed a SIGTERM handler (the SigCgt mask of /proc/PID/status)."""
     status = open(f"/proc/{pid}/status").read()
     return bool(int(re.search(r"^SigCgt:\s*([0-9a-f]+)$", status, re.M)[1], 16) & (1 << (signal.SIGTERM - 1)))
+
+
+@pytest.mark.parametrize("signum, line, code", [(signal.SIGTERM, "error: terminated", 143),
+                                               (signal.SIGINT, "error: interrupted", 130)])
+def test_a_signal_that_a_c_extension_turns_into_another_exception_is_still_the_signal(signum, line, code, capsys,
+                                                                                       monkeypatch):
+    """TensorFlow's C code, interrupted by the handler's exception, raises a SystemError of its own."""
+    monkeypatch.setattr(signal, "getsignal", lambda s: signal.default_int_handler if s == signal.SIGINT
+                        else signal.SIG_DFL)      # as in a terminal, even where pytest was started in the background
+    def action():
+        try:
+            os.kill(os.getpid(), signum)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise SystemError("<built-in function __import__> returned a result with an exception set") from None
+    assert report_errors(action) == code
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+    def mistake():
+        raise SystemError("a bug, with no signal")
+    with pytest.raises(SystemError, match="a bug"):      # a real error keeps its traceback
+        report_errors(mistake)
 
 
 @pytest.mark.parametrize("command", ["compare", "evaluate"])
