@@ -114,6 +114,13 @@ RECIPES = {
 }
 
 
+def printed_run(doc_order, cell):
+    """Whose documents a --doc-order replays: the book's printed "lstm" or "gru" run, or None (random)."""
+    if doc_order == "random":
+        return None
+    return {"book-lstm": "lstm", "book-gru": "gru"}.get(doc_order, "gru" if cell == "gru" else "lstm")
+
+
 def recipe_config(name, **overrides):
     """The Config of a recipe, with command-line overrides (None values are ignored)."""
     if name not in RECIPES:

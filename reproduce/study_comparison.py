@@ -12,6 +12,7 @@ import itertools
 import statistics
 from pathlib import Path
 
+from reproduce.config import printed_run
 from reproduce.errors import UserError
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import read_json_object
@@ -68,11 +69,17 @@ def read_study(study_dir):
             stories[name] = sum(book["min"] <= m <= book["max"] for m in entry["seed_medians"]) == len(
                 entry["seed_medians"])
     return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
-            "doc_order": report["options"]["doc_order"], "book_run": report["book_run"],
+            "documents": documents(report["options"]["doc_order"], report["cell"]), "book_run": report["book_run"],
             "seeds": sorted(histories), "figures": {name: {str(seed): f[name] for seed, f in figures.items()}
                                                     for name in FIGURES},
             "bands": {name: band([f[name] for f in figures.values()]) for name in FIGURES},
             "story_measures_inside": stories, "per_step": report["per_step"]}
+
+
+def documents(doc_order, cell):
+    """What a study's seeds trained on, in words: the same for `book` on a GRU and `book-gru` on any cell."""
+    run = printed_run(doc_order, cell)
+    return f"the book's {run.upper()} run's" if run else "random"
 
 
 def book_rows():
@@ -122,7 +129,7 @@ def comparison_markdown(comparison):
     for s in comparison["studies"]:
         b = s["bands"]
         inside = s["story_measures_inside"]
-        lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['doc_order']} | {len(s['seeds'])} | "
+        lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['documents']} | {len(s['seeds'])} | "
                      f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 0)} | {_range(b[FIGURES[2]])} | "
                      f"{sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
     for label, figures in comparison["book"].items():

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from reproduce.config import Config
+from reproduce.config import Config, printed_run
 from reproduce.data import BatchGenerator, fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError
 from reproduce.files import write_atomic, write_csv
@@ -80,9 +80,8 @@ def book_documents(config):
     """`--doc-order book`: per step, the documents the book's printed run trained on (its GRU run for the GRU,
     its main notebook's LSTM run otherwise; `book-lstm` or `book-gru` names the run), the first
     `docs_per_step` of each step's 10."""
-    printed_run = {"book-lstm": "lstm", "book-gru": "gru"}.get(config.doc_order,
-                                                                "gru" if config.cell == "gru" else "lstm")
-    printed = json.loads((GOLDEN / "book_ch8_document_order.json").read_text())[printed_run]
+    printed = json.loads((GOLDEN / "book_ch8_document_order.json").read_text())[
+        printed_run(config.doc_order, config.cell)]
     if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
         raise UserError(f"--doc-order {config.doc_order} replays the book's {len(printed)} steps of {len(printed[0])} documents: "
                         f"--num-steps {config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed "
