@@ -454,6 +454,7 @@ def write_report(study_dir):
               "options": {name: getattr(config, name) for name in TRAIN_FIELDS},
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
+              "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
               "story_measures": measures,
               "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
     plot_band(study_dir / "band.png", per_step, book_curve,
@@ -479,6 +480,13 @@ def steps_outside(per_step, book_curve):
                        "of": len(rows),
                        "expected": sum(2 / (row[key]["n"] + 1) for row in rows)}
     return result
+
+
+def seed_medians_inside(measure):
+    """How many seeds' story medians of one story measure (a report's story_measures entry) fall inside the
+    range of the book's printed stories."""
+    book = measure["book"]
+    return sum(book["min"] <= m <= book["max"] for m in measure["seed_medians"])
 
 
 def check_export_folder(destination, study_dir):
@@ -596,7 +604,7 @@ def report_markdown(report):
         book, ours = entry["book"], entry["ours"]
         if not (book and ours):
             continue
-        inside = sum(book["min"] <= m <= book["max"] for m in entry["seed_medians"])
+        inside = seed_medians_inside(entry)
         lines.append(f"| {text_metrics.MEASURES[name]} | {book['median']:.3f} ({book['min']:.3f} - {book['max']:.3f}) "
                      f"| {ours['median']:.3f} ({ours['min']:.3f} - {ours['max']:.3f}) | {inside} of "
                      f"{len(entry['seed_medians'])} |")

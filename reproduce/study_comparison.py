@@ -16,7 +16,8 @@ from reproduce.config import printed_run
 from reproduce.errors import UserError
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import read_json_object
-from reproduce.study import band, perplexity_axes, run_figures, seed_comparison, seed_folders, write_report
+from reproduce.study import (band, perplexity_axes, run_figures, seed_folders, seed_medians_inside,
+                             write_report)
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -54,24 +55,17 @@ def read_study(study_dir):
                         "folder `study` made or exported", exit_code=2)
     report_path = study_dir / "report.json"
     report = read_json_object(report_path) if report_path.is_file() else None
-    if report is None or report.get("seeds") != [seed for seed, _ in folders]:
+    if report is None or report.get("seeds") != [seed for seed, _ in folders] or "figures_by_seed" not in report:
         report = write_report(study_dir)
-    cache = {}
-    histories = {seed: seed_comparison(path, report["num_steps"], cache)["learning_curves"]["ours_per_step"]
-                 for seed, path in folders if seed in report["finished_seeds"]}
-    if not histories:
+    figures = report["figures_by_seed"]                  # finished seeds only
+    if not figures:
         raise UserError(f"--compare {study_dir}: no seed has finished yet; compare it once one has", exit_code=2)
-    figures = {seed: run_figures(history) for seed, history in histories.items()}
-    stories = {}
-    for name, entry in report["story_measures"].items():
-        book = entry["book"]
-        if book and entry["seed_medians"]:
-            stories[name] = sum(book["min"] <= m <= book["max"] for m in entry["seed_medians"]) == len(
-                entry["seed_medians"])
+    stories = {name: seed_medians_inside(entry) == len(entry["seed_medians"])
+               for name, entry in report["story_measures"].items() if entry["book"] and entry["seed_medians"]}
     return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
             "documents": documents(report["options"]["doc_order"], report["cell"]), "book_run": report["book_run"],
-            "seeds": sorted(histories), "figures": {name: {str(seed): f[name] for seed, f in figures.items()}
-                                                    for name in FIGURES},
+            "seeds": report["finished_seeds"], "figures": {name: {seed: f[name] for seed, f in figures.items()}
+                                                              for name in FIGURES},
             "bands": {name: band([f[name] for f in figures.values()]) for name in FIGURES},
             "story_measures_inside": stories, "per_step": report["per_step"]}
 
@@ -115,10 +109,9 @@ def pair(a, b):
             "lower_first": lower_a, "best": line}
 
 
-def _range(entry, digits=2):
-    as_int = digits == 0
-    fmt = (lambda v: f"{v:g}") if as_int else (lambda v: f"{v:.{digits}f}")
-    return f"{fmt(entry['median'])} ({fmt(entry['min'])}-{fmt(entry['max'])})"
+def _range(entry, spec=".2f"):
+    """`median (min-max)` of a band; spec "g" for a step."""
+    return f"{entry['median']:{spec}} ({entry['min']:{spec}}-{entry['max']:{spec}})"
 
 
 def comparison_markdown(comparison):
@@ -130,7 +123,7 @@ def comparison_markdown(comparison):
         b = s["bands"]
         inside = s["story_measures_inside"]
         lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['documents']} | {len(s['seeds'])} | "
-                     f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 0)} | {_range(b[FIGURES[2]])} | "
+                     f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 'g')} | {_range(b[FIGURES[2]])} | "
                      f"{sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
     for label, figures in comparison["book"].items():
         lines.append(f"| {label} (printed) | | | 1 | {figures[FIGURES[0]]:.2f} | {figures[FIGURES[1]]} | "
