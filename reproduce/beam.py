@@ -16,8 +16,6 @@ parent of the drawn beam's last bigram, instead of the drawn beam itself.
 import numpy as np
 import tensorflow as tf
 
-from reproduce.data import one_hot
-
 tf1 = tf.compat.v1
 
 
@@ -54,11 +52,7 @@ class BeamGraph:
 
     def step(self, session, ids):
         """Feed one bigram id per beam; return the [K, V] next-bigram distributions (states updated)."""
-        if self.model.config.graph == "faithful":
-            feed = one_hot(np.asarray(ids), self.model.vocabulary_size)
-        else:
-            feed = np.asarray(ids, dtype=np.int32)
-        return session.run(self.predictions, {self.inputs: feed})
+        return session.run(self.predictions, self.model.ids_feed(self.inputs, ids))
 
     def keep(self, session, parents):
         session.run(self.update, {self.parents: np.asarray(parents, dtype=np.int32)})

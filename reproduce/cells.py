@@ -1,13 +1,25 @@
-"""The book's recurrent cells as explicit variables (spec §4; loop.md "Extensions").
+"""The book's recurrent cells as explicit variables (spec §4; loop.md "Extensions"): LSTM, peephole LSTM, GRU.
 
-Each cell owns its variables and computes one step two ways over the same variables:
+Each cell class owns its variables and every form of its mathematics over them, side by side:
 - `literal(x, states)`: the book's code, `x` a one-hot [batch, V] row multiplied by each gate's
   `[V, H]` matrix (the faithful graph);
 - `fused(x_gates, states)`: `x_gates` already holds every gate's `x·Wx + b`, taken as row look-ups
   of `input_weights()` concatenated, and the hidden-state products are one matrix product (the
-  fast graph). Same mathematics, same variable names, so checkpoints move between the two.
+  fast graph's valid, test and beam steps);
+- `numpy_step(x_gates, states, hidden, **weights)`: `fused` in float32 numpy on restored weights
+  (`numpy_steps.NumpyModel`: generate and evaluate without a `session.run` per bigram);
+- `fast_language_model(...)`: the fast graph's training pass (unroll, output layer, loss and a
+  hand-written backward pass), the cell's function in fast_unroll.py applied to its variables.
+Same mathematics, same variable names, so checkpoints move between the graphs.
+
+Adding a cell is one class here (its gates and state names, the four forms above, and in
+`step_weights` any variable besides the gate matrices that its numpy step and fast pass read), its
+fast pass in fast_unroll.py, and its name in CELLS; tests/test_cells.py then holds all four forms equal.
 """
+import numpy as np
 import tensorflow as tf
+
+from reproduce.fast_unroll import gru_language_model, lstm_language_model
 
 tf1 = tf.compat.v1
 
@@ -18,6 +30,10 @@ def weight_variable(name, shape, stddev, seed):
 
 def bias_variable(name, shape, low, high, seed):
     return tf1.Variable(tf1.random_uniform(shape, low, high, seed=seed), name=name)
+
+
+def numpy_sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 class _Cell:
@@ -53,6 +69,10 @@ class _Cell:
             self._fused_hidden[key] = tf.concat([self.hidden[g] for g in gates], axis=1, name="fused_hidden")
         return self._fused_hidden[key]
 
+    def step_weights(self):
+        """The variables besides the gate matrices that `numpy_step` and `fast_language_model` read, by keyword."""
+        return {}
+
 
 class LSTMCell(_Cell):
     """The book's `lstm_cell(i, o, state)`."""
@@ -78,6 +98,20 @@ class LSTMCell(_Cell):
         output = tf.sigmoid(output_gate) * tf.tanh(state)
         return output, (output, state)
 
+    def numpy_step(self, x_gates, states, hidden):
+        o, state = states
+        gates = x_gates + o @ hidden
+        input_gate, update, forget_gate, output_gate = np.split(gates, 4, axis=1)
+        state = numpy_sigmoid(forget_gate) * state + numpy_sigmoid(input_gate) * np.tanh(update)
+        output = numpy_sigmoid(output_gate) * np.tanh(state)
+        return output, (output, state)
+
+    def fast_language_model(self, table, w, b, ids, labels, states, masks, save_dropped_output,
+                            first_step_reads_final_state):
+        return lstm_language_model(table, self.fused_hidden(self.fused_order), w, b, ids, labels, *states, masks,
+                                   save_dropped_output, first_step_reads_final_state=first_step_reads_final_state,
+                                   **self.step_weights())
+
 
 class PeepholeLSTMCell(LSTMCell):
     """The extensions notebook's LSTM with peepholes: diagonal weights `ic, fc, oc` [1, H].
@@ -91,6 +125,9 @@ class PeepholeLSTMCell(LSTMCell):
         super().__init__(vocabulary_size, num_nodes, seed)
         self.peephole = {g: weight_variable(f"{g}c", [1, num_nodes], self.weight_stddev, self._next_seed())
                          for g in ("i", "f", "o")}
+
+    def step_weights(self):
+        return {"peepholes": [self.peephole[g] for g in ("i", "f", "o")]}
 
     def literal(self, i, states):
         o, state = states
@@ -113,6 +150,16 @@ class PeepholeLSTMCell(LSTMCell):
         forget_gate = tf.sigmoid(forget_gate + state * self.peephole["f"])
         state = forget_gate * state + input_gate * tf.tanh(update)
         output = tf.sigmoid(output_gate + state * self.peephole["o"]) * tf.tanh(state)
+        return output, (output, state)
+
+    def numpy_step(self, x_gates, states, hidden, peepholes):
+        o, state = states
+        gates = x_gates + o @ hidden
+        input_gate, update, forget_gate, output_gate = np.split(gates, 4, axis=1)
+        peephole_i, peephole_f, peephole_o = peepholes
+        state = (numpy_sigmoid(forget_gate + state * peephole_f) * state
+                 + numpy_sigmoid(input_gate + state * peephole_i) * np.tanh(update))
+        output = numpy_sigmoid(output_gate + state * peephole_o) * np.tanh(state)
         return output, (output, state)
 
 
@@ -141,6 +188,21 @@ class GRUCell(_Cell):
         candidate = tf.tanh(x_candidate + tf.matmul(reset_gate * o, self.hidden["h"]))
         output = (1 - update_gate) * o + update_gate * candidate
         return output, (output,)
+
+    def numpy_step(self, x_gates, states, hidden):
+        (o,) = states
+        H = self.num_nodes
+        hidden_reset_update = o @ hidden[:, :2 * H]
+        reset_gate = numpy_sigmoid(x_gates[:, :H] + hidden_reset_update[:, :H])
+        update_gate = numpy_sigmoid(x_gates[:, H:2 * H] + hidden_reset_update[:, H:])
+        candidate = np.tanh(x_gates[:, 2 * H:] + (reset_gate * o) @ hidden[:, 2 * H:])
+        output = (1 - update_gate) * o + update_gate * candidate
+        return output, (output,)
+
+    def fast_language_model(self, table, w, b, ids, labels, states, masks, save_dropped_output,
+                            first_step_reads_final_state):
+        return gru_language_model(table, self.fused_hidden(("r", "z")), self.hidden["h"], w, b, ids, labels, *states,
+                                  masks, save_dropped_output, first_step_reads_final_state=first_step_reads_final_state)
 
 
 CELLS = {"lstm": LSTMCell, "peephole": PeepholeLSTMCell, "gru": GRUCell}

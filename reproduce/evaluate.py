@@ -209,7 +209,7 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     model = BookModel(config, len(vocabulary))
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
         prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
-        steps = NumpyModel.from_session(session, model)
+        steps = NumpyModel.from_session(session, model.cell, model.w, model.b)
     started = time.monotonic()
     # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
     with threadpool_limits(limits=1, user_api="blas"):

@@ -1,5 +1,6 @@
 """The fast graph's training iteration of the book's cells (LSTM, peephole LSTM, GRU): unroll, output
-layer and loss, with a hand-written backward pass laid out so that both cores stay busy.
+layer and loss, with a hand-written backward pass laid out so that both cores stay busy. Each cell
+names its pass as `fast_language_model` (cells.py).
 
 Same mathematics as the autodiff of the cell's `fused` step (cells.py) over `num_unrollings` steps
 followed by the book's `logits = outputs·w + b` and mean softmax cross-entropy (the equivalence tests
@@ -10,7 +11,7 @@ hold both to the book's literal graph, in both `state_variables` modes). What ma
   weight gradients — is cut into chunks of a few time steps, each of which depends only on the
   steps it covers. TensorFlow's executor runs a chunk's work on the other core as soon as its steps
   are done (forward) or their gradients are known (backward), while the chain goes on: with one
-  thread per op (`model.session_config`) the two cores overlap instead of taking turns.
+  thread per op (`session.session_config`) the two cores overlap instead of taking turns.
 - The backward pass of each step's gate arithmetic is TensorFlow's `LSTMBlockCellGrad` kernel (one
   op instead of about fifteen): given the step's gates it returns the gradient of the gate
   pre-activations, laid out i, c, f, o (the order of `LSTMCell.fused_order`), and of the previous
@@ -25,7 +26,7 @@ import collections
 
 import tensorflow as tf
 
-Forward = collections.namedtuple("Forward", "loss nll_sum outputs saved_output state")
+Forward = collections.namedtuple("Forward", "loss nll_sum outputs saved_states")
 
 
 def _running_sum(total, term):
@@ -86,8 +87,8 @@ def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dr
     `peepholes`: None (the book's LSTM) or the peephole LSTM's `(ic, fc, oc)`, each [1, H].
 
     Returns `Forward`: the mean cross-entropy `loss`; `nll_sum`, the sum over all T*B bigrams of the
-    book's `-log(p + 1e-10)`; `outputs` [T*B, H] after dropout (for `logits` on demand); the
-    output to save and the final cell state. Only `loss` has a gradient.
+    book's `-log(p + 1e-10)`; `outputs` [T*B, H] after dropout (for `logits` on demand); `saved_states`,
+    the output to save and the final cell state. Only `loss` has a gradient.
 
     `first_step_reads_final_state`: TensorFlow 1's reference-variable semantics (model.py,
     `BookModel._state_variables`): the first step's gradient terms that read the incoming state
@@ -164,7 +165,8 @@ def lstm_language_model(table, hidden, w, b, ids, labels, h0, c0, masks, save_dr
 
         return (output_layer.loss, output_layer.nll_sum, tf.concat(outputs, axis=0), saved_output, c), grad
 
-    return Forward(*language_model(table, hidden, w, b, *(peepholes or ())))
+    loss, nll_sum, outputs, *saved_states = language_model(table, hidden, w, b, *(peepholes or ()))
+    return Forward(loss, nll_sum, outputs, tuple(saved_states))
 
 
 def gru_language_model(table, hidden_rz, hidden_h, w, b, ids, labels, h0, masks, save_dropped_output,
@@ -173,7 +175,7 @@ def gru_language_model(table, hidden_rz, hidden_h, w, b, ids, labels, h0, masks,
 
     `table`: [V, 3H], each row the reset, update and candidate gates' `x·Wx + b` (`GRUCell.fused_order`);
     `hidden_rz`: [H, 2H], `rh` and `zh` side by side; `hidden_h`: [H, H], `hh`. The GRU carries only its
-    output; `Forward.state` is that output too. With `first_step_reads_final_state`, the first step's
+    output: `Forward.saved_states` holds the output to save alone. With `first_step_reads_final_state`, the first step's
     terms that read the incoming output (`o·rh` and `o·zh` in their matrices' gradients, `r * o` in the
     reset gate's, `(1 - z) * o` in the update gate's) take the saved output, as the book's graph did.
     """
@@ -231,6 +233,7 @@ def gru_language_model(table, hidden_rz, hidden_h, w, b, ids, labels, h0, masks,
                     transpose_a=True))
             return d_table, d_hidden_rz, d_hidden_h, d_w, d_b
 
-        return (output_layer.loss, output_layer.nll_sum, tf.concat(outputs, axis=0), saved_output, h), grad
+        return (output_layer.loss, output_layer.nll_sum, tf.concat(outputs, axis=0), saved_output), grad
 
-    return Forward(*language_model(table, hidden_rz, hidden_h, w, b))
+    loss, nll_sum, outputs, saved_output = language_model(table, hidden_rz, hidden_h, w, b)
+    return Forward(loss, nll_sum, outputs, (saved_output,))

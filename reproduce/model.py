@@ -6,7 +6,7 @@ Two ways to feed the same variables, chosen by `config.graph`:
 - `fast`: integer ids; each gate's `x·Wx` is a row look-up of the same variables (one look-up into
   the gate matrices side by side), the hidden products one `[H, gates*H]` product; the unroll,
   output layer and loss of every cell have a hand-written backward pass laid out for both cores
-  (fast_unroll.py), the gradient of the look-up a dense `unsorted_segment_sum`. Same numbers up to
+  (the cell's `fast_language_model`), the gradient of the look-up a dense `unsorted_segment_sum`. Same numbers up to
   float rounding (tests check 1e-5), in both `state_variables` modes.
 
 Randomness that the book drew from TensorFlow's stateful generators (dropout masks, the random
@@ -17,15 +17,11 @@ checkpoint draws exactly what the uninterrupted run would have drawn.
 import numpy as np
 import tensorflow as tf
 
-from reproduce.cells import CELLS, GRUCell, PeepholeLSTMCell, bias_variable, weight_variable
-from reproduce.fast_unroll import gru_language_model, lstm_language_model
+from reproduce.cells import CELLS, bias_variable, weight_variable
 from reproduce.data import one_hot
-from reproduce.session import available_cores, session_config  # noqa: F401  (model.session_config: older imports)
 
 tf1 = tf.compat.v1
 tf1.disable_eager_execution()
-
-
 
 
 class BookModel:
@@ -144,25 +140,16 @@ class BookModel:
 
     def _build_fast_train(self, masks):
         """The fast path: unroll, output layer and loss in one piece with a hand-written backward pass
-        (fast_unroll.py); the same tensors under the same names as `_build_unrolled_train`."""
+        (the cell's `fast_language_model`); the same tensors under the same names as `_build_unrolled_train`."""
         c = self.config
         table = self._fused_x + self._fused_b             # row k: every gate's x·Wx + b for bigram k
         states = [tf.identity(v) for v in self.train_state]
-        reads_final_state = c.state_variables == "reference"
-        if isinstance(self.cell, GRUCell):
-            forward = gru_language_model(table, self.cell.fused_hidden(("r", "z")), self.cell.hidden["h"], self.w,
-                                         self.b, self.train_inputs, self.train_labels, *states, masks,
-                                         c.save_dropped_output, first_step_reads_final_state=reads_final_state)
-            saved = [forward.saved_output]
-        else:
-            peepholes = [self.cell.peephole[g] for g in "ifo"] if isinstance(self.cell, PeepholeLSTMCell) else None
-            forward = lstm_language_model(table, self.cell.fused_hidden(self.cell.fused_order), self.w, self.b,
-                                          self.train_inputs, self.train_labels, *states, masks, c.save_dropped_output,
-                                          first_step_reads_final_state=reads_final_state, peepholes=peepholes)
-            saved = [forward.saved_output, forward.state]
+        forward = self.cell.fast_language_model(table, self.w, self.b, self.train_inputs, self.train_labels, states,
+                                                masks, c.save_dropped_output,
+                                                first_step_reads_final_state=c.state_variables == "reference")
         self.logits = tf.matmul(forward.outputs, self.w) + self.b          # computed only when fetched
         self.train_prediction = tf.nn.softmax(self.logits)
-        updates = [v.assign(s) for v, s in zip(self.train_state, saved)]
+        updates = [v.assign(s) for v, s in zip(self.train_state, forward.saved_states)]
         with tf.control_dependencies(updates):
             self.loss = tf.identity(forward.loss)
             nll_sum = tf.identity(forward.nll_sum)
@@ -242,13 +229,14 @@ class BookModel:
             feed[self.train_labels] = labels
         return feed
 
-    def _id_feed(self, placeholder, bigram_id):
+    def ids_feed(self, placeholder, bigram_ids):
+        """Feed for a single-step placeholder (valid, test, beam): one row per bigram id, as this path reads it."""
         if self.config.graph == "faithful":
-            return {placeholder: one_hot(np.array([bigram_id]), self.vocabulary_size)}
-        return {placeholder: np.array([bigram_id], dtype=np.int32)}
+            return {placeholder: one_hot(np.asarray(bigram_ids), self.vocabulary_size)}
+        return {placeholder: np.asarray(bigram_ids, dtype=np.int32)}
 
     def valid_feed(self, input_id, label_id):
-        return {**self._id_feed(self.valid_inputs, input_id), **self._id_feed(self.valid_labels, label_id)}
+        return {**self.ids_feed(self.valid_inputs, [input_id]), **self.ids_feed(self.valid_labels, [label_id])}
 
     def test_feed(self, input_id):
-        return self._id_feed(self.test_input, input_id)
+        return self.ids_feed(self.test_input, [input_id])

@@ -73,7 +73,7 @@ def generate_ids_numpy(session, model, first_id, length, sampler, rng):
     subgraph's mathematics in float32 numpy (`numpy_steps.NumpyModel`), so the same seed gives the
     same story (bench.py and tests/test_evaluate.py check it). The session's test state is left as it was.
     """
-    steps = NumpyModel.from_session(session, model)
+    steps = NumpyModel.from_session(session, model.cell, model.w, model.b)
     states = tuple(session.run(model.test_state))
 
     def step(current):

@@ -48,7 +48,7 @@ def random_model(request, corpus):
 def test_numpy_perplexity_equals_the_valid_subgraph(random_model, corpus):
     session, model = random_model
     stories = [corpus.data_list[3][:160], corpus.data_list[5][40:110], corpus.data_list[8][:31]]   # unequal lengths
-    rows = score_stories(NumpyModel.from_session(session, model), stories, ["a", "b", "c"])
+    rows = score_stories(NumpyModel.from_session(session, model.cell, model.w, model.b), stories, ["a", "b", "c"])
     graph = [perplexity_of(session, model, ids) for ids in stories]
     assert [row["perplexity"] for row in rows[:-1]] == pytest.approx(graph, rel=1e-5)
     pooled = math.exp(sum(math.log(p) * (len(ids) - 1) for p, ids in zip(graph, stories))
@@ -60,7 +60,11 @@ def test_numpy_perplexity_equals_the_valid_subgraph(random_model, corpus):
 
 def test_numpy_generation_writes_the_graph_loops_story(random_model, corpus):
     session, model = random_model
+    session.run(model.reset_test_state, {model.reset_seed: [5, 0]})
+    start = session.run(model.test_state)
     fast = generate_ids_numpy(session, model, 7, 80, sample_top3, np.random.RandomState(5))
+    for before, after in zip(start, session.run(model.test_state)):     # the numpy steps leave the session alone
+        np.testing.assert_array_equal(after, before)
     loop = generate_ids(session, model, 7, 80, sample_top3, np.random.RandomState(5))
     assert fast == loop
     assert len(set(fast)) > 5

@@ -6,8 +6,8 @@ import tensorflow as tf
 from reproduce.config import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
 from reproduce.model import BookModel
+from reproduce.numpy_steps import NumpyModel
 from reproduce.session import session_config
-from reproduce.sample import generate_ids, generate_ids_numpy, pick_sampler
 
 tf1 = tf.compat.v1
 
@@ -28,18 +28,6 @@ def _variables(session, model):
         return {v.op.name: session.run(v) for v in tf1.global_variables()}
 
 
-def _sigmoid(x):
-    return 1 / (1 + np.exp(-x))
-
-
-def _numpy_lstm_unroll(p, ids, o, c):
-    for step_ids in ids:
-        x = {g: p[g + "x"][step_ids] + o @ p[g + "m"] + p[g + "b"] for g in "ifco"}
-        c = _sigmoid(x["f"]) * c + _sigmoid(x["i"]) * np.tanh(x["c"])
-        o = _sigmoid(x["o"]) * np.tanh(c)
-    return o, c
-
-
 @pytest.mark.parametrize("graph", ["fast", "faithful"])
 def test_train_state_is_saved_after_a_run_and_carried_into_the_next(corpus, graph):
     config = _config("book-notebook", graph=graph)              # no dropout: the state is the cell's
@@ -47,15 +35,18 @@ def test_train_state_is_saved_after_a_run_and_carried_into_the_next(corpus, grap
     generator = BatchGenerator(corpus.data_list[0], config.batch_size, config.num_unrollings)
     with tf1.Session(graph=model.graph, config=session_config()) as session:
         session.run(model.init)
-        o = c = np.zeros([config.batch_size, config.num_nodes], np.float32)
+        states = (np.zeros([config.batch_size, config.num_nodes], np.float32),) * 2      # output, cell state
         for iteration in range(3):
-            before = _variables(session, model)             # the weights this iteration's forward pass uses
+            # The weights this iteration's forward pass uses, as numpy steps (tests/test_cells.py holds them
+            # to the graph's steps).
+            steps = NumpyModel.from_session(session, model.cell, model.w, model.b)
             inputs, labels = generator.unroll_ids()
             session.run(model.optimizer, model.train_feed(inputs, labels, iteration))
-            o, c = _numpy_lstm_unroll(before, inputs, o, c)  # carried from the previous iteration
+            for step_ids in inputs:                         # carried from the previous iteration
+                _, states = steps.step(step_ids, states)
             saved_output, saved_state = session.run(model.train_state)
-            np.testing.assert_allclose(saved_output, o, rtol=1e-4, atol=1e-6)
-            np.testing.assert_allclose(saved_state, c, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(saved_output, states[0], rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(saved_state, states[1], rtol=1e-4, atol=1e-6)
         assert np.abs(saved_state).max() > 1e-3
         session.run(model.reset_train_state)
         assert all(not np.any(v) for v in session.run(model.train_state))
@@ -109,24 +100,6 @@ def test_fast_and_faithful_paths_train_identically(corpus, recipe, unrollings, s
     assert losses_a[-1, 0] < losses_a[0, 0]                     # it did learn something
     for name in final_a:
         np.testing.assert_allclose(final_b[name], final_a[name], rtol=1e-5, atol=1e-5, err_msg=name)
-
-
-def test_numpy_generation_tells_the_same_story_as_the_books_loop(corpus):
-    model = BookModel(_config("book"), corpus.vocabulary_size)
-    generator = BatchGenerator(corpus.data_list[1], model.config.batch_size, model.config.num_unrollings)
-    with tf1.Session(graph=model.graph, config=session_config()) as session:
-        session.run(model.init)
-        for iteration in range(30):                               # away from the uniform start
-            session.run(model.optimizer, model.train_feed(*generator.unroll_ids(), iteration))
-        session.run(model.reset_test_state, {model.reset_seed: [5, 0]})
-        start = session.run(model.test_state)
-        stories = {}
-        for generate in (generate_ids_numpy, generate_ids):       # numpy first: it must leave the state alone
-            np.testing.assert_array_equal(session.run(model.test_state), start)
-            stories[generate.__name__] = generate(session, model, 7, 200, pick_sampler("temperature"),
-                                                     np.random.RandomState(3))
-    assert stories["generate_ids_numpy"] == stories["generate_ids"]
-    assert len(set(stories["generate_ids"])) > 10                 # a story, not one bigram repeated
 
 
 def test_dropout_masks_drop_the_configured_share_and_follow_the_seed(corpus):
