@@ -37,7 +37,8 @@ def numpy_sigmoid(x):
 
 
 class _Cell:
-    """Variables `<gate><x|hidden|b>` per gate; subclasses say which gates and how a step combines them."""
+    """Variables `<gate><x|hidden|b>` per gate; subclasses say which gates (`gates`, `fused_order`, `state_names`)
+    and give the four forms of a step (`literal`, `fused`, `numpy_step`, `fast_language_model`)."""
     gates = ()
     hidden_suffix = "m"
     state_names = ("output",)
@@ -108,6 +109,7 @@ class LSTMCell(_Cell):
 
     def fast_language_model(self, table, w, b, ids, labels, states, masks, save_dropped_output,
                             first_step_reads_final_state):
+        """`fast_unroll.lstm_language_model` on this cell's variables (a peephole LSTM's peepholes too)."""
         return lstm_language_model(table, self.fused_hidden(self.fused_order), w, b, ids, labels, *states, masks,
                                    save_dropped_output, first_step_reads_final_state=first_step_reads_final_state,
                                    **self.step_weights())
@@ -201,6 +203,7 @@ class GRUCell(_Cell):
 
     def fast_language_model(self, table, w, b, ids, labels, states, masks, save_dropped_output,
                             first_step_reads_final_state):
+        """`fast_unroll.gru_language_model` on this cell's variables."""
         return gru_language_model(table, self.fused_hidden(("r", "z")), self.hidden["h"], w, b, ids, labels, *states,
                                   masks, save_dropped_output, first_step_reads_final_state=first_step_reads_final_state)
 
