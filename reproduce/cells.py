@@ -161,7 +161,7 @@ class PeepholeLSTMCell(LSTMCell):
         peephole_i, peephole_f, peephole_o = peepholes
         state = (numpy_sigmoid(forget_gate + state * peephole_f) * state
                  + numpy_sigmoid(input_gate + state * peephole_i) * np.tanh(update))
-        output = numpy_sigmoid(output_gate + state * peephole_o) * np.tanh(state)
+        output = numpy_sigmoid(output_gate + state * peephole_o) * np.tanh(state)     # the new state, as the book
         return output, (output, state)
 
 
@@ -193,7 +193,7 @@ class GRUCell(_Cell):
 
     def numpy_step(self, x_gates, states, hidden):
         (o,) = states
-        H = self.num_nodes
+        H = self.num_nodes                                 # columns in `fused_order`: r, z, h
         hidden_reset_update = o @ hidden[:, :2 * H]
         reset_gate = numpy_sigmoid(x_gates[:, :H] + hidden_reset_update[:, :H])
         update_gate = numpy_sigmoid(x_gates[:, H:2 * H] + hidden_reset_update[:, H:])

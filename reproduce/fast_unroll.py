@@ -175,9 +175,10 @@ def gru_language_model(table, hidden_rz, hidden_h, w, b, ids, labels, h0, masks,
 
     `table`: [V, 3H], each row the reset, update and candidate gates' `x·Wx + b` (`GRUCell.fused_order`);
     `hidden_rz`: [H, 2H], `rh` and `zh` side by side; `hidden_h`: [H, H], `hh`. The GRU carries only its
-    output: `Forward.saved_states` holds the output to save alone. With `first_step_reads_final_state`, the first step's
-    terms that read the incoming output (`o·rh` and `o·zh` in their matrices' gradients, `r * o` in the
-    reset gate's, `(1 - z) * o` in the update gate's) take the saved output, as the book's graph did.
+    output: `Forward.saved_states` holds the output to save alone. With `first_step_reads_final_state`, the
+    first step's terms that read the incoming output (`o·rh` and `o·zh` in their matrices' gradients,
+    `r * o` in the reset gate's, `(1 - z) * o` in the update gate's) take the saved output, as the book's
+    graph did.
     """
     H = hidden_h.shape[0]
     chunks, chunk_ids, chunk_labels = _chunks(ids, labels, chunk_steps)

@@ -6,8 +6,8 @@ Two ways to feed the same variables, chosen by `config.graph`:
 - `fast`: integer ids; each gate's `x·Wx` is a row look-up of the same variables (one look-up into
   the gate matrices side by side), the hidden products one `[H, gates*H]` product; the unroll,
   output layer and loss of every cell have a hand-written backward pass laid out for both cores
-  (the cell's `fast_language_model`), the gradient of the look-up a dense `unsorted_segment_sum`. Same numbers up to
-  float rounding (tests check 1e-5), in both `state_variables` modes.
+  (the cell's `fast_language_model`), the gradient of the look-up a dense `unsorted_segment_sum`.
+  Same numbers up to float rounding (tests check 1e-5), in both `state_variables` modes.
 
 Randomness that the book drew from TensorFlow's stateful generators (dropout masks, the random
 reset of the test state) comes from stateless ops seeded by fed counters, so a run restored from a

@@ -16,8 +16,9 @@ def _unrolled_cell(name, steps):
     """The cell unrolled `steps` times in each form from the same random weights, ids and states.
 
     Returns (the inputs: weights by variable name, ids and starting states; one dict of numpy results per
-    form; the gradients of the literal unroll's loss and of the fast pass's, by variable). The fast pass runs in the textbook
-    gradient mode (`first_step_reads_final_state=False`), the one autodiff of the literal unroll gives.
+    form; the gradients of the literal unroll's loss and of the fast pass's, by variable). The fast pass
+    runs in the textbook gradient mode (`first_step_reads_final_state=False`), the one autodiff of the
+    literal unroll gives; tests/test_variable_semantics.py covers the other mode on the whole graph.
     """
     rng = np.random.RandomState(0)
     with tf.Graph().as_default():
