@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 from reproduce.argtypes import story_numbers
-from reproduce.config import read_book_run
+from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir
-from reproduce.config import recipe_config
+from reproduce.recipes import recipe_config
 from reproduce.data import load_corpus, read_story, to_bigrams, to_ids
 from reproduce.evaluate import ranges_text, score_stories
 from reproduce.main import main

@@ -101,7 +101,7 @@ def test_resume_of_the_notebook_recipe_carries_the_train_state(grimm_dir, tmp_pa
 def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
     """The book's sizes on its 100 stories: documents 0-9 lend their tails to validation. 004.txt has only
     44 bigrams per batch row for 50 unrollings; its rows wrap around, as the book's generator did."""
-    from reproduce.config import recipe_config
+    from reproduce.recipes import recipe_config
     from reproduce.data import load_corpus
     from reproduce.train import split_documents
     corpus = load_corpus(grimm_dir, 100)
