@@ -45,8 +45,8 @@ def fits(value, field):
 
 class RunConfig:
     """The methods every recipe's config dataclass shares."""
-    # Fields a config.json may lack (written before they existed), with the value such a run was trained with
-    # where it differs from the field's default.
+    # Fields a config.json may lack, with the value a run whose config.json lacks one was trained with, where it
+    # differs from the field's default.
     ABSENT_MEANS = {}
 
     @classmethod
@@ -130,8 +130,8 @@ class Config(RunConfig):
     keep_last: int = 3
     seed: int = dataclasses.field(default=0, metadata={"type": seed_type})
 
-    # Runs started before `state_variables` existed were trained with resource variables: resumed, they go on
-    # with the gradient they started with.
+    # A run whose config.json has no `state_variables` was trained with resource variables: resumed, it goes on
+    # with the gradient it started with.
     ABSENT_MEANS = {"state_variables": "resource"}
 
     @classmethod

@@ -1,4 +1,4 @@
-"""Command line: `python reproduce/main.py [download|train|generate|compare|bench] ...`.
+"""Command line: `python reproduce/main.py [download|train|generate|compare|bench|study|evaluate] ...`.
 
 With no subcommand it runs the main job: download the stories if needed, train the `book` recipe,
 generate a story from the best checkpoint and compare the run with what the book printed.

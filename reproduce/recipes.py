@@ -40,6 +40,7 @@ MAX_GENERATE_LENGTH = 100_000          # generate --length: bigrams (words, char
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
+    """One entry of RECIPES: what the recipe is, and its config, model, training and generation."""
     name: str
     description: str
     config_class: type                 # a config.RunConfig dataclass
@@ -170,11 +171,6 @@ def option_type(field):
     if "type" in field.metadata:
         return field.metadata["type"]
     return positive(field.type) if field.type in (int, float) else field.type
-
-
-def book_option_fields():
-    """The fields of Config that are options of `train`."""
-    return Config.option_fields()
 
 
 def add_train_arguments(parser):

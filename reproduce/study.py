@@ -31,7 +31,8 @@ import numpy as np
 
 from reproduce import text_metrics
 from reproduce.argtypes import SEED_MAX, number_ranges
-from reproduce.recipes import BOOK_RECIPES, book_option_fields, option_type, read_book_config, recipe_config
+from reproduce.config import Config
+from reproduce.recipes import BOOK_RECIPES, option_type, read_book_config, recipe_config
 from reproduce.files import copy_atomic, pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import RunDir, read_json_object
 from reproduce.errors import UserError, interrupt_exit_code
@@ -108,7 +109,7 @@ def add_arguments(parser):
     parser.add_argument("--compare", nargs="+", metavar="STUDY", help="compare finished studies of several recipes "
                                                                       "on bands (training nothing); needs --out")
     parser.add_argument("--out", metavar="DIR", help="with --compare: the folder for comparison.md/.json/.png")
-    fields = {field.name: field for field in book_option_fields()}
+    fields = {field.name: field for field in Config.option_fields()}
     for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
                             choices=fields[name].metadata.get("choices"),

@@ -1,4 +1,4 @@
-"""The neighbouring classics (issue 7): data helpers, and each recipe trained tiny and sampled from its restored
+"""The neighbouring classics: data helpers, and each recipe trained tiny and sampled from its restored
 checkpoint (in this process; aesop-word trains and aesop-context samples in a fresh one too)."""
 import argparse
 import csv

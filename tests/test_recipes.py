@@ -53,8 +53,9 @@ def test_the_books_options_are_its_config_fields():
     parser = main.build_parser()
     args = parser.parse_args(["train", "--learning-rate", "0.002", "--decay-threshold", "3", "--graph", "faithful"])
     assert (args.learning_rate, args.decay_threshold, args.graph) == (0.002, 3, "faithful")
-    assert {f.name for f in recipes.book_option_fields()} >= {"learning_rate", "dropout", "num_steps", "seed"}
-    assert "cell" not in {f.name for f in recipes.book_option_fields()}  # defines a recipe: no option
+    book_options = recipes.RECIPES["book"].options
+    assert book_options >= {"learning_rate", "dropout", "num_steps", "seed", "download"}
+    assert "cell" not in book_options and "threads" not in book_options   # defines a recipe: no option
 
 
 # ---------------------------------------------------------------- generate: an option the sampler does not use

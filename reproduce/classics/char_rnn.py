@@ -345,7 +345,7 @@ def comparison_folder(args, log):
                                "--compare-cells", exit_code=2)
     comparison = read_json_object(top / "comparison.json", {"runs": list, "options": dict},
                                   "this folder is damaged")
-    if comparison.get("finished", True):                  # written only at the end before resume existed
+    if comparison.get("finished", True):                  # without `finished`: written when the comparison ended
         log(f"{top}: the cell comparison has finished (cell_comparison.csv written); nothing to resume")
         return None
     folder = RunDir(top)
