@@ -101,12 +101,11 @@ WORD_SAMPLERS = ("greedy", "top3", "temperature")
 TEXT_OPTIONS = ("threads", "download")                 # a text file, downloaded with --download when absent
 
 RECIPES = {recipe.name: recipe for recipe in (
-    # The article's run: dropout 0.2, train state reset after every document.
     Recipe("book", "the article's bigram LSTM: dropout 0.2, the train state reset after every document",
            Config, book, BOOK_SAMPLERS, True, dict(cell="lstm", dropout=0.2, reset_train_state=True),
            ("download",)),
-    # The run whose numbers the book printed (main notebook): dropout 0.0, reset commented out.
-    Recipe("book-notebook", "the main notebook's run, whose numbers the book printed: no dropout, no reset",
+    Recipe("book-notebook", "the main notebook's run, whose numbers the book printed: no dropout, the reset "
+                            "commented out",
            Config, book, BOOK_SAMPLERS, True, dict(cell="lstm", dropout=0.0, reset_train_state=False),
            ("download",)),
     # The extensions notebook (loop.md, "Extensions"): it saves the output from before dropout, resets the
