@@ -145,7 +145,7 @@ def test_one_line_errors(tiny_run, grimm_dir, tmp_path, capsys):
     classic.mkdir()
     (classic / "config.json").write_text(json.dumps({"recipe": "shakespeare-char"}))
     code, err = _error(capsys, "--checkpoint", classic, "--stories-dir", grimm_dir)
-    assert code == 2 and "shakespeare-char run" in err and "metrics.csv" in err
+    assert code == 2 and "a run of shakespeare-char, not of a book recipe" in err and "metrics.csv" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(grimm_dir), "--files", "20-10"])
     assert exit_info.value.code == 2 and "20-10" in capsys.readouterr().err
