@@ -197,3 +197,20 @@ def test_generate_options_are_resolved_without_touching_the_parsed_options():
     default = recipes.check_generate_options(main.build_parser().parse_args(["generate", "--checkpoint", "run"]),
                                              recipes.RECIPES["aesop-word"])
     assert default.sampler == "greedy"                       # the recipe's first sampler
+
+
+def test_a_signal_whose_exception_a_c_extension_swallowed_still_ends_the_command(capsys):
+    """TensorFlow's op dispatch swallows the exception a SIGTERM handler raises while a graph is built; the
+    command still ends with the signal's one line and status."""
+    import signal
+    import time
+    from reproduce.errors import report_errors
+
+    def action():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass                                   # swallowed, as the dispatch does
+    assert report_errors(action) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["error: terminated"]
