@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
 from reproduce.argtypes import at_least, probability  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
+from reproduce.recipes import RECIPES  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
@@ -104,11 +105,11 @@ def add_arguments(parser):
 
 def bench_config(args):
     """The book recipe's Config at the benchmark's sizes."""
-    from reproduce.config import recipe_config
-    return recipe_config("book", stories_dir=str(Path(args.stories_dir).resolve()), dropout=args.dropout,
-                         num_files=args.num_files, docs_per_step=min(10, args.num_files),
-                         num_nodes=args.num_nodes, batch_size=args.batch_size, num_unrollings=args.num_unrollings,
-                         steps_per_document=args.steps_per_document, valid_docs=args.valid_docs)
+    return RECIPES["book"].config(stories_dir=str(Path(args.stories_dir).resolve()), dropout=args.dropout,
+                                  num_files=args.num_files, docs_per_step=min(10, args.num_files),
+                                  num_nodes=args.num_nodes, batch_size=args.batch_size,
+                                  num_unrollings=args.num_unrollings, steps_per_document=args.steps_per_document,
+                                  valid_docs=args.valid_docs)
 
 
 # ====================================================================== shared measurement helpers

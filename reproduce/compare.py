@@ -14,10 +14,10 @@ import statistics
 from pathlib import Path
 
 from reproduce import provenance, text_metrics
-from reproduce.config import read_book_run
+from reproduce.recipes import read_book_run
 from reproduce.errors import UserError, describe_error
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
-from reproduce.rundir import RunDir
+from reproduce.rundir import RunDir, checkpoint_step
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 BOOK_STORIES_FROM_STEP = 10         # the verdict ranges use the book's stories from this step on
@@ -221,7 +221,7 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
             by_phase[phase] = {"perplexity": perplexity_of(session, model, ids), "bigrams": len(ids),
                                "unk_bigrams": ids.count(0)}
     best_phase = min(by_phase, key=lambda phase: by_phase[phase]["perplexity"])
-    step = int(re.search(r"(\d+)$", prefix.name).group(1))
+    step = checkpoint_step(prefix)
     valid = next((row["valid_perplexity"] for row in history if row["step"] == step), None)
     return {"perplexity": by_phase[best_phase]["perplexity"], "phase": best_phase, "phases": by_phase,
             "checkpoint": str(prefix.relative_to(run.path)), "checkpoint_step": step,

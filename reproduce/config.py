@@ -1,25 +1,93 @@
-"""One config object for a run: the book's constants, the recipes, and the JSON stored beside checkpoints."""
+"""The typed configuration of a run, as its config.json holds it: `RunConfig`, what every recipe's config
+class shares (read back checked, written as a dict, its option fields), and the book's `Config`.
+
+Each field of a config class is an option of `train` (recipes.add_train_arguments), typed by its annotation
+(a number: above 0) or by metadata["type"]; metadata["choices"] limits a `str`; `recipe_field` keeps a field
+that defines a recipe off the command line; metadata["dest"] names the option of a field called otherwise.
+"""
 import dataclasses
+import os
 
 from reproduce.argtypes import probability, seed as seed_type
 from reproduce.errors import UserError
+from reproduce.rundir import read_json_object
+
+
+STORIES_ENV = "GRIMM_STORIES_DIR"
+
+
+def stories_default():
+    """Where the stories are when --stories-dir is not given: $GRIMM_STORIES_DIR, else stories/."""
+    return os.environ.get(STORIES_ENV, "stories")
 
 
 def recipe_field(default):
-    """A field that defines a recipe (RECIPES below): no option of its own on the command line."""
+    """A field that defines a recipe (its entry in recipes.RECIPES): no option of its own on the command line."""
     return dataclasses.field(default=default, metadata={"option": False})
 
 
-# Each field is an option of `train` (recipes.add_book_arguments), typed by its annotation (a number: above
-# 0) or by metadata["type"]; metadata["choices"] limits a `str`.
+def option_dest(field):
+    """The argparse name of a config field's option."""
+    return field.metadata.get("dest", field.name)
+
+
+def fits(value, field):
+    """Whether config.json's `value` has the type of `field` (an int for a float; None where the default is None)."""
+    kind = field.type
+    if value is None:
+        return field.default is None
+    if kind is bool:
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, kind) or (kind is float and type(value) is int)
+
+
+class RunConfig:
+    """The methods every recipe's config dataclass shares."""
+    # Fields a config.json may lack, with the value a run whose config.json lacks one was trained with, where it
+    # differs from the field's default.
+    ABSENT_MEANS = {}
+
+    @classmethod
+    def from_dict(cls, values, source=None):
+        """The config of a dict (config.json's); a value of the wrong type is a one-line error naming `source`
+        and the field. A field the dict lacks keeps its default (or ABSENT_MEANS'); a key that is no field is
+        left out."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for name, value in values.items():
+            if name in fields and not fits(value, fields[name]):
+                raise UserError(f"{source or 'config'}: field {name!r} is {value!r}, not "
+                                f"{fields[name].type.__name__}; this run folder is damaged")
+        return cls(**{**cls.ABSENT_MEANS, **{k: v for k, v in values.items() if k in fields}})
+
+    @classmethod
+    def load(cls, path):
+        return cls.from_dict(read_json_object(path), source=path)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def option_fields(cls):
+        """The fields that are options of `train` (all but the recipe fields)."""
+        return [f for f in dataclasses.fields(cls) if f.metadata.get("option", True)]
+
+    def with_options(self, options):
+        """A copy with `options` ({option dest: value}) applied, those that are None left out."""
+        return dataclasses.replace(self, **{f.name: options[option_dest(f)] for f in self.option_fields()
+                                            if options.get(option_dest(f)) is not None})
+
+
 @dataclasses.dataclass
-class Config:
+class Config(RunConfig):
+    """The book's recipes (recipes.RECIPES gives each its values of the recipe fields)."""
     recipe: str = recipe_field("book")
     cell: str = recipe_field("lstm")    # lstm | peephole | gru
     graph: str = dataclasses.field(default="fast", metadata={
         "choices": ("fast", "faithful"), "help": "fast: row look-ups (default); faithful: the book's one-hot products"})
     # Data (spec §1): the first `num_files` Grimm stories.
-    stories_dir: str = dataclasses.field(default="stories", metadata={
+    stories_dir: str = dataclasses.field(default_factory=stories_default, metadata={
         "help": "default: stories (env GRIMM_STORIES_DIR); a resumed run: its own, or the same stories elsewhere"})
     num_files: int = 100
     allow_other_corpus: bool = False    # train on stories that differ from the book's files (data.check_corpus)
@@ -62,33 +130,9 @@ class Config:
     keep_last: int = 3
     seed: int = dataclasses.field(default=0, metadata={"type": seed_type})
 
-    @classmethod
-    def from_dict(cls, values, source=None):
-        """The Config of a dict (config.json's); a value of the wrong type is a one-line error naming `source`
-        and the field. A field the dict lacks keeps its default: run folders written before it existed."""
-        fields = {f.name: f for f in dataclasses.fields(cls)}
-        for name, value in values.items():
-            kind = fields[name].type if name in fields else None
-            if kind is None:
-                continue
-            fits = isinstance(value, bool) if kind is bool else \
-                isinstance(value, kind) and not isinstance(value, bool) or (kind is float and type(value) is int)
-            if not fits:
-                raise UserError(f"{source or 'config'}: field {name!r} is {value!r}, not {kind.__name__}; "
-                                "this run folder is damaged")
-        values = {k: v for k, v in values.items() if k in fields}
-        # Runs started before `state_variables` existed were trained with resource variables: resumed, they
-        # go on with the gradient they started with.
-        values.setdefault("state_variables", "resource")
-        return cls(**values)
-
-    @classmethod
-    def load(cls, path):
-        from reproduce.rundir import read_json_object
-        return cls.from_dict(read_json_object(path), source=path)
-
-    def to_dict(self):
-        return dataclasses.asdict(self)
+    # A run whose config.json has no `state_variables` was trained with resource variables: resumed, it goes on
+    # with the gradient it started with.
+    ABSENT_MEANS = {"state_variables": "resource"}
 
     @classmethod
     def tiny(cls, **values):
@@ -98,49 +142,8 @@ class Config:
                              num_unrollings=5, chars_in_segment=40, valid_docs=3), **values})
 
 
-# Recipe name -> the values that differ from the defaults above.
-RECIPES = {
-    # The article's run: dropout 0.2, train state reset after every document.
-    "book": dict(cell="lstm", dropout=0.2, reset_train_state=True),
-    # The run whose numbers the book printed (main notebook): dropout 0.0, reset commented out.
-    "book-notebook": dict(cell="lstm", dropout=0.0, reset_train_state=False),
-    # The extensions notebook (loop.md, "Extensions").
-    # The extensions notebook (loop.md, "Extensions"): it saves the output from before dropout, resets
-    # the test state with stddev 0.01 and starts generating among a document's first 100 bigrams.
-    "book-peephole": dict(cell="peephole", dropout=0.2, reset_train_state=True, save_dropped_output=False,
-                          test_reset_stddev=0.01, start_window=100),
-    "book-gru": dict(cell="gru", dropout=0.2, reset_train_state=True, save_dropped_output=False,
-                     test_reset_stddev=0.01, start_window=100),
-}
-
-
 def printed_run(doc_order, cell):
     """Whose documents a --doc-order replays: the book's printed "lstm" or "gru" run, or None (random)."""
     if doc_order == "random":
         return None
     return {"book-lstm": "lstm", "book-gru": "gru"}.get(doc_order, "gru" if cell == "gru" else "lstm")
-
-
-def recipe_config(name, **overrides):
-    """The Config of a recipe, with command-line overrides (None values are ignored)."""
-    if name not in RECIPES:
-        raise UserError(f"unknown recipe {name!r}: choose one of {', '.join(RECIPES)}", exit_code=2)
-    values = dict(RECIPES[name], recipe=name)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Config(**values)
-
-
-def read_book_run(run):
-    """(Config, vocab) of the book run in `run` (a rundir.RunDir), each checked when read. A run of another
-    recipe (a classic) is a one-line error saying what can be done with it."""
-    return read_book_config(run), run.vocab({"bigrams": list})
-
-
-def read_book_config(run):
-    """The Config of the book run in `run`, checked when read (a study's light seed folder has no vocab.json)."""
-    values = run.read_config()
-    if values["recipe"] not in RECIPES:
-        raise UserError(f"{run.path} is a run of {values['recipe']}, not of a book recipe; compare reads the book's "
-                        f"runs only (for this one see {run.path}/metrics.csv and samples.txt, or `generate "
-                        f"--checkpoint {run.path}`)", exit_code=2)
-    return Config.from_dict(values, source=run.path / "config.json")

@@ -76,6 +76,8 @@ def report_errors(action, debug=False):
     pending_notes.clear()
     try:
         action()
+        if signals_received:            # its exception swallowed inside a C extension (TensorFlow's op dispatch)
+            raise as_interrupt(RuntimeError("a signal arrived"))
         for line in pending_notes:
             print(line, file=sys.stderr)
     except UserError as e:

@@ -19,9 +19,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from reproduce.argtypes import story_numbers
-from reproduce.config import RECIPES, read_book_run
+from reproduce.recipes import BOOK_RECIPES, read_book_run
 from reproduce.files import pyplot, save_figure, write_csv
-from reproduce.rundir import RunDir
+from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.data import read_story, to_bigrams, to_ids
 from reproduce.errors import UserError
 
@@ -82,22 +82,15 @@ def book_run(checkpoint):
     run, prefix = RunDir.find(checkpoint)
     if (run.path / "comparison.json").is_file():
         raise UserError(f"{run.path} is a cell comparison of the classics, not a book run: evaluate scores the "
-                        f"book's bigram models ({', '.join(RECIPES)}); each cell's validation loss is in its "
+                        f"book's bigram models ({', '.join(BOOK_RECIPES)}); each cell's validation loss is in its "
                         "metrics.csv and cell_comparison.csv", exit_code=2)
-    recipe = run.read_config()["recipe"]
-    if recipe not in RECIPES:
-        raise UserError(f"{run.path} is a {recipe} run, not one of the book's bigram models ({', '.join(RECIPES)}): "
-                        f"evaluate does not score it; its own measure (validation loss or accuracy) is in "
-                        f"{run.path / 'metrics.csv'}, and `python reproduce/main.py generate --checkpoint {run.path}` "
-                        "writes text from it", exit_code=2)
-    config, vocab = read_book_run(run)
+    config, vocab = read_book_run(run, "evaluate")
     return run, config, vocab["bigrams"], prefix
 
 
 def checkpoint_step_and_valid(run, prefix):
     """(step, valid perplexity) of a checkpoint `.../model-<step>`, from the run's metrics.csv (None if absent)."""
-    found = re.fullmatch(r"model-(\d+)", Path(prefix).name)
-    step = int(found[1]) if found else None
+    step = checkpoint_step(prefix)
     try:
         with open(run.path / "metrics.csv", newline="") as f:
             rows = {int(row["step"]): float(row["valid_perplexity"]) for row in csv.DictReader(f)}

@@ -1,10 +1,9 @@
-"""Command line: `python reproduce/main.py [download|train|generate|compare|bench] ...`.
+"""Command line: `python reproduce/main.py [download|train|generate|compare|bench|study|evaluate] ...`.
 
 With no subcommand it runs the main job: download the stories if needed, train the `book` recipe,
 generate a story from the best checkpoint and compare the run with what the book printed.
 """
 import argparse
-import importlib
 import json
 import sys
 from pathlib import Path
@@ -13,10 +12,19 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
+from reproduce import compare, bench, study, evaluate  # noqa: E402
 from reproduce.argtypes import positive, seed, story_numbers  # noqa: E402
+from reproduce.classics import add_train_arguments as add_classics_arguments, refuse_comparison  # noqa: E402
+from reproduce.config import STORIES_ENV, stories_default  # noqa: E402
+from reproduce.download import download_stories  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
+from reproduce.files import write_output  # noqa: E402
+from reproduce.recipes import (RECIPES, SAMPLERS, GenerateOptions, add_train_arguments,  # noqa: E402
+                               check_generate_options, refuse_unused_train_options)
+from reproduce.rundir import RunDir, unstarted_folders_removed  # noqa: E402
 
-from reproduce.book import STORIES_ENV, stories_default  # noqa: E402
+# The subcommands whose module parses and runs them (`add_arguments(parser)`, `run(args)`).
+MODULE_COMMANDS = {"compare": compare, "bench": bench, "study": study, "evaluate": evaluate}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -25,12 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser():
-    from reproduce import classics
-    from reproduce.recipes import add_train_arguments, registry
-    from reproduce.sample import SAMPLERS
-
-    recipes = list(registry())
-
     parser = _Parser(prog="python reproduce/main.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser)
@@ -49,13 +51,13 @@ def build_parser():
     download.add_argument("--allow-other-corpus", action="store_true", help="keep files that differ from the book's")
 
     train = commands.add_parser("train", help="train a recipe, writing checkpoints, metrics and samples")
-    train.add_argument("--recipe", choices=recipes,
+    train.add_argument("--recipe", choices=list(RECIPES),
                        help="default: book; with --resume, the recipe of the run in --run-dir")
     train.add_argument("--run-dir", help="run folder (default: checkpoints/<recipe>-<time>)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
     train.add_argument("--download", action="store_true", help="download missing stories (the text) first")
     add_train_arguments(train)                     # one option per field of the recipes' typed configs
-    classics.add_train_arguments(train)            # the neighbouring classics' own options
+    add_classics_arguments(train)                  # the neighbouring classics' own options
 
     generate = commands.add_parser("generate", help="write a story from a checkpoint")
     generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
@@ -72,24 +74,15 @@ def build_parser():
     generate.add_argument("--output", help="also write the story to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
-    for name in ("compare", "bench", "study", "evaluate"):
-        module = importlib.import_module(f"reproduce.{name}")
+    for name, module in MODULE_COMMANDS.items():
         module.add_arguments(commands.add_parser(name, help=module.__doc__.strip().splitlines()[0]))
     return parser
 
 
 def cmd_download(args):
-    from reproduce.download import download_stories
     extra = {"max_bytes": args.max_bytes} if args.max_bytes else {}
     download_stories(args.stories_dir, args.num_files, base_url=args.base_url, numbers=args.files,
                      allow_other_corpus=args.allow_other_corpus, **extra)
-
-
-def unfinished_run(recipe):
-    """The newest `checkpoints/<recipe>-*` run that stopped before its last step and that no process is
-    training, if any."""
-    from reproduce.rundir import RunDir
-    return RunDir.newest_unfinished(recipe)
 
 
 def _recipe_of_run(run_dir):
@@ -102,28 +95,20 @@ def _recipe_of_run(run_dir):
 
 
 def cmd_train(args):
-    from reproduce.recipes import refuse_unused_train_options, registry
-
     if args.recipe is None:
         args.recipe = (_recipe_of_run(args.run_dir) if args.resume and args.run_dir else None) or "book"
     refuse_unused_train_options(args)
-    return registry()[args.recipe].train(args)
+    return RECIPES[args.recipe].train(args)
 
 
 def cmd_generate(args):
-    from reproduce.classics import refuse_comparison
-    from reproduce.files import write_output
-    from reproduce.recipes import check_generate_options, registry
-    from reproduce.rundir import RunDir
-
     refuse_comparison(args.checkpoint)             # a folder of runs: says which it holds
     run = RunDir.find(args.checkpoint)[0]
-    recipe = registry().get(run.read_config()["recipe"])
+    recipe = RECIPES.get(run.read_config()["recipe"])
     if recipe is None:
-        raise UserError(f"{args.checkpoint}: a run of recipe {run.read_config()['recipe']!r}, which this version "
-                        "does not know; its config.json may be damaged", exit_code=2)
-    check_generate_options(args, recipe.name)
-    text = recipe.generate(args, run)
+        raise UserError(f"{args.checkpoint}: a run of recipe {run.read_config()['recipe']!r}, which is not one of "
+                        f"{', '.join(RECIPES)}; its config.json may be damaged", exit_code=2)
+    text = recipe.generate(check_generate_options(args, recipe), run)
     print(text)
     if args.output:
         write_output(args.output, text)
@@ -131,24 +116,21 @@ def cmd_generate(args):
 
 
 def cmd_all(args):
-    """The main job."""
-    from reproduce.compare import compare_runs
-    from reproduce.config import recipe_config
-    from reproduce.download import download_stories
-    from reproduce.sample import generate
-    from reproduce.train import train
-
-    stories_dir = stories_default()
-    download_stories(stories_dir, 100)
-    run_dir = args.run_dir or unfinished_run("book")
+    """The main job: the `book` recipe trained on the stories (downloaded if missing) in --run-dir, else in the
+    newest unfinished checkpoints/book-* run, else in a new one; a story from its best checkpoint; the comparison
+    with the book."""
+    book = RECIPES["book"]
+    run_dir = args.run_dir or RunDir.newest_unfinished(book.name)
     resume = run_dir is not None and (Path(run_dir) / "config.json").exists()
-    given = {"stories_dir": stories_dir, **({"graph": args.graph} if args.graph else {})}
-    config = recipe_config("book", **given)
-    history, run_path = train(config, run_dir, resume=resume, given=given)
+    options = {field.name: None for field in book.config_class.option_fields()}      # not given: the recipe's
+    train_args = argparse.Namespace(**dict(options, recipe=book.name, run_dir=run_dir, resume=resume, download=True,
+                                           stories_dir=stories_default(), graph=args.graph))
+    run_path = book.train(train_args)
     story_path = run_path / "story.txt"
-    story = generate(run_path, length=500, seed=config.seed, output=story_path)
+    story = book.generate(GenerateOptions(str(run_path), book.samplers[0]), RunDir(run_path))
+    write_output(story_path, story)
     print("\nA story from the best checkpoint:\n" + story + "\n")
-    compare_runs([run_path])
+    compare.compare_runs([run_path])
     print(f"Run folder: {run_path}\n  metrics.csv, samples.txt, story.txt, best/, ckpt/, events/ (TensorBoard)")
 
 
@@ -160,10 +142,9 @@ def main(argv=None):
         args = parser.parse_args(list(argv) + ["all"])
     handlers = {"download": cmd_download, "train": cmd_train, "generate": cmd_generate, "all": cmd_all}
     # compare, bench, evaluate: their module runs them
-    handler = handlers.get(args.command) or importlib.import_module(f"reproduce.{args.command}").run
+    handler = handlers.get(args.command) or MODULE_COMMANDS[args.command].run
 
     def action():
-        from reproduce.rundir import unstarted_folders_removed
         with unstarted_folders_removed():   # a train refused before its config.json leaves no folder behind
             handler(args)
     return report_errors(action, debug=args.debug)

@@ -7,7 +7,8 @@
                               names the newest (relative paths)
     <run>/ckpt/state-<k>.json the loop's state after step k; written after the checkpoint, so a step
                               whose state file exists has a complete checkpoint
-    <run>/best/model-<k>.*    the checkpoint with the best validation figure; best/best.json names it
+    <run>/best/model-<k>.*    the checkpoint with the best validation figure; best/best.json names it and holds
+                              the figure, named for what it is (`valid_perplexity`, `valid_loss`)
     <run>/.lock               held (fcntl.flock) by the one process training in the folder
     <run>/metrics.csv, samples.txt, ...   written by the recipe
 
@@ -87,9 +88,9 @@ def unstarted_folders_removed():
 
 
 def checkpoint_step(prefix):
-    """The step of a checkpoint prefix `.../model-<step>`, -1 for another name."""
+    """The step of a checkpoint prefix `.../model-<step>`, None for another name."""
     step = re.fullmatch(r"model-(\d+)", Path(prefix).name)
-    return int(step[1]) if step else -1
+    return int(step[1]) if step else None
 
 
 class RunDir:
@@ -101,11 +102,13 @@ class RunDir:
         self.best = self.path / "best"
         self.command = command or f"python reproduce/main.py train --resume --run-dir {self.path}"
         self.saved_step = 0             # the step of the newest complete checkpoint (save_step, restore_latest)
-        self.config = None              # for training (`for_training`): the run's configuration, a dict
+        self.config = None              # for training (`for_training`): the run's configuration, a dict (the
+                                        # classics replace it by their typed config: classics/common.open_run)
         self.resumed = False
         self.saver = None               # the training session's Saver, set by whoever opens it
         self._lock = None
         self.environment_recorded = False   # environment.json gets this session at its first checkpoint
+        self.best_figure = "perplexity"     # what best/ ranks by (lower is better); a recipe may set "loss"
 
     @classmethod
     def for_training(cls, recipe, run_dir, resume, config, given, extendable=(), same=None, command=None,
@@ -413,7 +416,7 @@ class RunDir:
         self.best.mkdir(parents=True, exist_ok=True)
         try:
             saver.save(session, str(prefix), write_meta_graph=False, write_state=False)
-            write_json(self.best / "best.json", {"step": step, "valid_perplexity": valid_figure,
+            write_json(self.best / "best.json", {"step": step, f"valid_{self.best_figure}": valid_figure,
                                                  "checkpoint": prefix.name})
         except (tf.errors.OpError, OSError) as e:
             remove_checkpoint(prefix)
@@ -423,11 +426,19 @@ class RunDir:
             remove_checkpoint(self.best / previous["checkpoint"])
 
     def best_info(self):
-        """best/best.json ({"step", "valid_perplexity", "checkpoint"}), None when there is none yet."""
-        if not (self.best / "best.json").exists():
+        """best/best.json ({"step", "valid_<best_figure>", "checkpoint"}), None when there is none yet. A
+        best.json that holds its figure under `valid_perplexity` whatever it is reads as `valid_<best_figure>`."""
+        path = self.best / "best.json"
+        if not path.exists():
             return None
-        return read_json_object(self.best / "best.json",
-                                {"step": int, "valid_perplexity": (int, float), "checkpoint": str})
+        info = read_json_object(path, {"step": int, "checkpoint": str})
+        key = f"valid_{self.best_figure}"
+        info.setdefault(key, info.get("valid_perplexity"))
+        if info[key] is None:
+            raise UserError(f"{path}: no field {key!r}; this run folder is damaged")
+        if isinstance(info[key], bool) or not isinstance(info[key], (int, float)):
+            raise UserError(f"{path}: field {key!r} is {info[key]!r}, not a number; this run folder is damaged")
+        return info
 
     def checkpoint_for_generation(self, prefer_best=True):
         """The best checkpoint (with `prefer_best`), else the newest intact step's: a prefix path, or a one-line
@@ -439,7 +450,7 @@ class RunDir:
         if info:
             expected.append(self.best / info["checkpoint"])
         newest = {self.ckpt / f"model-{step}" for step in self.steps()} | set(self.indexed_checkpoints())
-        expected += sorted(newest, key=checkpoint_step, reverse=True)
+        expected += sorted(newest, key=lambda prefix: checkpoint_step(prefix) or 0, reverse=True)
         for prefix in expected:
             if checkpoint_files(prefix):
                 if prefix != expected[0]:
@@ -487,22 +498,14 @@ class RunDir:
             shown = prefix.resolve().relative_to(self.path.resolve())
         except ValueError:
             shown = prefix
-        details = [f"step {checkpoint_step(prefix)}"] if checkpoint_step(prefix) >= 0 else []
+        details = [f"step {checkpoint_step(prefix)}"] if checkpoint_step(prefix) is not None else []
         try:
             info = self.best_info() if prefix.parent.resolve() == self.best.resolve() else None
         except UserError:
             info = None
         if info and info["checkpoint"] == prefix.name:
-            details.append(f"valid {self.best_figure_name()} {info['valid_perplexity']:.2f}")
+            details.append(f"valid {self.best_figure} {info[f'valid_{self.best_figure}']:.2f}")
         return f"{shown}" + (f" ({', '.join(details)})" if details else "")
-
-    def best_figure_name(self):
-        """What best.json's `valid_perplexity` holds: the book's perplexity, the char-rnn runs' loss."""
-        try:
-            recipe = self.read_config()["recipe"]
-        except UserError:
-            return "figure"
-        return "loss" if recipe.startswith("char-") else "perplexity"
 
     # ------------------------------------------------------------ interrupts
     @contextlib.contextmanager

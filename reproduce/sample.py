@@ -5,18 +5,15 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.beam import beam_generate
-from reproduce.config import read_book_run
+from reproduce.config import Config
 from reproduce.data import UNK
 from reproduce.errors import UserError
-from reproduce.files import write_output
 from reproduce.rundir import RunDir
 from reproduce.model import BookModel
 from reproduce.session import session_config
 from reproduce.numpy_steps import NumpyModel
 
 tf1 = tf.compat.v1
-
-SAMPLERS = ("top3", "greedy", "temperature", "beam", "beam-book")
 
 
 def sample_top3(distribution, rng):
@@ -38,16 +35,11 @@ def sample_temperature(distribution, rng, temperature=1.0):
 
 
 def pick_sampler(name, temperature=1.0):
-    """The sampler `name` (one of SAMPLERS but the beams): a function (distribution, rng) -> id."""
-    if name == "top3":
-        return sample_top3
-    if name == "greedy":
-        return sample_greedy
+    """The sampler `name` (top3, greedy or temperature; checked by recipes.check_generate_options): a function
+    (distribution, rng) -> id."""
     if name == "temperature":
-        if not temperature > 0:
-            raise UserError(f"--temperature must be above 0 (got {temperature})", exit_code=2)
         return lambda d, rng: sample_temperature(d, rng, temperature)
-    raise UserError(f"unknown sampler {name!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
+    return {"top3": sample_top3, "greedy": sample_greedy}[name]
 
 
 def draw(step, first_id, length, sampler, rng):
@@ -90,19 +82,14 @@ def primer_bigrams(text):
     return [text[i:i + 2] for i in range(0, len(text) - 1, 2)]
 
 
-def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temperature=1.0, output=None,
-             beam_length=5, beam_neighbors=5, graph=None, warn=None):
-    """Restore a checkpoint in a fresh graph and return the story (primer included) as text."""
+def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temperature=1.0, beam_length=5,
+             beam_neighbors=5, graph=None, warn=None):
+    """Restore a checkpoint of a book run in a fresh graph and return the story (primer included) as text; the
+    options as recipes.check_generate_options checked them."""
     warn = warn or (lambda message: print(message, file=sys.stderr))
-    if length is None or length <= 0:
-        raise UserError(f"--length must be a positive number of bigrams (got {length})", exit_code=2)
-    if sampler not in SAMPLERS:
-        raise UserError(f"unknown sampler {sampler!r}: choose one of {', '.join(SAMPLERS)}", exit_code=2)
-    if sampler.startswith("beam") and length < beam_length:
-        raise UserError(f"--length {length} is shorter than --beam-length {beam_length}: the beam samplers draw "
-                        f"whole segments of --beam-length bigrams; give --length {beam_length} or more", exit_code=2)
     run, prefix = RunDir.find(checkpoint)
-    config, vocab = read_book_run(run)
+    config = Config.from_dict(run.read_config(), source=run.path / "config.json")
+    vocab = run.vocab({"bigrams": list})
     if prefix is None:
         run.checkpoint_for_generation()           # none yet: say so before the graph is built
     if graph:                                     # either graph restores the other's checkpoints
@@ -139,7 +126,4 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
             # The book's loop on the faithful graph; the same steps in numpy on the fast one.
             generate_from = generate_ids_numpy if config.graph == "fast" else generate_ids
             ids = generate_from(session, model, prime_ids[-1], length, pick_sampler(sampler, temperature), rng)
-    text = "".join(reverse_dictionary[i] for i in prime_ids + ids)
-    if output:
-        write_output(output, text)
-    return text
+    return "".join(reverse_dictionary[i] for i in prime_ids + ids)

@@ -31,14 +31,14 @@ import numpy as np
 
 from reproduce import text_metrics
 from reproduce.argtypes import SEED_MAX, number_ranges
-from reproduce.config import RECIPES, read_book_config, recipe_config
+from reproduce.config import Config
+from reproduce.recipes import BOOK_RECIPES, option_type, read_book_config, recipe_config
 from reproduce.files import copy_atomic, pyplot, save_figure, write_atomic, write_json
 from reproduce.rundir import RunDir, read_json_object
 from reproduce.errors import UserError, interrupt_exit_code
 from reproduce.progress import format_seconds
 from reproduce.provenance import cpu
 from reproduce.session import available_cores
-from reproduce.recipes import book_option_fields, option_type
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 # The train options a study passes to every seed: the book loop's Config fields (the recipe, seed and
@@ -93,7 +93,7 @@ def parse_seeds(text):
 
 
 def add_arguments(parser):
-    parser.add_argument("--recipe", choices=list(RECIPES), help="the book recipe to study (default book-notebook)")
+    parser.add_argument("--recipe", choices=BOOK_RECIPES, help="the book recipe to study (default book-notebook)")
     parser.add_argument("--seeds", default="0-7", help="seeds, e.g. 0-7 (default) or 0,3,5-9")
     parser.add_argument("--study-dir", help="the study folder (default: checkpoints/study-<recipe>[-<options>])")
     parser.add_argument("--jobs", type=int, help="seeds trained at once, each on its share of the cores "
@@ -109,7 +109,7 @@ def add_arguments(parser):
     parser.add_argument("--compare", nargs="+", metavar="STUDY", help="compare finished studies of several recipes "
                                                                       "on bands (training nothing); needs --out")
     parser.add_argument("--out", metavar="DIR", help="with --compare: the folder for comparison.md/.json/.png")
-    fields = {field.name: field for field in book_option_fields()}
+    fields = {field.name: field for field in Config.option_fields()}
     for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
         parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
                             choices=fields[name].metadata.get("choices"),

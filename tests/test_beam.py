@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from reproduce.beam import BeamGraph, beam_generate, beam_segment
-from reproduce.config import recipe_config
+from reproduce.recipes import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
 from reproduce.model import BookModel
 from reproduce.session import session_config

@@ -10,9 +10,9 @@ import pytest
 import tensorflow as tf
 
 from reproduce.argtypes import story_numbers
-from reproduce.config import read_book_run
+from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir
-from reproduce.config import recipe_config
+from reproduce.recipes import recipe_config
 from reproduce.data import load_corpus, read_story, to_bigrams, to_ids
 from reproduce.evaluate import ranges_text, score_stories
 from reproduce.main import main
@@ -149,7 +149,7 @@ def test_one_line_errors(tiny_run, grimm_dir, tmp_path, capsys):
     classic.mkdir()
     (classic / "config.json").write_text(json.dumps({"recipe": "shakespeare-char"}))
     code, err = _error(capsys, "--checkpoint", classic, "--stories-dir", grimm_dir)
-    assert code == 2 and "shakespeare-char run" in err and "metrics.csv" in err
+    assert code == 2 and "a run of shakespeare-char, not of a book recipe" in err and "metrics.csv" in err
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(grimm_dir), "--files", "20-10"])
     assert exit_info.value.code == 2 and "20-10" in capsys.readouterr().err

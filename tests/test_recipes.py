@@ -16,16 +16,18 @@ def one_line_error(capsys, *fragments):
     assert all(fragment in err for fragment in fragments), err
 
 
-# ---------------------------------------------------------------- the registry
-@pytest.mark.parametrize("name", sorted(recipes.registry()))
+# ---------------------------------------------------------------- the table
+@pytest.mark.parametrize("name", sorted(recipes.RECIPES))
 def test_every_recipe_builds_its_tiny_model(name):
-    """Each recipe is one object: its tiny configuration (the tests' and bench's) builds a graph of its own
-    with trainable variables, and the config carries the recipe's name and seed."""
+    """Each recipe is one entry: its tiny configuration (the tests' and bench's) builds a graph of its own
+    with trainable variables, the config carries the recipe's name, seed and defining values, and it reads back
+    from its dict (config.json's) as the same typed config."""
     import tensorflow as tf
-    recipe = recipes.registry()[name]
+    recipe = recipes.RECIPES[name]
     config = recipe.tiny_config()
-    values = config if isinstance(config, dict) else vars(config)
-    assert (values["recipe"], values["seed"]) == (name, 0)
+    assert isinstance(config, recipe.config_class) and (config.recipe, config.seed) == (name, 0)
+    assert all(getattr(config, field) == value for field, value in recipe.values.items())
+    assert recipe.config_class.from_dict(config.to_dict()) == config
     model = recipe.build(config, 12)
     with model.graph.as_default():
         trainable = tf.compat.v1.trainable_variables()
@@ -51,8 +53,9 @@ def test_the_books_options_are_its_config_fields():
     parser = main.build_parser()
     args = parser.parse_args(["train", "--learning-rate", "0.002", "--decay-threshold", "3", "--graph", "faithful"])
     assert (args.learning_rate, args.decay_threshold, args.graph) == (0.002, 3, "faithful")
-    assert {f.name for f in recipes.book_option_fields()} >= {"learning_rate", "dropout", "num_steps", "seed"}
-    assert "cell" not in {f.name for f in recipes.book_option_fields()}  # defines a recipe: no option
+    book_options = recipes.RECIPES["book"].options
+    assert book_options >= {"learning_rate", "dropout", "num_steps", "seed", "download"}
+    assert "cell" not in book_options and "threads" not in book_options   # defines a recipe: no option
 
 
 # ---------------------------------------------------------------- generate: an option the sampler does not use
@@ -64,6 +67,10 @@ def fake_run(tmp_path, recipe, **config):
 
 
 @pytest.mark.parametrize("recipe, options, fragment", [
+    ("book", ["--sampler", "nucleus"], "unknown sampler 'nucleus'"),
+    ("char-rnn", ["--sampler", "temperature", "--temperature", "0"], "--temperature must be above 0"),
+    ("aesop-word", ["--length", "0"], "--length must be above 0"),
+    ("book", ["--sampler", "beam", "--length", "3"], "--length 3 is shorter than --beam-length 5"),
     ("book", ["--temperature", "0.5"], "--temperature is used by --sampler temperature only"),
     ("book", ["--beam-length", "3"], "--beam-length is used by --sampler beam and beam-book only"),
     ("book", ["--sampler", "greedy", "--prime", "the king", "--seed", "3"], "--seed is not used here"),
@@ -80,6 +87,8 @@ def test_a_generate_option_the_sampler_does_not_use_is_refused(recipe, options, 
 # ---------------------------------------------------------------- files read back
 @pytest.mark.parametrize("config, fragment", [
     ('{"recipe": "book", "num_nodes": "many"}', "field 'num_nodes' is 'many', not int"),
+    ('{"recipe": "char-gru", "num_nodes": 16, "diversities": 0.5}', "field 'diversities' is 0.5, not list"),
+    ('{"recipe": "aesop-word", "seed": true}', "field 'seed' is True, not int"),
     ('["book"]', "holds a JSON list, not an object"),
     ('{"num_nodes": 16}', "no field 'recipe'"),
     ('{"recipe": "book"', "unreadable"),
@@ -102,6 +111,12 @@ def test_vocab_best_and_state_files_are_checked(tmp_path):
     (run.best / "best.json").write_text('{"step": 3, "valid_perplexity": 9.5}')
     with pytest.raises(UserError, match=r"best.json: no field 'checkpoint'"):
         run.best_info()
+    (run.best / "best.json").write_text('{"step": 3, "checkpoint": "model-3", "valid_loss": "low"}')
+    run.best_figure = "loss"
+    with pytest.raises(UserError, match=r"best.json: field 'valid_loss' is 'low', not a number"):
+        run.best_info()
+    (run.best / "best.json").write_text('{"step": 3, "checkpoint": "model-3", "valid_perplexity": 1.5}')
+    assert run.best_info()["valid_loss"] == 1.5        # a loss recorded under the book's name reads as a loss
     run.ckpt.mkdir()
     (run.ckpt / "state-2.json").write_text('{"step": "two"}')
     with pytest.raises(UserError, match=r"state-2.json: field 'step' is 'two', not an integer"):
@@ -169,3 +184,33 @@ def test_files_written_follow_the_umask(tmp_path):
         os.umask(previous)
     assert (tmp_path / "report.md").stat().st_mode & 0o777 == 0o640          # open() would give 0640, not 0600
     assert [p.name for p in tmp_path.iterdir()] == ["report.md"]             # no temporary file left
+
+
+# ---------------------------------------------------------------- generate's options, resolved once
+def test_generate_options_are_resolved_without_touching_the_parsed_options():
+    args = main.build_parser().parse_args(["generate", "--checkpoint", "run", "--sampler", "beam"])
+    before = dict(vars(args))
+    options = recipes.check_generate_options(args, recipes.RECIPES["book"])
+    assert vars(args) == before
+    assert (options.sampler, options.temperature, options.beam_length, options.beam_neighbors, options.length) == \
+        ("beam", 1.0, 5, 5, None)
+    default = recipes.check_generate_options(main.build_parser().parse_args(["generate", "--checkpoint", "run"]),
+                                             recipes.RECIPES["aesop-word"])
+    assert default.sampler == "greedy"                       # the recipe's first sampler
+
+
+def test_a_signal_whose_exception_a_c_extension_swallowed_still_ends_the_command(capsys):
+    """TensorFlow's op dispatch swallows the exception a SIGTERM handler raises while a graph is built; the
+    command still ends with the signal's one line and status."""
+    import signal
+    import time
+    from reproduce.errors import report_errors
+
+    def action():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            pass                                   # swallowed, as the dispatch does
+    assert report_errors(action) == 143
+    assert capsys.readouterr().err.strip().splitlines() == ["error: terminated"]

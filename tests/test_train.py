@@ -1,12 +1,21 @@
 """The loop end to end: train, generate (in a fresh process too), repeat with a seed, resume, the plateau rule."""
 import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
-from conftest import TINY, run_cli, run_here
+from conftest import REPO, TINY, run_cli, run_here
+from reproduce import main
+from reproduce.config import Config
+from reproduce.data import load_corpus
+from reproduce.recipes import recipe_config
+from reproduce.rundir import RunDir
 from reproduce.sample import generate
-from reproduce.train import Plateau
+from reproduce.train import Plateau, split_documents
 
 
 def test_plateau_rule_halves_the_rate_where_the_book_did(golden_dir):
@@ -101,9 +110,6 @@ def test_resume_of_the_notebook_recipe_carries_the_train_state(grimm_dir, tmp_pa
 def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
     """The book's sizes on its 100 stories: documents 0-9 lend their tails to validation. 004.txt has only
     44 bigrams per batch row for 50 unrollings; its rows wrap around, as the book's generator did."""
-    from reproduce.config import recipe_config
-    from reproduce.data import load_corpus
-    from reproduce.train import split_documents
     corpus = load_corpus(grimm_dir, 100)
     train_gens, valid_gens = split_documents(corpus, recipe_config("book"))
     assert len(train_gens) == 100 and len(valid_gens) == 10
@@ -113,21 +119,48 @@ def test_the_books_configuration_is_accepted_on_the_real_corpus(grimm_dir):
 
 
 def test_the_main_job_continues_the_newest_unfinished_run(tmp_path, grimm_dir):
-    import os
-    from reproduce.main import unfinished_run
     runs = tmp_path / "checkpoints"
     _train(grimm_dir, runs / "book-20260101-000000", "--num-steps", "1")
     finished = runs / "book-20260101-000000"
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        assert unfinished_run("book") is None                            # its only run is complete
+        assert RunDir.newest_unfinished("book") is None                   # its only run is complete
         config = json.loads((finished / "config.json").read_text())
         config["num_steps"] = 3                                           # as if stopped after step 1 of 3
         (finished / "config.json").write_text(json.dumps(config))
-        assert unfinished_run("book") == Path("checkpoints/book-20260101-000000")
+        assert RunDir.newest_unfinished("book") == Path("checkpoints/book-20260101-000000")
     finally:
         os.chdir(cwd)
+
+
+def test_the_main_job_trains_and_generates_through_the_book_recipe(tmp_path, monkeypatch):
+    """`all` asks the recipe table for `book`: its train with the main job's options (the stories downloaded
+    where $GRIMM_STORIES_DIR says), its generate with the recipe's default sampler, then the comparison."""
+    calls = []
+
+    class RecordingBook:
+        name, samplers, config_class = "book", ("top3", "greedy"), Config
+
+        def train(self, args):
+            calls.append(args)
+            (tmp_path / "run").mkdir()
+            return tmp_path / "run"
+
+        def generate(self, options, run):
+            calls.append((options, run.path))
+            return "a story"
+
+    monkeypatch.setattr(main, "RECIPES", {"book": RecordingBook()})
+    monkeypatch.setattr(main.compare, "compare_runs", calls.append)
+    monkeypatch.setenv("GRIMM_STORIES_DIR", "my-stories")
+    monkeypatch.chdir(tmp_path)
+    assert main.main(["all", "--graph", "faithful"]) == 0
+    train_args, (options, run_path), compared = calls
+    assert (train_args.recipe, train_args.run_dir, train_args.resume, train_args.download, train_args.stories_dir,
+            train_args.graph, train_args.num_steps) == ("book", None, False, True, "my-stories", "faithful", None)
+    assert (options.checkpoint, options.sampler, options.seed, options.length) == (str(run_path), "top3", None, None)
+    assert (run_path / "story.txt").read_text() == "a story\n" and compared == [run_path]
 
 
 def test_resume_refuses_a_contradicting_option_and_takes_its_stories_from_a_new_place(tiny_book_run, grimm_dir,
@@ -154,11 +187,6 @@ def test_resume_refuses_a_contradicting_option_and_takes_its_stories_from_a_new_
 
 
 def test_sigterm_stops_training_with_the_command_that_continues_it(grimm_dir, tmp_path):
-    import os
-    import signal
-    import subprocess
-    import sys
-    from conftest import REPO
     run_dir = tmp_path / "run"
     process = subprocess.Popen([sys.executable, str(REPO / "reproduce" / "main.py"), "train", "--stories-dir",
                                 str(grimm_dir), *TINY, "--num-steps", "50", "--run-dir", str(run_dir)],

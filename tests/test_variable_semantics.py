@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from reproduce.config import recipe_config
+from reproduce.recipes import recipe_config
 from reproduce.data import BatchGenerator, load_corpus
 from reproduce.model import BookModel
 from reproduce.session import session_config

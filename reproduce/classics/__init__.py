@@ -1,4 +1,5 @@
-"""The neighbouring classics: three LSTM text generators of the book's years, as recipes of the same CLI.
+"""The neighbouring classics: three LSTM text generators of the book's years, as recipes of the same CLI
+(their entries in recipes.RECIPES; their typed configs in configs.py).
 
     shakespeare-char   2-layer character LSTM on Tiny Shakespeare, state carried between runs (shakespeare.py)
     char-rnn, char-lstm, char-gru   the Keras character generator, its cell a flag (char_rnn.py)
@@ -17,28 +18,6 @@ from reproduce.argtypes import positive
 from reproduce.errors import UserError
 
 
-RECIPES = {
-    "shakespeare-char": "2-layer character LSTM, float64, state carried from run to run (Tiny Shakespeare)",
-    "char-rnn": "character generator, BasicRNNCell, windows of 200 characters, temperature sampling",
-    "char-lstm": "the same with BasicLSTMCell",
-    "char-gru": "the same with GRUCell",
-    "aesop-word": "3 word ids in, next word out: a 512-unit LSTM memorising 'Belling the Cat'",
-    "aesop-context": "our variant of aesop-word: one-hot words, the story's last 40 words as context",
-}
-
-
-# Each recipe's samplers (the first is its default, its article's) and whether generating without --prime
-# starts from a random place (recipes.py).
-RECIPE_SAMPLERS = {"shakespeare-char": ("temperature", "top3", "greedy"),
-                   **{name: ("temperature", "top3", "greedy") for name in ("char-rnn", "char-lstm", "char-gru")},
-                   "aesop-word": ("greedy", "top3", "temperature"), "aesop-context": ("greedy", "top3", "temperature")}
-RECIPE_RANDOM_START = {name: name.startswith("char-") for name in RECIPES}
-# The module that builds, trains and generates each recipe (recipes.Recipe).
-MODULES = {"shakespeare-char": "reproduce.classics.shakespeare",
-           **{name: "reproduce.classics.char_rnn" for name in ("char-rnn", "char-lstm", "char-gru")},
-           "aesop-word": "reproduce.classics.aesop", "aesop-context": "reproduce.classics.aesop_context"}
-
-
 def add_train_arguments(train_parser):
     """The classics' options that are not fields of their configs (those are recipes.add_train_arguments')."""
     group = train_parser.add_argument_group("classic recipes (shakespeare-char, char-rnn/lstm/gru, aesop-*)")
@@ -52,14 +31,6 @@ def add_train_arguments(train_parser):
     group.add_argument("--compare-cells", action="store_true",
                        help="char-*: train the RNN, LSTM and GRU alike in RUN_DIR/char-* and compare their "
                             "validation loss (cell_comparison.csv, cell_comparison.png)")
-
-def train_options(recipe):
-    """The options of `train` recipe `recipe` reads (recipes.py refuses the others): its typed config's
-    (configs.py), and --threads, --download (a text fetched when absent) and --compare-cells where it has them."""
-    from reproduce.classics.configs import options_of
-    extra = {"shakespeare-char": ("download",), "aesop-word": (), "aesop-context": ()}.get(
-        recipe, ("download", "compare_cells"))
-    return options_of(recipe) + ("threads",) + extra
 
 
 def refuse_comparison(path):

@@ -23,7 +23,6 @@ and after the last iteration; its state file holds the step, the metrics rows an
 walk over the fable is replayed up to the checkpoint's iteration: a generator over random.Random(seed) that
 yields one offset per iteration. The closing story is told again from the final weights.
 """
-import dataclasses
 import random
 import re
 import sys
@@ -33,17 +32,16 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common, configs
-from reproduce.progress import rate_and_eta
+from reproduce.classics import common
+from reproduce.errors import UserError
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv
+from reproduce.progress import format_seconds, rate_and_eta
 from reproduce.sample import draw, sample_greedy
+from reproduce.session import plain_rows
 
 tf1 = tf.compat.v1
 
-RECIPE = "aesop-word"
-FABLE = configs.FABLE
 ARTICLE_PRIME = "had a general"
-DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopConfig
-OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = ["iteration", "average_loss", "average_accuracy", "text_accuracy", "inputs", "actual", "predicted", "forks",
            "seconds"]
 
@@ -73,24 +71,24 @@ def build_dataset(words, seed):
 class AesopModel:
     def __init__(self, config, vocab_size):
         c = config
-        n_input, n_hidden = c["num_unrollings"], c["num_nodes"]
+        n_input, n_hidden = c.num_unrollings, c.num_nodes
         self.graph = tf.Graph()
         with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c["seed"])
+            tf1.set_random_seed(c.seed)
             self.x = tf1.placeholder(tf.float32, [None, n_input, 1], name="x")        # raw word ids as floats
             self.y = tf1.placeholder(tf.float32, [None, vocab_size], name="y")        # one-hot next word
             weights_out = tf1.Variable(tf1.random_normal([n_hidden, vocab_size]), name="weights_out")
             biases_out = tf1.Variable(tf1.random_normal([vocab_size]), name="biases_out")
             inputs = tf.split(tf.reshape(self.x, [-1, n_input]), n_input, 1)        # n_input tensors [batch, 1]
-            if c["layers"] == 1:
+            if c.layers == 1:
                 cell = tf1.nn.rnn_cell.BasicLSTMCell(n_hidden)
             else:
                 cell = tf1.nn.rnn_cell.MultiRNNCell([tf1.nn.rnn_cell.BasicLSTMCell(n_hidden)
-                                                     for _ in range(c["layers"])])
+                                                     for _ in range(c.layers)])
             outputs, _ = tf1.nn.static_rnn(cell, inputs, dtype=tf.float32)
             self.pred = tf.matmul(outputs[-1], weights_out) + biases_out               # the last output only
             self.cost = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(logits=self.pred, labels=self.y))
-            self.optimizer = tf1.train.RMSPropOptimizer(learning_rate=c["learning_rate"]).minimize(self.cost)
+            self.optimizer = tf1.train.RMSPropOptimizer(learning_rate=c.learning_rate).minimize(self.cost)
             self.predicted = tf.argmax(self.pred, 1)
             self.probabilities = tf.nn.softmax(self.pred)
             correct = tf.equal(self.predicted, tf.argmax(self.y, 1))
@@ -219,7 +217,7 @@ def report_match(words, prime, predicted, log, probabilities=None, dictionary=No
 def prime_ids(prime, dictionary, n_input):
     words = prime.split()
     if len(words) != n_input:
-        raise common.UserError(f"--prime {prime!r} has {len(words)} word(s); this model reads exactly {n_input}",
+        raise UserError(f"--prime {prime!r} has {len(words)} word(s); this model reads exactly {n_input}",
                                exit_code=2)
     return word_ids(words, dictionary)
 
@@ -228,24 +226,25 @@ def word_ids(words, dictionary):
     """The ids of a primer's words; a one-line error naming a word the run was not trained on."""
     for word in words:
         if word not in dictionary:
-            raise common.UserError(f"--prime: the word {word!r} is not in the dictionary of the {len(dictionary)} "
+            raise UserError(f"--prime: the word {word!r} is not in the dictionary of the {len(dictionary)} "
                                    "words this run was trained on", exit_code=2)
     return [dictionary[word] for word in words]
 
 
-def train(args, log=print):
-    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+def train(args, config, log=print):
+    """A run of `config` (a configs.AesopConfig) in --run-dir, or with --resume the run there."""
+    run = common.open_run(args, config)
     if common.finished(run, log):
         return run.path
-    config, n_input = run.config, run.config["num_unrollings"]
+    config, n_input = run.config, run.config.num_unrollings
     words, dictionary = read_fable(run, log)
     model = build(config, len(dictionary))
     with common.session(run, model, log) as (session, state):
-        log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
-            f"{config['num_nodes']} LSTM over {n_input} words, vocabulary {len(dictionary)}")
+        log(f"Training {config.recipe} in {run.path}: {config.num_steps} iterations, {config.layers} x "
+            f"{config.num_nodes} LSTM over {n_input} words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)
         log("Optimization Finished!")
-        log(f"Elapsed time: {common.format_seconds(state['seconds'])}")
+        log(f"Elapsed time: {format_seconds(state['seconds'])}")
         accuracy = model.text_accuracy(session, words, dictionary)
         log(f"Windows of the text predicted by the final model: {100 * accuracy:.2f}% of {len(words) - n_input}; "
             f"at its forks: {model.fork_probabilities(session, words, dictionary)}")
@@ -258,12 +257,12 @@ def train(args, log=print):
 def tell_story(session, model, run, state, words, dictionary, primer, primer_ids, log):
     """The closing story, greedy from `primer`: into samples.txt, then the run marked finished; the story is
     printed with how it matches the text."""
-    story, probabilities = model.continue_story(session, primer_ids, run.config["sample_length"])
+    story, probabilities = model.continue_story(session, primer_ids, run.config.sample_length)
     reverse_dictionary = list(dictionary)                 # id -> word: the dictionary numbers words in order
     predicted = [reverse_dictionary[i] for i in story]
     text = " ".join([primer] + predicted)
-    common.write_atomic(run.path / "samples.txt", text + "\n")
-    plot_progress(state["rows"], run.path / "metrics.png", run.config["recipe"])
+    write_atomic(run.path / "samples.txt", text + "\n")
+    plot_progress(state["rows"], run.path / "metrics.png", run.config.recipe)
     run.finish(state)
     log(text)
     report_match(words, primer.split(), predicted, log, probabilities, dictionary)
@@ -285,7 +284,7 @@ def plot_progress(rows, path, recipe):
     """metrics.png: the accuracies per progress line (left) and the model's probability of each
     continuation at the fable's forks (right), written whole or not at all."""
     iterations = [int(row["iteration"]) for row in rows]
-    figure, (left, right) = common.pyplot().subplots(1, 2, figsize=(11, 4))
+    figure, (left, right) = pyplot().subplots(1, 2, figsize=(11, 4))
     left.plot(iterations, [float(row["average_accuracy"]) for row in rows], label="Average Accuracy (training)")
     left.plot(iterations, [float(row["text_accuracy"]) for row in rows], label="the fable, current weights")
     left.set(xlabel="iteration", ylabel="% predicted", ylim=(0, 100), title=f"{recipe}: accuracy")
@@ -300,18 +299,18 @@ def plot_progress(rows, path, recipe):
     right.set(xlabel="iteration", ylabel="probability", ylim=(0, 1), title="at the fable's forks")
     right.legend(loc="best", fontsize="small")
     figure.tight_layout()
-    common.save_figure(figure, path)
+    save_figure(figure, path)
 
 
 def read_fable(run, log):
     """The words of the run's text and their dictionary (its seeded tie order), with the vocabulary written, or
     for a resumed run checked (`Run.start`). The text must hold more words than --num-unrollings."""
-    config, n = run.config, run.config["num_unrollings"]
-    words = read_words(common.read_text(config["text_file"]))
+    config, n = run.config, run.config.num_unrollings
+    words = read_words(common.read_text(config.text_file))
     if len(words) < n + 1:
-        raise common.UserError(f"{config['text_file']}: {len(words)} words; --num-unrollings {n} needs at least "
+        raise UserError(f"{config.text_file}: {len(words)} words; --num-unrollings {n} needs at least "
                                f"{n + 1}", exit_code=2)
-    dictionary, reverse_dictionary = build_dataset(words, config["seed"])
+    dictionary, reverse_dictionary = build_dataset(words, config.seed)
     log(f"Loaded training data... {len(words)} words, {len(dictionary)} unique")
     common.start(run, {"words": reverse_dictionary, "text": words})
     return words, dictionary
@@ -321,9 +320,9 @@ def train_iterations(session, model, run, state, words, dictionary, log):
     """The article's loop, from the iteration after `state`'s (a new run: the first), with a checkpoint at
     every progress line and after the last iteration; returns the state of the last one. The walk is
     replayed up to there: a generator over random.Random(seed) that yields one offset per iteration."""
-    n_input, iterations, display = run.config["num_unrollings"], run.config["num_steps"], run.config["display_step"]
+    n_input, iterations, display = run.config.num_unrollings, run.config.num_steps, run.config.display_step
     reverse_dictionary = list(dictionary)                 # id -> word: the dictionary numbers words in order
-    walk = window_offsets(len(words), n_input, random.Random(run.config["seed"]))
+    walk = window_offsets(len(words), n_input, random.Random(run.config.seed))
     for _ in range(run.saved_step):
         next(walk)
     rows, started = state.get("rows", []), time.monotonic() - state.get("seconds", 0.0)
@@ -361,22 +360,22 @@ def save_progress(session, run, rows, row, started, **carried):
     checkpoint of its iteration with the loop's state: the rows, the seconds trained and what `carried` holds."""
     if row is not None:
         rows.append(row)
-        common.write_csv(run.path / "metrics.csv", METRICS, rows)
-    state = {"rows": common.plain_rows(rows), "seconds": time.monotonic() - started, **carried}
-    common.save(run, session, row["iteration"] if row else run.config["num_steps"], state)
+        write_csv(run.path / "metrics.csv", METRICS, rows)
+    state = {"rows": plain_rows(rows), "seconds": time.monotonic() - started, **carried}
+    common.save(run, session, row["iteration"] if row else run.config.num_steps, state)
     return state
 
 
-def generate(args, run, config, model_class=AesopModel, read_prime=prime_ids):
+def generate(options, run, config, model_class=AesopModel, read_prime=prime_ids):
     """The story after --prime from the run's checkpoint (aesop-context passes its own model and prime rule)."""
     vocab = run.vocab()
     reverse_dictionary = vocab["words"]
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
-    prime = args.prime if args.prime is not None else ARTICLE_PRIME
-    ids = read_prime(prime, dictionary, config["num_unrollings"])
-    length, sampler, rng = common.generation(args, config)
+    prime = options.prime if options.prime is not None else ARTICLE_PRIME
+    ids = read_prime(prime, dictionary, config.num_unrollings)
+    length, sampler, rng = common.generation(options, config)
     model = model_class(config, len(reverse_dictionary))
-    with common.restored(run, model, args.checkpoint) as session:
+    with common.restored(run, model, options.checkpoint) as session:
         story, probabilities = model.continue_story(session, ids, length, sampler, rng)
     predicted = [reverse_dictionary[i] for i in story]
     report_match(vocab.get("text", []), prime.split(), predicted, lambda line: print(line, file=sys.stderr),

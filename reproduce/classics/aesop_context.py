@@ -19,22 +19,19 @@ softmax cross-entropy, RMSProp at 0.001, batch 1, greedy generation, the `Iter= 
 Resume (`train --recipe aesop-context --resume --run-dir RUN`): as `aesop-word`'s, except that the state file
 holds the state of random.Random(seed), which draws the windows' offsets, as it stood after the iteration.
 """
-import dataclasses
 import random
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import aesop, common, configs
-from reproduce.progress import rate_and_eta
+from reproduce.classics import aesop, common
+from reproduce.errors import UserError
+from reproduce.progress import format_seconds, rate_and_eta
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
 
-RECIPE = "aesop-context"
-DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.AesopContextConfig
-OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
 METRICS = aesop.METRICS                     # aesop.save_progress writes them to metrics.csv
 
 
@@ -43,24 +40,24 @@ class ContextModel:
 
     def __init__(self, config, vocab_size):
         c = config
-        self.context = c["num_unrollings"]
+        self.context = c.num_unrollings
         self.graph = tf.Graph()
         with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c["seed"])
+            tf1.set_random_seed(c.seed)
             self.ids = tf1.placeholder(tf.int32, [None, None], name="ids")            # [batch, words]
             self.lengths = tf1.placeholder(tf.int32, [None], name="lengths")          # words of each row
             self.targets = tf1.placeholder(tf.int32, [None, None], name="targets")    # the next word of each
-            weights_out = tf1.Variable(tf1.random_normal([c["num_nodes"], vocab_size]), name="weights_out")
+            weights_out = tf1.Variable(tf1.random_normal([c.num_nodes, vocab_size]), name="weights_out")
             biases_out = tf1.Variable(tf1.random_normal([vocab_size]), name="biases_out")
-            cells = [tf1.nn.rnn_cell.BasicLSTMCell(c["num_nodes"]) for _ in range(c["layers"])]
-            cell = cells[0] if c["layers"] == 1 else tf1.nn.rnn_cell.MultiRNNCell(cells)
+            cells = [tf1.nn.rnn_cell.BasicLSTMCell(c.num_nodes) for _ in range(c.layers)]
+            cell = cells[0] if c.layers == 1 else tf1.nn.rnn_cell.MultiRNNCell(cells)
             outputs, _ = tf1.nn.dynamic_rnn(cell, tf.one_hot(self.ids, vocab_size), sequence_length=self.lengths,
                                             dtype=tf.float32)
             logits = tf.tensordot(outputs, weights_out, 1) + biases_out                # [batch, words, vocab]
             mask = tf.sequence_mask(self.lengths, tf.shape(self.ids)[1], dtype=tf.float32)
             losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=self.targets, logits=logits)
             self.cost = tf.reduce_sum(losses * mask) / tf.reduce_sum(mask)
-            self.optimizer = tf1.train.RMSPropOptimizer(learning_rate=c["learning_rate"]).minimize(self.cost)
+            self.optimizer = tf1.train.RMSPropOptimizer(learning_rate=c.learning_rate).minimize(self.cost)
             correct = tf.cast(tf.equal(tf.argmax(logits, 2, output_type=tf.int32), self.targets), tf.float32)
             self.accuracy = tf.reduce_sum(correct * mask) / tf.reduce_sum(mask)
             rows = tf.range(tf.shape(self.ids)[0])
@@ -120,25 +117,26 @@ def build(config, vocab_size):
 def prime_ids(prime, dictionary, context):
     words = prime.split()
     if not 1 <= len(words) <= context:
-        raise common.UserError(f"--prime {prime!r} has {len(words)} word(s); this model reads 1 to {context}",
+        raise UserError(f"--prime {prime!r} has {len(words)} word(s); this model reads 1 to {context}",
                                exit_code=2)
     return aesop.word_ids(words, dictionary)
 
 
-def train(args, log=print):
-    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+def train(args, config, log=print):
+    """A run of `config` (a configs.AesopContextConfig) in --run-dir, or with --resume the run there."""
+    run = common.open_run(args, config)
     if common.finished(run, log):
         return run.path
-    config, context = run.config, run.config["num_unrollings"]
+    config, context = run.config, run.config.num_unrollings
     words, dictionary = aesop.read_fable(run, log)
     model = build(config, len(dictionary))
     ids = [dictionary[w] for w in words]
     with common.session(run, model, log) as (session, state):
-        log(f"Training {RECIPE} in {run.path}: {config['num_steps']} iterations, {config['layers']} x "
-            f"{config['num_nodes']} LSTM over windows of {context} one-hot words, vocabulary {len(dictionary)}")
+        log(f"Training {config.recipe} in {run.path}: {config.num_steps} iterations, {config.layers} x "
+            f"{config.num_nodes} LSTM over windows of {context} one-hot words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)
         log("Optimization Finished!")
-        log(f"Elapsed time: {common.format_seconds(state['seconds'])}")
+        log(f"Elapsed time: {format_seconds(state['seconds'])}")
         log(f"Words of the text predicted by the final model: {100 * model.text_accuracy(session, ids):.2f}% "
             f"of {len(ids) - 1}; at its 3-word forks: {model.fork_probabilities(session, words, dictionary)}")
         primer = aesop.ARTICLE_PRIME if all(w in dictionary for w in aesop.ARTICLE_PRIME.split()) \
@@ -152,9 +150,9 @@ def train_iterations(session, model, run, state, words, dictionary, log):
     """Windows from random offsets, from the iteration after `state`'s (a new run: the first), with a checkpoint
     at every progress line and after the last iteration; returns the state of the last one. The state holds
     the generator of the offsets, random.Random(seed), as it stood after that iteration."""
-    context, iterations, display = run.config["num_unrollings"], run.config["num_steps"], run.config["display_step"]
+    context, iterations, display = run.config.num_unrollings, run.config.num_steps, run.config.display_step
     ids, reverse_dictionary = [dictionary[w] for w in words], list(dictionary)
-    offsets = random.Random(run.config["seed"])
+    offsets = random.Random(run.config.seed)
     if state:
         version, internal, gauss = state["offsets"]
         offsets.setstate((version, tuple(internal), gauss))
@@ -189,5 +187,5 @@ def train_iterations(session, model, run, state, words, dictionary, log):
     return state
 
 
-def generate(args, run, config):
-    return aesop.generate(args, run, config, ContextModel, prime_ids)
+def generate(options, run, config):
+    return aesop.generate(options, run, config, ContextModel, prime_ids)

@@ -20,13 +20,12 @@ import numpy as np
 import tensorflow as tf
 
 from reproduce.checkpoints import crash_point
-from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json, write_output  # noqa: F401
-from reproduce.session import decode_array, encode_array, plain_rows, rng_state, set_rng_state  # noqa: F401
-from reproduce.session import session_config  # noqa: F401  (common.session_config)
-from reproduce.progress import format_seconds  # noqa: F401
+from reproduce.config import option_dest
+from reproduce.download import fetch, make_session
 from reproduce.errors import UserError
 from reproduce.sample import pick_sampler
 from reproduce.rundir import RunDir
+from reproduce.session import session_config
 
 tf1 = tf.compat.v1
 tf1.disable_eager_execution()
@@ -61,7 +60,6 @@ def read_text(path, download_url=None, download=False, log=print):
     """A UTF-8 text file; fetched from `download_url` first when absent and downloading is allowed."""
     path = Path(path)
     if not path.is_file() and download_url and download:
-        from reproduce.download import fetch, make_session
         path.parent.mkdir(parents=True, exist_ok=True)
         log(f"Downloading {download_url} into {path}")
         with make_session() as session:
@@ -85,9 +83,10 @@ KEEP_CHECKPOINTS = 3
 OPTION_NAMES = {"sample_length": "chars_in_segment"}      # config.json keys whose option has another name
 
 
-def given_options(args, options):
-    """{option: value} of those of `options` (argparse names) given on the command line."""
-    return {name: getattr(args, name) for name in options if getattr(args, name, None) is not None}
+def given_options(args, config_class):
+    """{option: value} of the options of `config_class` given on the command line."""
+    dests = [option_dest(f) for f in config_class.option_fields()]
+    return {name: getattr(args, name) for name in dests if getattr(args, name, None) is not None}
 
 
 def same_option(key, value, was):
@@ -96,19 +95,21 @@ def same_option(key, value, was):
     return value == was
 
 
-def open_run(args, config, options, path=None, command=None):
-    """This `train`'s run folder (rundir.RunDir, locked) for config["recipe"]: a new one with `config` in
-    --run-dir (or `path`), or with --resume the run there, with its saved configuration once the `options`
-    given agree with it (the runs of the classics have a fixed length: no option extends one). `command`
-    resumes the job the run is part of (a cell comparison; default: the run's own `train --resume`)."""
-    recipe, resume = config["recipe"], getattr(args, "resume", False)
+def open_run(args, config, path=None, command=None):
+    """This `train`'s run folder (rundir.RunDir, locked) for `config` (the recipe's typed config with the options
+    given): a new one with `config` in --run-dir (or `path`), or with --resume the run there, with its saved
+    configuration once the options given agree with it (the runs of the classics have a fixed length: no option
+    extends one). `run.config` is the run's typed config. `command` resumes the job the run is part of (a cell
+    comparison; default: the run's own `train --resume`)."""
+    resume = getattr(args, "resume", False)
     run_dir = path or args.run_dir
     if resume and run_dir and (Path(run_dir) / "comparison.json").is_file():
         raise UserError(f"{run_dir} holds a cell comparison; resume it with --compare-cells", exit_code=2)
     keys = {option: key for key, option in OPTION_NAMES.items()}
-    given = {keys.get(name, name): value for name, value in given_options(args, options).items()}
-    run = RunDir.for_training(recipe, run_dir, resume, config, given, same=same_option,
+    given = {keys.get(name, name): value for name, value in given_options(args, type(config)).items()}
+    run = RunDir.for_training(config.recipe, run_dir, resume, config.to_dict(), given, same=same_option,
                               command=command and (lambda _: command), option_names=OPTION_NAMES)
+    run.config = type(config).from_dict(run.config, source=run.path / "config.json")
     if resume and not run.steps():                  # stopped before its first checkpoint: from the start, as the book's
         print(f"{run.path}: no checkpoint yet (the run stopped before its first one); training it from the start")
         run.resumed = False
@@ -128,10 +129,10 @@ def start(run, vocab):
     run was trained with."""
     if run.resumed:
         if run.vocab() != vocab:
-            raise UserError(f"{run.config['text_file']} is not the text {run.path} was trained on (it gives "
+            raise UserError(f"{run.config.text_file} is not the text {run.path} was trained on (it gives "
                             "another vocabulary than vocab.json)", exit_code=2)
         return
-    run.write_files(config=run.config, vocab=vocab)
+    run.write_files(config=run.config.to_dict(), vocab=vocab)
 
 
 @contextlib.contextmanager
@@ -140,7 +141,7 @@ def session(run, model, log=print):
     checkpoint; yields (session, the loop's state: {} for a new run). Ctrl-C or `kill` inside stops the run
     with how to continue it."""
     with tf1.Session(graph=model.graph, config=session_config()) as sess, model.graph.as_default(), \
-            run.interruptible(run.config["num_steps"]):
+            run.interruptible(run.config.num_steps):
         run.saver = tf1.train.Saver()
         if not run.resumed:
             sess.run(model.init)
@@ -149,7 +150,7 @@ def session(run, model, log=print):
         state = run.restore_latest(sess, run.saver, tf1.global_variables(), warn=log)
         run.discard_after(run.saved_step)
         run.name_newest()
-        log(f"Resumed {run.path} after step {run.saved_step} of {run.config['num_steps']}")
+        log(f"Resumed {run.path} after step {run.saved_step} of {run.config.num_steps}")
         yield sess, state
 
 
@@ -157,16 +158,15 @@ def save(run, session, step, state):
     """The checkpoint after `step`, with the loop's `state` (JSON values); ckpt/checkpoint names it."""
     with quiet_deprecations():
         run.save_step(session, run.saver, step, state, KEEP_CHECKPOINTS, name_newest=True)
-    crash_point(run.config["recipe"], step)      # REPRODUCE_CRASH_AT=<recipe>:<step>, after a complete one
+    crash_point(run.config.recipe, step)      # REPRODUCE_CRASH_AT=<recipe>:<step>, after a complete one
 
 
-def generation(args, config):
-    """(length, sampler, rng) of `generate`: --length (default: the recipe's sample length), the sampler and
-    --temperature recipes.check_generate_options resolved, and a generator seeded by --seed (else the run's)."""
-    length = args.length if args.length is not None else config["sample_length"]
-    positive(length, "--length")
-    return length, pick_sampler(args.sampler, args.temperature), \
-        np.random.RandomState(config["seed"] if args.seed is None else args.seed)
+def generation(options, config):
+    """(length, sampler, rng) of `generate` (options: a recipes.GenerateOptions): --length (default: the recipe's
+    sample length), the sampler, and a generator seeded by --seed (else the run's)."""
+    length = options.length if options.length is not None else config.sample_length
+    return length, pick_sampler(options.sampler, options.temperature), \
+        np.random.RandomState(config.seed if options.seed is None else options.seed)
 
 
 def chars_of(prime, char_to_ix):
@@ -186,9 +186,3 @@ def restored(run, model, checkpoint):
         run.restore_for_reading(session, tf1.train.Saver(), tf1.global_variables(), RunDir.find(checkpoint)[1],
                                 prefer_best=False)
         yield session
-
-
-def positive(value, option):
-    if value is not None and value <= 0:
-        raise UserError(f"{option} must be above 0 (got {value})", exit_code=2)
-    return value

@@ -1,6 +1,6 @@
-"""The typed configuration of each classic recipe: one dataclass per model, its fields the values config.json
-holds, its option fields the options of `train` (recipes.add_train_arguments), and `tiny()` the run of
-seconds the tests train. Pure Python: the command line is built from it without importing TensorFlow.
+"""The typed configuration of each classic recipe: one dataclass per model (a config.RunConfig, read back
+checked), its fields the values config.json holds, its option fields the options of `train`
+(recipes.add_train_arguments), and `tiny()` the run of seconds the tests train.
 
 A field marked `recipe_field` defines the recipe (no option); `metadata["dest"]` names the option of a field
 called otherwise (the sample length is `--chars-in-segment`, as for the book).
@@ -9,7 +9,7 @@ import dataclasses
 from pathlib import Path
 
 from reproduce.argtypes import seed as seed_type
-from reproduce.config import recipe_field
+from reproduce.config import RunConfig, recipe_field
 
 SHAKESPEARE_TEXT = "shakespeare/input.txt"
 FABLE = Path(__file__).resolve().parent / "belling_the_cat.txt"
@@ -23,7 +23,7 @@ SEED = dict(type=seed_type)
 
 
 @dataclasses.dataclass
-class ShakespeareConfig:
+class ShakespeareConfig(RunConfig):
     recipe: str = recipe_field("shakespeare-char")
     text_file: str = option(SHAKESPEARE_TEXT, help="the classics' text (default: shakespeare/input.txt, downloaded "
                                                    "if absent; aesop-*: the fable shipped with the package)")
@@ -46,7 +46,7 @@ class ShakespeareConfig:
 
 
 @dataclasses.dataclass
-class CharConfig:
+class CharConfig(RunConfig):
     recipe: str = recipe_field("char-lstm")
     cell: str = recipe_field("lstm")
     text_file: str = SHAKESPEARE_TEXT
@@ -73,7 +73,7 @@ class CharConfig:
 
 
 @dataclasses.dataclass
-class AesopConfig:
+class AesopConfig(RunConfig):
     recipe: str = recipe_field("aesop-word")
     text_file: str = str(FABLE)
     num_nodes: int = 512
@@ -100,50 +100,3 @@ class AesopContextConfig(AesopConfig):
     @classmethod
     def tiny(cls):                           # a run of seconds that still retells the fable
         return cls(num_steps=1000, num_nodes=64, num_unrollings=12, display_step=200, learning_rate=0.003)
-
-
-CONFIGS = {"shakespeare-char": ShakespeareConfig, "char-rnn": CharConfig, "char-lstm": CharConfig,
-           "char-gru": CharConfig, "aesop-word": AesopConfig, "aesop-context": AesopContextConfig}
-CELLS = {"char-rnn": "rnn", "char-lstm": "lstm", "char-gru": "gru"}
-
-
-def default_config(recipe):
-    """The configuration of classic recipe `recipe` before any option."""
-    fixed = {"recipe": recipe, "cell": CELLS[recipe]} if recipe in CELLS else {}
-    return CONFIGS[recipe](**fixed)
-
-
-def option_dest(field):
-    return field.metadata.get("dest", field.name)
-
-
-def option_fields(config_class):
-    return [f for f in dataclasses.fields(config_class) if f.metadata.get("option", True)]
-
-
-def options_of(recipe):
-    """The argparse names of recipe `recipe`'s config options."""
-    return tuple(option_dest(f) for f in option_fields(CONFIGS[recipe]))
-
-
-def config_from_args(recipe, args):
-    """config.json's dict for a new run of `recipe`: its defaults, with the options given (not None)."""
-    return config_values(recipe, {option_dest(f): getattr(args, option_dest(f), None)
-                                  for f in option_fields(CONFIGS[recipe])})
-
-
-def config_values(recipe, options):
-    """config.json's dict of `recipe` with `options` ({option: value}; None: the default) applied."""
-    config = default_config(recipe)
-    given = {f.name: options[option_dest(f)] for f in option_fields(type(config))
-             if options.get(option_dest(f)) is not None}
-    return dataclasses.asdict(dataclasses.replace(config, **given))
-
-
-def tiny_values(recipe):
-    """{option: value} of the recipe's tiny configuration where it differs from the default."""
-    tiny, default = CONFIGS[recipe].tiny(), CONFIGS[recipe]()
-    return {option_dest(f): getattr(tiny, f.name) for f in option_fields(CONFIGS[recipe])
-            if getattr(tiny, f.name) != getattr(default, f.name)}
-
-

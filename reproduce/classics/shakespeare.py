@@ -18,23 +18,23 @@ seconds trained, the LSTM state carried into the next step (every layer's c and 
 sums behind the progress line's perplexity (`costs`, `iters`). The closing sample is drawn again from the
 final weights and the seed.
 """
-import dataclasses
 import time
 
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common, configs
+from reproduce.classics import common
+from reproduce.classics.configs import SHAKESPEARE_TEXT
+from reproduce.errors import UserError
+from reproduce.files import write_atomic, write_csv
 from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_temperature
+from reproduce.session import decode_array, encode_array, plain_rows
 
 tf1 = tf.compat.v1
 
-RECIPE = "shakespeare-char"
 TEXT_URL = "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt"
-DEFAULT_TEXT = configs.SHAKESPEARE_TEXT
-DEFAULTS = dataclasses.asdict(configs.default_config(RECIPE))     # the typed config: configs.ShakespeareConfig
-OPTIONS = configs.options_of(RECIPE)                              # the command-line options it reads
+DEFAULT_TEXT = SHAKESPEARE_TEXT
 METRICS = ["step", "epoch", "perplexity", "loss", "chars_per_second", "seconds"]
 
 
@@ -57,28 +57,28 @@ class ShakespeareModel:
         c = config
         self.graph = tf.Graph()
         with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c["seed"])
+            tf1.set_random_seed(c.seed)
             embedding = tf.constant(np.identity(vocab_size))                       # float64 one-hot rows
-            self.inputs = tf1.placeholder(tf.int32, [c["num_unrollings"], c["batch_size"]], name="inputs")
-            self.targets = tf1.placeholder(tf.int32, [c["num_unrollings"], c["batch_size"]], name="targets")
+            self.inputs = tf1.placeholder(tf.int32, [c.num_unrollings, c.batch_size], name="inputs")
+            self.targets = tf1.placeholder(tf.int32, [c.num_unrollings, c.batch_size], name="targets")
             cell = tf1.nn.rnn_cell.MultiRNNCell(
-                [tf1.nn.rnn_cell.BasicLSTMCell(c["num_nodes"], forget_bias=c["forget_bias"], state_is_tuple=True)
-                 for _ in range(c["layers"])], state_is_tuple=True)
+                [tf1.nn.rnn_cell.BasicLSTMCell(c.num_nodes, forget_bias=c.forget_bias, state_is_tuple=True)
+                 for _ in range(c.layers)], state_is_tuple=True)
             # The article feeds the carried state into the tensors of `zero_state` itself.
-            self.initial_state = cell.zero_state(c["batch_size"], tf.float64)
-            softmax_w = tf1.get_variable("softmax_w", [c["num_nodes"], vocab_size], tf.float64)
+            self.initial_state = cell.zero_state(c.batch_size, tf.float64)
+            softmax_w = tf1.get_variable("softmax_w", [c.num_nodes, vocab_size], tf.float64)
             softmax_b = tf1.get_variable("softmax_b", [vocab_size], tf.float64)
             state, losses = self.initial_state, []
-            for t in range(c["num_unrollings"]):        # 1 in the article: one cell call per session.run
+            for t in range(c.num_unrollings):        # 1 in the article: one cell call per session.run
                 output, state = cell(tf.nn.embedding_lookup(embedding, self.inputs[t]), state=state)
                 logits = tf1.nn.xw_plus_b(output, softmax_w, softmax_b)
                 losses.append(tf1.losses.softmax_cross_entropy(tf.nn.embedding_lookup(embedding, self.targets[t]),
                                                                logits))
             self.final_state = state
             self.loss = tf.add_n(losses) / len(losses)
-            self.lr = tf1.Variable(c["learning_rate"], trainable=False, name="lr", dtype=tf.float64)
+            self.lr = tf1.Variable(c.learning_rate, trainable=False, name="lr", dtype=tf.float64)
             tvars = tf1.trainable_variables()
-            grads, _ = tf.clip_by_global_norm(tf.gradients(self.loss, tvars), c["clip_norm"])
+            grads, _ = tf.clip_by_global_norm(tf.gradients(self.loss, tvars), c.clip_norm)
             self.train_op = tf1.train.GradientDescentOptimizer(self.lr).apply_gradients(
                 zip(grads, tvars), global_step=tf1.train.get_or_create_global_step())
 
@@ -118,40 +118,41 @@ def build(config, vocab_size):
 
 def seed_char(config, chars):
     """The article's seed character 'A', or the first character of a text without one."""
-    return config["seed_char"] if config["seed_char"] in chars else chars[0]
+    return config.seed_char if config.seed_char in chars else chars[0]
 
 
-def train(args, log=print):
-    run = common.open_run(args, configs.config_from_args(RECIPE, args), OPTIONS)
+def train(args, config, log=print):
+    """A run of `config` (a configs.ShakespeareConfig) in --run-dir, or with --resume the run there."""
+    run = common.open_run(args, config)
     if common.finished(run, log):
         return run.path
     config = run.config
-    text = common.read_text(config["text_file"], TEXT_URL,
-                            download=args.download or config["text_file"] == DEFAULT_TEXT, log=log)
+    text = common.read_text(config.text_file, TEXT_URL,
+                            download=args.download or config.text_file == DEFAULT_TEXT, log=log)
     chars = vocabulary(text)
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
     ids = np.array([char_to_ix[ch] for ch in text], dtype=np.int32)
-    batch, unroll = config["batch_size"], config["num_unrollings"]
+    batch, unroll = config.batch_size, config.num_unrollings
     epoch_size = len(text) // batch - 1                    # the article's steps per epoch
     steps_per_epoch = epoch_size // unroll
     if steps_per_epoch < 1:
-        raise common.UserError(f"{config['text_file']}: {len(text)} characters cannot fill a batch of {batch} "
+        raise UserError(f"{config.text_file}: {len(text)} characters cannot fill a batch of {batch} "
                                f"streams x {unroll} steps; lower --batch-size or --unroll", exit_code=2)
-    num_steps = config["num_steps"] = config["num_steps"] or steps_per_epoch
+    num_steps = config.num_steps = config.num_steps or steps_per_epoch
     log(f"data has {len(text)} characters, {len(chars)} unique.")
 
     common.start(run, {"chars": chars})
     model = ShakespeareModel(config, len(chars))
     with common.session(run, model, log) as (session, state):
-        log(f"Training {RECIPE} in {run.path}: {num_steps} steps of {batch} streams x {unroll} character(s) "
-            f"({num_steps / steps_per_epoch:.2f} epoch), {config['layers']} x {config['num_nodes']} LSTM, float64")
+        log(f"Training {config.recipe} in {run.path}: {num_steps} steps of {batch} streams x {unroll} character(s) "
+            f"({num_steps / steps_per_epoch:.2f} epoch), {config.layers} x {config.num_nodes} LSTM, float64")
         state = train_steps(session, model, run, state, stream_batches(ids, batch), epoch_size, log)
-        rng = np.random.RandomState(config["seed"])
+        rng = np.random.RandomState(config.seed)
         prime = seed_char(config, chars)
-        sample = model.sample(session, [char_to_ix[prime]], config["sample_length"],
+        sample = model.sample(session, [char_to_ix[prime]], config.sample_length,
                               sample_temperature, rng)
         text_out = prime + "".join(chars[i] for i in sample)
-        common.write_atomic(run.path / "samples.txt", text_out + "\n")
+        write_atomic(run.path / "samples.txt", text_out + "\n")
         run.finish(state)
     log(f"Sample from {prime!r}:\n{text_out}")
     log(f"Run folder: {run.path}  (config.json, vocab.json, metrics.csv, samples.txt, ckpt/)")
@@ -162,10 +163,10 @@ def train_steps(session, model, run, state, batches, epoch_size, log):
     """The article's loop, from the step after `state`'s (a new run: from the first), with a checkpoint every
     10 progress lines and after the last step; returns the state of the last one."""
     c, (inputs, targets) = run.config, batches
-    unroll, num_steps = c["num_unrollings"], c["num_steps"]
+    unroll, num_steps = c.num_unrollings, c.num_steps
     steps_per_epoch = epoch_size // unroll
-    display = c["display_step"] or max(1, steps_per_epoch // 100)
-    carry = [[common.decode_array(a) for a in layer] for layer in state["carry"]] if state \
+    display = c.display_step or max(1, steps_per_epoch // 100)
+    carry = [[decode_array(a) for a in layer] for layer in state["carry"]] if state \
         else session.run(model.initial_state)
     costs, iters, rows = state.get("costs", 0.0), state.get("iters", 0), state.get("rows", [])
     started = time.monotonic() - state.get("seconds", 0.0)
@@ -179,29 +180,29 @@ def train_steps(session, model, run, state, batches, epoch_size, log):
         # The article prints at `step % (epoch_size // 100) == 10` (10 % interval for short intervals).
         if step % display == 10 % display or step == num_steps - 1:
             seconds = time.monotonic() - started
-            speed = iters * c["batch_size"] * unroll / seconds
+            speed = iters * c.batch_size * unroll / seconds
             perplexity = float(np.exp(costs / iters))
-            pace = rate_and_eta(started, step + 1, num_steps, "characters", c["batch_size"] * unroll)
+            pace = rate_and_eta(started, step + 1, num_steps, "characters", c.batch_size * unroll)
             log("%.3f perplexity: %.3f speed: %.0f wps" % (step * unroll / epoch_size, perplexity, speed)
                 + f"  (step {step + 1}/{num_steps}: {pace})")
             rows.append({"step": step + 1, "epoch": round(step * unroll / epoch_size, 4),
                          "perplexity": perplexity, "loss": float(cost), "chars_per_second": round(speed),
                          "seconds": round(seconds, 2)})
-            common.write_csv(run.path / "metrics.csv", METRICS, rows)
+            write_csv(run.path / "metrics.csv", METRICS, rows)
             if len(rows) % 10 == 0 or step == num_steps - 1:
-                state = {"costs": costs, "iters": iters, "rows": common.plain_rows(rows), "seconds": seconds,
-                         "carry": [[common.encode_array(a) for a in layer] for layer in carry]}
+                state = {"costs": costs, "iters": iters, "rows": plain_rows(rows), "seconds": seconds,
+                         "carry": [[encode_array(a) for a in layer] for layer in carry]}
                 common.save(run, session, step + 1, state)
     return state
 
 
-def generate(args, run, config):
+def generate(options, run, config):
     chars = run.vocab()["chars"]
     char_to_ix = {ch: i for i, ch in enumerate(chars)}
-    prime = args.prime if args.prime else seed_char(config, chars)
+    prime = options.prime if options.prime else seed_char(config, chars)
     prime_ids = common.chars_of(prime, char_to_ix)
-    length, sampler, rng = common.generation(args, config)
+    length, sampler, rng = common.generation(options, config)
     model = ShakespeareModel(config, len(chars))
-    with common.restored(run, model, args.checkpoint) as session:
+    with common.restored(run, model, options.checkpoint) as session:
         ids = model.sample(session, prime_ids, length, sampler, rng)
     return prime + "".join(chars[i] for i in ids)
