@@ -106,14 +106,13 @@ def bench_config(args):
                          steps_per_document=args.steps_per_document, valid_docs=args.valid_docs)
 
 
-# ====================================================================== shared measurement helpers
+# ====================================================================== measurement helpers
 def spread(seconds):
     """Median and spread of a list of durations, in milliseconds."""
     ms = np.asarray(seconds) * 1000.0
     p10, p25, median, p75, p90 = np.percentile(ms, [10, 25, 50, 75, 90])
     return {"median": median, "p10": p10, "p25": p25, "p75": p75, "p90": p90,
             "min": ms.min(), "max": ms.max(), "n": len(ms)}
-
 
 
 def record_batches(corpus, config, count):
@@ -133,7 +132,7 @@ def record_batches(corpus, config, count):
     return {"inputs": np.stack(inputs[:count]), "labels": np.stack(labels[:count]), "starts": np.array(starts[:count])}
 
 
-
+# ====================================================================== the study layouts
 def time_study_layout(config, vocabulary_size, args, workdir):
     """The fast graph in one process per core, all side by side (each on one core, one thread per op pool
     slot): the per-iteration time of each, to set beside one process on every core."""
@@ -149,6 +148,21 @@ def study_estimate(iteration_ms, processes, valid_s, generate_s):
     step_s = 1000 * iteration_ms / 1000.0 + valid_s + generate_s
     rounds = -(-STUDY_SEEDS // processes)
     return rounds * 26 * step_s / 60.0
+
+
+def study_layouts(spreads, layout_outcomes, validation, generate_s):
+    """The two ways a study uses the cores, as iterations per second of the whole machine and the estimated
+    minutes of an 8-seed book-notebook study."""
+    one_process_ms = spreads["fast"]["median"]
+    layouts = {"one process on every core": {"processes": 1, "iteration_ms": one_process_ms}}
+    side_by_side = [spread(o["result"]["durations"])["median"] for o in layout_outcomes if "result" in o]
+    if side_by_side and len(side_by_side) == len(layout_outcomes):
+        layouts["one process per core"] = {"processes": len(side_by_side), "iteration_ms": max(side_by_side)}
+    for layout in layouts.values():
+        layout["iterations_per_s"] = layout["processes"] * 1000.0 / layout["iteration_ms"]
+        layout["study_minutes"] = study_estimate(layout["iteration_ms"], layout["processes"], validation, generate_s)
+    faster = min(layouts, key=lambda name: layouts[name]["study_minutes"])
+    return {"layouts": layouts, "faster": faster}
 
 
 # ====================================================================== in this process: sgemm, generation, validation
@@ -375,21 +389,6 @@ def run(args):
         raise UserError("the fast graph generated another story than the literal graph from the same checkpoint "
                         f"and seed; see {args.output}")
     return results
-
-
-def study_layouts(spreads, layout_outcomes, validation, generate_s):
-    """The two ways a study uses the cores, as iterations per second of the whole machine and the estimated
-    minutes of an 8-seed book-notebook study."""
-    one_process_ms = spreads["fast"]["median"]
-    layouts = {"one process on every core": {"processes": 1, "iteration_ms": one_process_ms}}
-    side_by_side = [spread(o["result"]["durations"])["median"] for o in layout_outcomes if "result" in o]
-    if side_by_side and len(side_by_side) == len(layout_outcomes):
-        layouts["one process per core"] = {"processes": len(side_by_side), "iteration_ms": max(side_by_side)}
-    for layout in layouts.values():
-        layout["iterations_per_s"] = layout["processes"] * 1000.0 / layout["iteration_ms"]
-        layout["study_minutes"] = study_estimate(layout["iteration_ms"], layout["processes"], validation, generate_s)
-    faster = min(layouts, key=lambda name: layouts[name]["study_minutes"])
-    return {"layouts": layouts, "faster": faster}
 
 
 def summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation):
