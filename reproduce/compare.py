@@ -4,27 +4,26 @@
 and PNG figures: into the run folder for one run; for several runs into --out (default: the first
 run's folder), adding one figure and table of every run's valid perplexity beside the book's LSTM and GRU.
 
-The book's printed outputs are read from `reproduce/golden/` (see golden/SOURCE.md).
+What the book printed comes from `reproduce.book_record`.
 """
-import csv
-import io
 import json
-import re
 import statistics
 from pathlib import Path
 
+import tensorflow as tf
+
 from reproduce import provenance, text_metrics
-from reproduce.recipes import read_book_run
+from reproduce.book_record import PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve, printed_stories
+from reproduce.data import fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError, describe_error
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.model import BookModel
+from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
+from reproduce.session import session_config
+from reproduce.train import perplexity_of
 
-GOLDEN = Path(__file__).resolve().parent / "golden"
 BOOK_STORIES_FROM_STEP = 10         # the verdict ranges use the book's stories from this step on
-BOOK_RUNS = {                       # book model -> its curve in book_ch8_perplexity.csv, its printed output
-    "lstm": ("lstm", "book_ch8_lstm_training_output.txt", "book LSTM"),
-    "gru": ("gru_dropout0.2", "book_ch8_gru_training_output.txt", "book GRU"),
-}
 
 IDENTICAL = "identical"
 TIES = "identical up to the order of equal counts"
@@ -41,52 +40,6 @@ def add_arguments(parser):
 
 def run(args):
     compare_runs(args.run, out_dir=args.out)
-
-
-# ---------------------------------------------------------------- the book's printed output
-def golden_text(name):
-    path = GOLDEN / name
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise UserError(f"{path}: cannot read this golden file ({e.strerror}); the package is incomplete, "
-                        "check out reproduce/golden/ again") from e
-
-
-def book_curves():
-    """model name in book_ch8_perplexity.csv -> per-step rows with our metrics.csv's keys."""
-    curves = {}
-    for row in csv.DictReader(io.StringIO(golden_text("book_ch8_perplexity.csv"))):
-        curves.setdefault(row["model"], []).append({
-            "step": int(row["step"]), "train_perplexity": float(row["train_perplexity"]),
-            "valid_perplexity": float(row["valid_perplexity"]),
-            "learning_rate_reduced": int(row["learning_rate_reduced_after"])})
-    return curves
-
-
-BOOK_STORY = re.compile(r"Average loss at step (\d+):.*?Valid Perplexity: ([\d.]+)\n.*?"
-                        r"New text Segment =+\n\t (.*?)\n={20,}\n", re.S)
-
-
-def parse_book_stories(output):
-    """A printed training output -> [(step, valid perplexity, story)].
-
-    The book prints each story as `print("\\t", first_bigram, end="")` and then the 500 drawn
-    bigrams, so a story is what follows the tab and one space, up to the closing row of `=`.
-    """
-    return [(int(step), float(valid), story) for step, valid, story in BOOK_STORY.findall(output)]
-
-
-BOOK_DOCUMENTS = re.compile(r"^(?:Training \(Step: \d+\) )?((?:\(\d+\)\.)+)\s*$", re.M)
-
-
-def parse_book_documents(output):
-    """A printed training output -> the document ids drawn at each step, [[16, 96, 81, ...], ...].
-
-    The main notebook prints `Training (Step: 0) (16).(96).(81)...`, the extensions notebook bare
-    `(98).(25).(91)...` lines: one `(id).` per document as its 100 iterations start.
-    """
-    return [[int(i) for i in re.findall(r"\((\d+)\)", line)] for line in BOOK_DOCUMENTS.findall(output)]
 
 
 # ---------------------------------------------------------------- 1. data
@@ -206,11 +159,6 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
     Where the book's bigrams started in the excerpt is unknown, so it is cut into non-overlapping
     bigrams from its first and from its second character; the lower perplexity is the headline.
     """
-    import tensorflow as tf
-    from reproduce.model import BookModel
-    from reproduce.session import session_config
-    from reproduce.train import perplexity_of
-
     dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
     model = BookModel(config, len(vocabulary))
     by_phase = {}
@@ -229,11 +177,10 @@ def article_sample_perplexity(run, config, vocabulary, history, text):
 
 
 def story_part(run, config, vocabulary, history, corpus, book_model):
-    book_stories = parse_book_stories(golden_text(BOOK_RUNS[book_model][1]))
     book_rows = [{"step": step, "measures": text_metrics.text_measures(story, corpus)}
-                 for step, _, story in book_stories if step >= BOOK_STORIES_FROM_STEP]
+                 for step, _, story in printed_stories(book_model) if step >= BOOK_STORIES_FROM_STEP]
     span = measure_range(book_rows)
-    sample = text_metrics.join_layout_lines(golden_text("book_ch8_lstm_sample.txt"))
+    sample = article_sample()
     ours_from = BOOK_STORIES_FROM_STEP if history[-1]["step"] >= BOOK_STORIES_FROM_STEP else 1
     our_rows = [{"step": row["step"], "measures": text_metrics.text_measures(row["sample"], corpus)}
                 for row in history if row["step"] >= ours_from]
@@ -280,8 +227,6 @@ def load_history(run):
 
 def load_stories(config, vocabulary, cache):
     """The run's stories as the run read them, and a CorpusIndex of them; shared by runs on the same files."""
-    from reproduce.data import load_corpus
-
     key = (str(Path(config.stories_dir).resolve()), config.num_files)
     if key not in cache:
         corpus = load_corpus(config.stories_dir, config.num_files, reverse_dictionary=vocabulary,
@@ -292,8 +237,6 @@ def load_stories(config, vocabulary, cache):
 
 def compare_run(run_path, cache):
     """Everything the report says about one run, as a JSON-ready dict."""
-    from reproduce.data import fingerprint, same_stories
-
     run = RunDir.open(run_path)
     config, vocab = read_book_run(run)
     vocabulary = vocab["bigrams"]
@@ -311,19 +254,17 @@ def compare_run(run_path, cache):
         notes.append("the run folder has no corpus_fingerprint.json; the data check uses the stories now "
                      f"in {config.stories_dir}")
     book_model = "gru" if config.cell == "gru" else "lstm"
-    curves = book_curves()
     book_models = ["lstm", "gru"] if book_model == "gru" else ["lstm"]
     return {
         "run": str(run.path), "name": run.path.name, "recipe": config.recipe, "cell": config.cell,
         "seed": config.seed, "steps": history[-1]["step"], "num_steps": config.num_steps, "notes": notes,
         "environment": provenance.describe(provenance.load(run.path)),
-        "data": check_data(ours, json.loads(golden_text("book_ch8_corpus_fingerprint.json")),
-                           corpus.counter, vocabulary),
+        "data": check_data(ours, corpus_fingerprint(), corpus.counter, vocabulary),
         "learning_curves": {
             "ours": curve_summary(history),
             "ours_per_step": [{key: row[key] for key in ("step", "train_perplexity", "valid_perplexity",
                                                          "learning_rate_reduced")} for row in history],
-            "book": {name: curve_summary(curves[BOOK_RUNS[name][0]]) for name in book_models},
+            "book": {name: curve_summary(printed_curve(name)) for name in book_models},
         },
         "story": story_part(run, config, vocabulary, history, corpus_index, book_model),
     }
@@ -430,7 +371,7 @@ def run_markdown(report, figures, level):
                       "ordered bigrams of equal count arbitrarily. Each of its 15 least common bigrams has the "
                       "printed count here, and each printed id lies among our ids of the bigrams with its count."]
 
-    book_labels = {name: BOOK_RUNS[name][2] for name in curves["book"]}
+    book_labels = {name: PRINTED_RUNS[name] for name in curves["book"]}
     lines += ["", f"{h} 2. Learning curves", "", f"![train and valid perplexity]({figures['curves']})", "",
               "| | first valid | best valid | last valid | learning rate halved after steps | steps |",
               "|---|---|---|---|---|---|", _curve_row("this run", curves["ours"])]
@@ -472,11 +413,11 @@ def run_markdown(report, figures, level):
     return lines
 
 
-def comparison_markdown(reports, book, figure):
+def comparison_markdown(reports, figure):
     lines = ["## Valid perplexity of every run beside the book's", "", f"![valid perplexity]({figure})", "",
              "| model | run | best valid | last valid | steps |", "|---|---|---|---|---|"]
-    for name, (curve, _, label) in BOOK_RUNS.items():
-        summary = curve_summary(book[curve])
+    for name, label in PRINTED_RUNS.items():
+        summary = curve_summary(printed_curve(name))
         lines.append(f"| {label} | printed by the book | {summary['best_valid']:.2f} (step {summary['best_step']}) "
                      f"| {summary['last_valid']:.2f} | {summary['steps']} |")
     for report in reports:
@@ -524,24 +465,23 @@ def compare_runs(run_dirs, out_dir=None):
     several = len(run_paths) > 1
     cache = {}
     reports = [compare_run(path, cache) for path in run_paths]
-    book = book_curves()
 
     lines, figures_written = [], []
     if several:
         lines += [f"# Comparison of {len(reports)} runs with the book", ""]
         plot_perplexity(out / "comparison.png",
                         [(f"{r['recipe']} ({r['name']})", r["learning_curves"]["ours_per_step"]) for r in reports]
-                        + [(label, book[curve]) for curve, _, label in BOOK_RUNS.values()],
+                        + [(label, printed_curve(name)) for name, label in PRINTED_RUNS.items()],
                         "Valid perplexity per step", with_train=False)
         figures_written.append("comparison.png")
-        lines += comparison_markdown(reports, book, "comparison.png")
+        lines += comparison_markdown(reports, "comparison.png")
     for number, report in enumerate(reports, start=1):
         prefix = f"run{number}-" if several else ""
         figures = {"curves": f"{prefix}curves.png", "measures": f"{prefix}story_measures.png"}
         book_models = report["learning_curves"]["book"]
         plot_perplexity(out / figures["curves"],
                         [("this run", report["learning_curves"]["ours_per_step"])]
-                        + [(BOOK_RUNS[name][2], book[BOOK_RUNS[name][0]]) for name in book_models],
+                        + [(PRINTED_RUNS[name], printed_curve(name)) for name in book_models],
                         f"{report['name']} ({report['recipe']}) beside the book", with_train=True)
         plot_measures(out / figures["measures"], report["story"], report["name"])
         report["figures"] = figures

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
+from reproduce.book_record import STORIES_MANIFEST
 from reproduce.errors import UserError
 
 UNK = "UNK"
 SITE_STORIES = 209                      # the book's site holds 001.txt ... 209.txt; the book read the first 100
 MAX_STORY_BYTES = 4 * 2 ** 20           # the largest of the book's stories is 44 KB: 4 MiB is no story
 # SHA-256 of 001.txt ... 100.txt as the book read them, in `sha256sum` format (`sha256sum -c` checks a folder).
-CORPUS_MANIFEST = Path(__file__).resolve().parent / "golden" / "book_ch8_stories_sha256sums.txt"
+CORPUS_MANIFEST = STORIES_MANIFEST
 OTHER_CORPUS_FLAG = "--allow-other-corpus"
 
 

@@ -2,11 +2,11 @@
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from reproduce.book_record import printed_documents
 from reproduce.config import Config, printed_run
 from reproduce.data import BatchGenerator, fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError
@@ -18,7 +18,6 @@ from reproduce.session import rng_state, session_config, set_rng_state
 from reproduce.sample import generate_ids, sample_top3
 
 tf1 = tf.compat.v1
-GOLDEN = Path(__file__).resolve().parent / "golden"
 
 METRICS_COLUMNS = ["step", "train_perplexity", "valid_perplexity", "learning_rate", "seconds",
                    "average_loss", "learning_rate_reduced"]
@@ -80,8 +79,7 @@ def book_documents(config):
     """`--doc-order book`: per step, the documents the book's printed run trained on (its GRU run for the GRU,
     its main notebook's LSTM run otherwise; `book-lstm` or `book-gru` names the run), the first
     `docs_per_step` of each step's 10."""
-    printed = json.loads((GOLDEN / "book_ch8_document_order.json").read_text())[
-        printed_run(config.doc_order, config.cell)]
+    printed = printed_documents(printed_run(config.doc_order, config.cell))
     if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
         raise UserError(f"--doc-order {config.doc_order} replays the book's {len(printed)} steps of {len(printed[0])} documents: "
                         f"--num-steps {config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed "

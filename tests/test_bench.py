@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from conftest import run_here
 
-from reproduce import bench
+from reproduce import bench_workers
 from reproduce.recipes import tiny_options
 
 # The book's tiny configuration (Config.tiny) in the sizes the benchmark takes, then the benchmark's own.
@@ -20,7 +20,8 @@ TINY_BENCH = [text for option, value in zip(tiny_options("book")[::2], tiny_opti
 
 def workers_in_this_process_but_keras(monkeypatch):
     """bench's workers run in this process, where TensorFlow is imported already, except Keras's: it keeps its
-    fresh process (the real `--worker` command line), since it needs the eager execution this process is without."""
+    fresh process (the real `python -m reproduce.bench_workers SPEC`), since it needs the eager execution this
+    process is without."""
     class Ended:
         returncode = 0
 
@@ -28,12 +29,13 @@ def workers_in_this_process_but_keras(monkeypatch):
             return 0
 
     def start(command, **options):
-        spec = command[command.index("--worker") + 1]
+        assert command[1:3] == ["-m", "reproduce.bench_workers"], command
+        spec = command[3]
         if json.loads(Path(spec).read_text())["name"] == "keras":
             return subprocess.Popen(command, **options)
-        bench.worker_main(spec)
+        bench_workers.worker_main(spec)
         return Ended()
-    monkeypatch.setattr(bench, "subprocess", SimpleNamespace(Popen=start))
+    monkeypatch.setattr(bench_workers, "subprocess", SimpleNamespace(Popen=start))
 
 
 def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
@@ -42,7 +44,7 @@ def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
     # in tmp_path, where bench records the study layout it measured (checkpoints/study-layout.json)
     result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "x fast" in result.stdout                                   # the table
+    assert "x fast" in result.stdout and "\nTargets:\n" in result.stdout       # the table
     results = json.loads(output.read_text())
     assert isinstance(results["machine"], str) and results["machine"]
     training = results["train_iteration_ms"]
@@ -72,6 +74,15 @@ def test_a_peer_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
     output = tmp_path / "pytorch.result.json"
     spec = tmp_path / "pytorch.spec.json"
     spec.write_text(json.dumps({"name": "pytorch", "output": str(output)}))
-    bench.worker_main(spec)
+    bench_workers.worker_main(spec)
     outcome = json.loads(output.read_text())
     assert outcome["missing"] and "torch" in outcome["error"]
+
+
+def test_an_output_in_a_missing_folder_is_one_line_before_any_measuring(tmp_path, grimm_dir):
+    output = tmp_path / "missing" / "bench.json"
+    result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr               # no `[bench]` line either
+    assert lines[0].startswith(f"error: --output {output}") and "does not exist" in lines[0]
+    assert not output.parent.exists()

@@ -1,5 +1,6 @@
-"""`compare`: the data check against the book's fingerprint, the parsed golden files, and reports of tiny real runs."""
+"""`compare`: the data check against the book's fingerprint, the book's record, and reports of tiny real runs."""
 import copy
+import csv
 import json
 import shutil
 
@@ -7,8 +8,9 @@ import matplotlib
 import pytest
 
 from conftest import TINY, run_here
-from reproduce import compare
+from reproduce import book_record, compare, text_metrics
 from reproduce.data import fingerprint, load_corpus
+from reproduce.errors import UserError
 
 matplotlib.use("Agg")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -87,17 +89,44 @@ def test_tie_checks_on_a_hand_made_vocabulary():
     assert compare._check_tail([["x", 1]], [["y", 1]], {"x": 1, "y": 2})["status"] == compare.DIFFERENT
 
 
-# ---------------------------------------------------------------- the golden files
+# ---------------------------------------------------------------- the book's record
 def test_the_book_printed_26_stories_of_501_bigrams_per_model():
-    curves = compare.book_curves()
-    for model, (curve, output_file, _) in compare.BOOK_RUNS.items():
-        stories = compare.parse_book_stories(compare.golden_text(output_file))
-        assert [step for step, _, _ in stories] == list(range(1, 27))
-        assert [valid for _, valid, _ in stories] == [row["valid_perplexity"] for row in curves[curve]]
-        assert all(len(compare.text_metrics.model_bigrams(story)) == 501 for _, _, story in stories)
-    summary = compare.curve_summary(curves["lstm"])
+    for model in book_record.PRINTED_RUNS:
+        stories = book_record.printed_stories(model)
+        curve = book_record.printed_curve(model)
+        assert [step for step, _, _ in stories] == [row["step"] for row in curve] == list(range(1, 27))
+        assert [valid for _, valid, _ in stories] == [row["valid_perplexity"] for row in curve]
+        assert all(len(text_metrics.model_bigrams(story)) == 501 for _, _, story in stories)
+    summary = compare.curve_summary(book_record.printed_curve("lstm"))
     assert (summary["best_valid"], summary["best_step"], summary["last_valid"]) == (18.26, 25, 21.96)
     assert summary["reductions_after_steps"] == [9, 15, 24]
+    gru = compare.curve_summary(book_record.printed_curve("gru"))
+    assert (gru["best_valid"], gru["best_step"], gru["last_valid"]) == (16.17, 20, 17.35)
+
+
+def test_the_record_reads_the_golden_files_as_they_are(golden_dir, book_fingerprint):
+    rows = list(csv.DictReader(open(golden_dir / "book_ch8_perplexity.csv")))
+    gru_rows = [row for row in rows if row["model"] == "gru_dropout0.2"]
+    assert [row["train_perplexity"] for row in book_record.printed_curve("gru")] == \
+        [float(row["train_perplexity"]) for row in gru_rows]
+    assert book_record.corpus_fingerprint() == book_fingerprint
+    sample = (golden_dir / "book_ch8_lstm_sample.txt").read_text()
+    assert "\n" in sample.strip() and "\n" not in book_record.article_sample()
+    assert book_record.article_sample().split() == sample.split()
+    assert book_record.batch_example().startswith("Unrolled index 0\n")
+    assert book_record.STORIES_MANIFEST.is_file()
+    with pytest.raises(ValueError, match="no run 'peephole'"):
+        book_record.printed_curve("peephole")
+
+
+def test_a_missing_golden_file_is_one_line_naming_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(book_record, "FOLDER", tmp_path)
+    book_record._text.cache_clear()
+    try:
+        with pytest.raises(UserError, match=r"book_ch8_perplexity.csv: cannot read .*reproduce/golden/ again$"):
+            book_record.printed_curve("lstm")
+    finally:
+        book_record._text.cache_clear()
 
 
 # ---------------------------------------------------------------- reports of real runs

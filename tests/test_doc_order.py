@@ -1,17 +1,27 @@
 """`--doc-order book`: the documents the book's printed runs drew, as data, replayed step by step."""
 import json
+import re
 
 from conftest import TINY, run_cli, run_here
-from reproduce.compare import BOOK_RUNS, golden_text, parse_book_documents
+from reproduce.book_record import PRINTED_RUNS, printed_documents, printed_output
+
+# The main notebook prints `Training (Step: 0) (16).(96).(81)...`, the extensions notebook bare
+# `(98).(25).(91)...` lines: one `(id).` per document as its 100 iterations start.
+PRINTED_DOCUMENTS = re.compile(r"^(?:Training \(Step: \d+\) )?((?:\(\d+\)\.)+)\s*$", re.M)
+
+
+def parse_printed_documents(output):
+    """A printed training output -> the document ids drawn at each step, [[16, 96, 81, ...], ...]."""
+    return [[int(i) for i in re.findall(r"\((\d+)\)", line)] for line in PRINTED_DOCUMENTS.findall(output)]
 
 
 def test_the_order_file_holds_what_the_printed_outputs_list(golden_dir):
     order = json.loads((golden_dir / "book_ch8_document_order.json").read_text())
-    for model, (_, output, _) in BOOK_RUNS.items():
-        steps = parse_book_documents(golden_text(output))
+    for model in PRINTED_RUNS:
+        steps = parse_printed_documents(printed_output(model))
         assert len(steps) == 26 and all(len(step) == 10 for step in steps), model
         assert all(0 <= doc < 100 for step in steps for doc in step)
-        assert order[model] == steps, model
+        assert order[model] == steps == printed_documents(model), model
     assert order["lstm"][0] == [16, 96, 81, 36, 54, 58, 57, 20, 12, 82]     # `Training (Step: 0) (16).(96)...`
     assert order["gru"][0] == [98, 25, 91, 5, 88, 49, 85, 96, 14, 73]       # the GRU output's first line
 

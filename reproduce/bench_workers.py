@@ -1,0 +1,283 @@
+"""`bench`'s training contenders, each in a fresh process: the book's graphs, PyTorch and Keras 3.
+
+`start_worker` writes a spec (the contender, the Config, where the recorded batches are) and starts
+`python -m reproduce.bench_workers SPEC`; `worker_main` times the contender's training iterations and
+writes {"result": ...} or {"error": ..., "missing": bool} beside the spec. A fresh process gives each
+contender its own peak resident memory, no idle thread pool of the one before, and, for Keras 3, the
+eager execution that the book's graph module switches off when it is imported.
+"""
+import collections
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import tensorflow as tf
+
+from reproduce.config import Config
+from reproduce.session import session_config
+
+# reproduce.model, torch and keras are imported inside the worker that uses them: the book's graph module
+# switches eager execution off, which Keras 3 needs on, and torch and keras take seconds to load (or are
+# missing, an outcome the benchmark reports).
+tf1 = tf.compat.v1
+REPO = Path(__file__).resolve().parent.parent
+# Every contender that trains the book's graph -> (config.graph, config.cell); `fast-one-core` is the fast
+# graph on one core, run as two processes side by side (the study layout).
+BOOK_CONTENDERS = {"literal": ("faithful", "lstm"), "fast": ("fast", "lstm"),
+                   "literal-peephole": ("faithful", "peephole"), "fast-peephole": ("fast", "peephole"),
+                   "literal-gru": ("faithful", "gru"), "fast-gru": ("fast", "gru"), "fast-one-core": ("fast", "lstm")}
+INSTALL_HINT = "pip install -r requirements-bench.txt"
+
+
+def log(message):
+    """One progress line of the benchmark, on stderr."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _proc_status_mb(field):
+    """A memory field of /proc/self/status (VmRSS, VmHWM) in MB; None where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return None
+
+
+def resident_mb():
+    """This process's resident memory now."""
+    return _proc_status_mb("VmRSS")
+
+
+def peak_rss_mb():
+    """This process's peak resident memory: VmHWM (reset by exec, unlike ru_maxrss), else ru_maxrss."""
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+def time_training(name, step, reset_state, batches, warmup, iterations):
+    """Durations of `step(inputs, labels, iteration)` over the recorded batches, after `warmup` untimed ones.
+
+    The state reset at a new document (the book's `reset_train_state`) is outside the timed region."""
+    durations, losses = [], []
+    for iteration in range(warmup + iterations):
+        if batches["starts"][iteration]:
+            reset_state()
+        inputs, labels = batches["inputs"][iteration], batches["labels"][iteration]
+        started = time.perf_counter()
+        loss = step(inputs, labels, iteration)
+        elapsed = time.perf_counter() - started
+        losses.append(float(loss))
+        if iteration >= warmup:
+            durations.append(elapsed)
+        if iteration + 1 == warmup:
+            log(f"  {name}: {warmup} warm-up iterations done, timing {iterations}")
+    return durations, losses
+
+
+def train_flops(config, vocabulary_size, gates, one_hot):
+    """FLOPs of one training iteration's matrix products: forward, and backward to both operands (x3).
+
+    Per step the hidden product [B,H]x[H,gates*H], once the output product [T*B,H]x[H,V]; with one-hot
+    inputs also [B,V]x[V,gates*H] per step, x2 only (no gradient flows into a placeholder)."""
+    B, T, H, V = config.batch_size, config.num_unrollings, config.num_nodes, vocabulary_size
+    recurrent = T * 2 * B * H * gates * H
+    output = 2 * T * B * H * V
+    inputs = T * 2 * B * V * gates * H if one_hot else 0
+    return 3 * (recurrent + output) + 2 * inputs
+
+
+def profile_fast_graph(session, fetches, feed, runs=3):
+    """Op types that take the most time in a traced training iteration (tf RunMetadata, FULL_TRACE).
+
+    Op durations overlap (the executor runs independent ops side by side), so their sum exceeds the wall time."""
+    options = tf1.RunOptions(trace_level=tf1.RunOptions.FULL_TRACE)
+    op_micros, op_counts = collections.Counter(), collections.Counter()
+    wall_micros = 0.0
+    for _ in range(runs):
+        metadata = tf1.RunMetadata()
+        session.run(fetches, feed, options=options, run_metadata=metadata)
+        starts, ends = [], []
+        for device in metadata.step_stats.dev_stats:
+            for node in device.node_stats:
+                label = node.timeline_label
+                op_type = label.split(" = ", 1)[1].split("(", 1)[0] if " = " in label else node.node_name
+                op_micros[op_type] += node.all_end_rel_micros
+                op_counts[op_type] += 1
+                starts.append(node.all_start_micros)
+                ends.append(node.all_start_micros + node.all_end_rel_micros)
+        wall_micros += max(ends) - min(starts)
+    total = sum(op_micros.values())
+    top = [{"op": op, "ms": micros / runs / 1000.0, "count": op_counts[op] // runs, "share": micros / total}
+           for op, micros in op_micros.most_common(10)]
+    return {"wall_ms": wall_micros / runs / 1000.0, "op_time_sum_ms": total / runs / 1000.0,
+            "ops_per_iteration": sum(op_counts.values()) // runs, "top_op_types": top}
+
+
+def _load_batches(spec):
+    with np.load(spec["batches"]) as recorded:
+        return {key: recorded[key] for key in recorded.files}
+
+
+def work_book_graph(spec):
+    """Train the book's graph (literal or fast) for the timed iterations; the fast one saves a checkpoint."""
+    from reproduce.model import BookModel
+
+    graph, cell = BOOK_CONTENDERS[spec["name"]]
+    config = Config.from_dict({**spec["config"], "graph": graph, "cell": cell})
+    batches = _load_batches(spec)
+    model = BookModel(config, spec["vocabulary_size"])
+    session = tf1.Session(graph=model.graph, config=session_config(cores=spec["threads"]))
+    session.run(model.init)
+    fetches = [model.optimizer, model.loss, model.train_perplexity_without_exp]
+
+    def step(inputs, labels, iteration):          # what the trainer runs: the book's feed, one session.run
+        return session.run(fetches, model.train_feed(inputs, labels, iteration))[1]
+
+    durations, losses = time_training(spec["name"], step, lambda: session.run(model.reset_train_state), batches,
+                                      spec["warmup"], spec["iterations"])
+    result = {"durations": durations, "losses": losses,
+              "flops": train_flops(config, spec["vocabulary_size"], len(model.cell.gates), spec["name"] == "literal")}
+    if spec["name"] == "fast":
+        if spec["profile"]:
+            feed = model.train_feed(batches["inputs"][-1], batches["labels"][-1], len(losses))
+            result["profile"] = profile_fast_graph(session, fetches, feed)
+        model.saver.save(session, spec["checkpoint"], write_meta_graph=False, write_state=False)
+    session.close()
+    return result
+
+
+def work_pytorch(spec):
+    """nn.Embedding + nn.LSTM + nn.Linear, Adam, gradient norm clipped at 5, state carried like the book's."""
+    import torch
+    from torch import nn
+    from torch.nn import functional
+
+    config = SimpleNamespace(**spec["config"])
+    torch.set_num_threads(spec["threads"])
+    torch.manual_seed(config.seed)
+    batches = _load_batches(spec)
+    V, H, B = spec["vocabulary_size"], config.num_nodes, config.batch_size
+    embedding, lstm, linear = nn.Embedding(V, H), nn.LSTM(H, H), nn.Linear(H, V)     # LSTM: [T, B, H] in and out
+    parameters = [*embedding.parameters(), *lstm.parameters(), *linear.parameters()]
+    optimizer = torch.optim.Adam(parameters, lr=config.learning_rate)
+    zeros = (torch.zeros(1, B, H), torch.zeros(1, B, H))
+    state = zeros
+
+    def step(inputs, labels, iteration):
+        nonlocal state
+        outputs, (hidden, cell) = lstm(embedding(torch.from_numpy(inputs).long()), state)
+        loss = functional.cross_entropy(linear(outputs.reshape(-1, H)), torch.from_numpy(labels).long().reshape(-1))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(parameters, config.clip_norm)
+        optimizer.step()
+        state = (hidden.detach(), cell.detach())
+        return loss.item()
+
+    def reset_state():
+        nonlocal state
+        state = zeros
+
+    durations, losses = time_training("pytorch", step, reset_state, batches, spec["warmup"], spec["iterations"])
+    return {"durations": durations, "losses": losses, "version": torch.__version__,
+            "threads": torch.get_num_threads()}
+
+
+def work_keras(spec):
+    """Keras 3 (TF backend): Embedding + LSTM(return_sequences, stateful) + Dense, Adam clipnorm 5, train_on_batch.
+
+    Keras 3 needs eager execution: nothing in its process imports the book's graph module, which switches it off."""
+    os.environ["KERAS_BACKEND"] = "tensorflow"
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(spec["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(2)       # as the book's session_config
+    except RuntimeError:                                              # context already up: keep its defaults
+        pass
+    import keras
+    if not keras.__version__.startswith("3."):
+        raise ImportError(f"`import keras` gave Keras {keras.__version__}, not Keras 3")
+    if keras.backend.backend() != "tensorflow":
+        raise ImportError(f"Keras 3 runs on the {keras.backend.backend()} backend, not tensorflow")
+
+    config = SimpleNamespace(**spec["config"])
+    keras.utils.set_random_seed(config.seed)
+    batches = _load_batches(spec)
+    V, H, B, T = spec["vocabulary_size"], config.num_nodes, config.batch_size, config.num_unrollings
+    lstm = keras.layers.LSTM(H, return_sequences=True, stateful=True)
+    model = keras.Sequential([keras.Input((T,), batch_size=B, dtype="int32"), keras.layers.Embedding(V, H),
+                              lstm, keras.layers.Dense(V)])
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate, clipnorm=config.clip_norm),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+
+    def step(inputs, labels, iteration):          # [T, B] ids; Keras wants batch first
+        return model.train_on_batch(inputs.T, labels.T)
+
+    durations, losses = time_training("keras", step, lstm.reset_state, batches, spec["warmup"], spec["iterations"])
+    return {"durations": durations, "losses": losses, "version": keras.__version__,
+            "jit_compile": bool(model.jit_compile), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+
+
+WORKERS = {**{name: work_book_graph for name in BOOK_CONTENDERS}, "pytorch": work_pytorch, "keras": work_keras}
+
+
+def worker_main(spec_path):
+    """Run one contender; write {"result": ...} or {"error": ..., "missing": bool} beside the spec."""
+    spec = json.loads(Path(spec_path).read_text())
+    rss_before_mb = resident_mb()
+    try:
+        outcome = {"result": WORKERS[spec["name"]](spec)}
+    except ImportError as e:                                          # a peer that cannot be loaded
+        outcome = {"error": f"{e or e.__class__.__name__} ({INSTALL_HINT})", "missing": True}
+    except Exception as e:                                            # noqa: BLE001 (reported, not hidden)
+        traceback.print_exc()
+        outcome = {"error": f"{e.__class__.__name__}: {e}", "missing": False}
+    if "result" in outcome:
+        outcome["result"].update(peak_rss_mb=peak_rss_mb(), rss_before_mb=rss_before_mb)
+    Path(spec["output"]).write_text(json.dumps(outcome))
+
+
+def start_worker(name, config, vocabulary_size, args, threads, workdir, cores=None, tag=""):
+    """Start one contender in a fresh process of this module (pinned to `cores` when given); returns
+    (the process, where its outcome will be)."""
+    workdir = Path(workdir)
+    spec_path, output = workdir / f"{name}{tag}.spec.json", workdir / f"{name}{tag}.result.json"
+    spec = {"name": name, "config": dataclasses.asdict(config), "vocabulary_size": vocabulary_size,
+            "iterations": args.iterations, "warmup": args.warmup, "threads": threads,
+            "profile": args.profile and name == "fast", "batches": str(workdir / "batches.npz"),
+            "checkpoint": str(workdir / "model"), "output": str(output)}
+    spec_path.write_text(json.dumps(spec))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
+    process = subprocess.Popen([sys.executable, "-m", "reproduce.bench_workers", str(spec_path)], env=env,
+                               preexec_fn=pin)
+    return process, output
+
+
+def worker_outcome(process, output):
+    process.wait()
+    if not output.exists():
+        return {"error": f"the worker process exited with status {process.returncode} and no result",
+                "missing": False}
+    return json.loads(output.read_text())
+
+
+def run_worker(name, config, vocabulary_size, args, threads, workdir):
+    """Train one contender in a fresh process of this module; returns its outcome dict."""
+    return worker_outcome(*start_worker(name, config, vocabulary_size, args, threads, workdir))
+
+
+if __name__ == "__main__":
+    worker_main(sys.argv[1])

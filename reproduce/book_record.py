@@ -1,0 +1,88 @@
+"""What the book printed, as the project reads it: the one module that opens `reproduce/golden/`.
+
+The book's two printed training runs are named by `PRINTED_RUNS`: "lstm" (its main notebook) and "gru"
+(its extensions notebook, dropout 0.2). For each run: its per-step curve (`printed_curve`), the documents
+each step trained on (`printed_documents`) and the story it printed after each step (`printed_stories`).
+Besides them: what the book printed while reading its stories (`corpus_fingerprint`), its batch example
+(`batch_example`), the article's sample (`article_sample`) and the SHA-256 manifest of the stories it read
+(`STORIES_MANIFEST`). golden/README.md and golden/SOURCE.md say where each file comes from.
+"""
+import csv
+import functools
+import io
+import json
+import re
+from pathlib import Path
+
+from reproduce.errors import UserError
+from reproduce.text_metrics import join_layout_lines
+
+FOLDER = Path(__file__).resolve().parent / "golden"
+STORIES_MANIFEST = FOLDER / "book_ch8_stories_sha256sums.txt"     # `sha256sum` format, read by reproduce.data
+PRINTED_RUNS = {"lstm": "book LSTM", "gru": "book GRU"}           # run -> its label in reports and figures
+_CURVES = {"lstm": "lstm", "gru": "gru_dropout0.2"}                # run -> its `model` in book_ch8_perplexity.csv
+_OUTPUTS = {"lstm": "book_ch8_lstm_training_output.txt", "gru": "book_ch8_gru_training_output.txt"}
+
+# The book prints each story as `print("\t", first_bigram, end="")` and then the drawn bigrams, so a story
+# is what follows the tab and one space, up to the closing row of `=`.
+_PRINTED_STORY = re.compile(r"Average loss at step (\d+):.*?Valid Perplexity: ([\d.]+)\n.*?"
+                            r"New text Segment =+\n\t (.*?)\n={20,}\n", re.S)
+
+
+@functools.lru_cache(maxsize=None)
+def _text(name):
+    """A golden file's text (read once); a one-line error naming it when the package lacks it."""
+    path = FOLDER / name
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise UserError(f"{path}: cannot read this golden file ({e.strerror}); the package is incomplete, "
+                        "check out reproduce/golden/ again") from e
+
+
+def _check_run(run):
+    if run not in PRINTED_RUNS:
+        raise ValueError(f"the book printed no run {run!r}; its runs are {', '.join(PRINTED_RUNS)}")
+
+
+def printed_curve(run):
+    """Run "lstm" or "gru" -> its per-step rows with metrics.csv's keys: step, train_perplexity,
+    valid_perplexity, learning_rate_reduced (1 where the book halved the rate after that step)."""
+    _check_run(run)
+    return [{"step": int(row["step"]), "train_perplexity": float(row["train_perplexity"]),
+             "valid_perplexity": float(row["valid_perplexity"]),
+             "learning_rate_reduced": int(row["learning_rate_reduced_after"])}
+            for row in csv.DictReader(io.StringIO(_text("book_ch8_perplexity.csv"))) if row["model"] == _CURVES[run]]
+
+
+def printed_documents(run):
+    """Run "lstm" or "gru" -> the ids of the 10 documents each of its 26 steps trained on, [[16, 96, ...], ...]."""
+    _check_run(run)
+    return json.loads(_text("book_ch8_document_order.json"))[run]
+
+
+def printed_output(run):
+    """Run "lstm" or "gru" -> the whole output its training cell printed (documents, perplexities, stories)."""
+    _check_run(run)
+    return _text(_OUTPUTS[run])
+
+
+def printed_stories(run):
+    """Run "lstm" or "gru" -> [(step, valid perplexity, story)], the story it printed after each step."""
+    return [(int(step), float(valid), story) for step, valid, story in _PRINTED_STORY.findall(printed_output(run))]
+
+
+def corpus_fingerprint():
+    """What the book printed while reading its 100 stories (the keys of `reproduce.data.fingerprint`)."""
+    return json.loads(_text("book_ch8_corpus_fingerprint.json"))
+
+
+def batch_example():
+    """The batches the book printed for `DataGeneratorOHE(data_list[0][25:50], 5, 5)`, as `bigram (id)` rows
+    (the file's title line left out)."""
+    return _text("book_ch8_batch_example.txt").split("\n", 1)[1]
+
+
+def article_sample():
+    """The book's LSTM story as the article excerpted it, on one line (its line breaks are the article's layout)."""
+    return join_layout_lines(_text("book_ch8_lstm_sample.txt"))
