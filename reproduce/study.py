@@ -146,6 +146,7 @@ def run(args):
     export_dir = Path(args.export) if args.export else None
     if args.report_only:
         study_dir = Path(args.report_only)
+        check_writable(study_dir, "--report-only")
         if export_dir:
             check_export_folder(export_dir, study_dir)
     else:

@@ -340,6 +340,14 @@ def test_export_onto_a_small_disk_leaves_no_half_written_seed_folder(light_study
         assert folder.name == "seed-0" and sorted(p.name for p in folder.iterdir()) == \
             sorted(p.name for p in (light_study / "seed-0").iterdir())        # whole, and nothing else
 
+    again = tmp_path / "again"                     # a former export is replaced whole; a killed one's leftover goes
+    assert main(["study", "--report-only", str(light_study), "--export", str(again)]) == 0
+    (again / "seed-0" / "stale.txt").write_text("from before\n")
+    (again / ".seed-1.4999999.abc.tmp").mkdir()
+    assert main(["study", "--report-only", str(light_study), "--export", str(again)]) == 0
+    assert sorted(p.name for p in again.glob("seed-0/*")) == sorted(p.name for p in light_study.glob("seed-0/*"))
+    assert not list(again.glob(".*"))
+
     inside = _copy(light_study, tmp_path, "inside")
     assert main(["study", "--report-only", str(inside), "--export", str(inside / "seed-6")]) == 2
     _one_line(capsys, f"--export {inside / 'seed-6'} is inside the study folder")
@@ -356,11 +364,13 @@ def test_disk_and_folder_errors_are_one_line_naming_the_path(light_study, tmp_pa
 
     full = tmpfs("size=8k")
     assert main(["study", "--compare", str(light_study), str(other), "--out", str(full / "out")]) == 1
-    _one_line(capsys, str(full / "out"), "No space left on device")
+    assert "no space left on device" in _one_line(capsys, str(full / "out")).lower()   # the PNG, written first
     assert not [p for p in full.rglob("*") if p.is_file()]
 
     a_file = tmp_path / "a-file"
     a_file.write_text("not a folder\n")
+    assert main(["study", "--report-only", str(read_only / "study")]) == 1
+    _one_line(capsys, f"--report-only {read_only / 'study'}: cannot write {read_only}: read-only file system")
     for study_dir, meaning in ((a_file, f"cannot write {a_file}: not a directory"),
                                (read_only / "study", f"cannot write {read_only}: read-only file system")):
         assert main(["study", "--recipe", "book", "--seeds", "0", "--study-dir", str(study_dir)]) == 1
