@@ -128,7 +128,8 @@ def check_fields(path, value, shape, what, field=""):
     else:
         kinds = shape if isinstance(shape, tuple) else (shape,)
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            fail(f"is {value!r:.60}, not {' or '.join(kind.__name__ for kind in kinds)}")
+            names = ("null" if kind is type(None) else kind.__name__ for kind in kinds)
+            fail(f"is {value!r:.60}, not {' or '.join(names)}")
 
 
 # ---------------------------------------------------------------- the seed folders

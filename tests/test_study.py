@@ -282,7 +282,7 @@ def test_a_seed_unlike_the_others_is_refused_by_name(light_study, tmp_path, caps
      "field 'comparison.learning_curves.ours_per_step' is empty"),
     ("seed-1/summary.json", lambda s: s["comparison"].pop("story"), "no field 'comparison.story'"),
     ("seed-0/summary.json", lambda s: s["comparison"]["story"]["our_stories"][0]["measures"].update(distinct_2="x"),
-     "field 'comparison.story.our_stories[0].measures.distinct_2' is 'x', not int or float or NoneType"),
+     "field 'comparison.story.our_stories[0].measures.distinct_2' is 'x', not int or float or null"),
     ("report.json", lambda r: r["per_step"][0].pop("valid"), "no field 'per_step[0].valid'"),
     ("report.json", lambda r: r["story_measures"]["distinct_2"].update(seed_medians=None),
      "field 'story_measures.distinct_2.seed_medians' is None, not a list"),
