@@ -111,8 +111,8 @@ def add_arguments(parser):
     parser.add_argument("--study-dir", help="the study folder (default: checkpoints/study-<recipe>[-<options>])")
     parser.add_argument("--jobs", type=int, help="seeds trained at once, each on its share of the cores, at most "
                                                  "the seeds and the cores (default: the faster layout `bench` "
-                                                 f"measured on this machine, recorded in {LAYOUT_RECORD}; 1 "
-                                                 "without one)")
+                                                 f"measured on the machine study runs on, recorded in "
+                                                 f"{LAYOUT_RECORD}; 1 without one)")
     parser.add_argument("--print-commands", action="store_true",
                         help="print each unfinished seed's `train` command and stop (for GNU parallel, Slurm, ...)")
     parser.add_argument("--report-only", metavar="DIR", help="write the report of the study in DIR from the seed "
