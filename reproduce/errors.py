@@ -1,5 +1,6 @@
 """The one exception type a user mistake is reported with, how every command ends on a signal, and the lines
 it prints once it has succeeded."""
+import contextlib
 import signal
 
 
@@ -52,6 +53,22 @@ def as_interrupt(error):
 def interrupt_exit_code(interrupt):
     """130 for Ctrl-C (SIGINT), 143 for `kill` (SIGTERM): the shell's 128 + signal number."""
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+
+
+@contextlib.contextmanager
+def interrupts_as_errors(rest_of_line):
+    """Ctrl-C or SIGTERM inside (however it comes out: as_interrupt) becomes one UserError line, "interrupted"
+    or "terminated" then `rest_of_line` (a string, or a function giving it then): what was stopped and how to
+    continue. Exit status 130 or 143."""
+    try:
+        yield
+    except (KeyboardInterrupt, Exception) as error:
+        interrupt = as_interrupt(error)
+        if interrupt is None:
+            raise
+        stopped = "terminated" if isinstance(interrupt, Terminated) else "interrupted"
+        rest = rest_of_line() if callable(rest_of_line) else rest_of_line
+        raise UserError(stopped + rest, exit_code=interrupt_exit_code(interrupt)) from None
 
 
 pending_notes = []          # lines for stderr once the command has succeeded (say_when_done)

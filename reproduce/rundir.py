@@ -29,7 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, as_interrupt, describe_error, interrupt_exit_code, say_when_done
+from reproduce.errors import UserError, describe_error, interrupts_as_errors, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
 
@@ -511,16 +511,10 @@ class RunDir:
     @contextlib.contextmanager
     def interruptible(self, num_steps):
         """Ctrl-C or `kill` stops the run with one line that says how to continue it (exit 130 or 143)."""
-        try:
-            yield
-        except (KeyboardInterrupt, Exception) as error:
-            interrupt = as_interrupt(error)
-            if interrupt is None:
-                raise
-            code = interrupt_exit_code(interrupt)
-            what = "terminated" if code == 143 else "interrupted"
+        def how_to_continue():
             if self.saved_step:
-                raise UserError(f"{what}; the last checkpoint of {self.path} is step {self.saved_step} of "
-                                f"{num_steps}: continue with `{self.command}`", exit_code=code) from None
-            raise UserError(f"{what} before the first checkpoint of {self.path}: start it again with "
-                            f"`{self.command}`", exit_code=code) from None
+                return (f"; the last checkpoint of {self.path} is step {self.saved_step} of {num_steps}: continue "
+                        f"with `{self.command}`")
+            return f" before the first checkpoint of {self.path}: start it again with `{self.command}`"
+        with interrupts_as_errors(how_to_continue):
+            yield

@@ -12,12 +12,12 @@ import itertools
 import statistics
 from pathlib import Path
 
+from reproduce.book_record import PRINTED_RUNS, printed_curve
 from reproduce.config import printed_run
 from reproduce.errors import UserError
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
-from reproduce.rundir import read_json_object
-from reproduce.study import (band, perplexity_axes, run_figures, seed_folders, seed_medians_inside,
-                             write_report)
+from reproduce.study_report import (band, check_writable, current_report, disk_errors, perplexity_axes,
+                                    run_figures, seed_medians_inside)
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
@@ -28,6 +28,8 @@ def compare_studies(study_dirs, out_dir):
         raise UserError("--compare needs at least two study folders", exit_code=2)
     if out_dir is None:
         raise UserError("--compare needs --out DIR, the folder the comparison goes in", exit_code=2)
+    out_dir = Path(out_dir)
+    check_writable(out_dir, "--out")
     studies = [read_study(Path(d)) for d in study_dirs]
     names = [s["name"] for s in studies]
     if len(set(names)) < len(names):
@@ -35,11 +37,11 @@ def compare_studies(study_dirs, out_dir):
                         exit_code=2)
     comparison = {"studies": [{k: v for k, v in s.items() if k != "per_step"} for s in studies],
                   "book": book_rows(), "pairs": [pair(a, b) for a, b in itertools.combinations(studies, 2)]}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    plot_studies(out_dir / "comparison.png", studies)
-    write_json(out_dir / "comparison.json", comparison)
-    write_atomic(out_dir / "comparison.md", comparison_markdown(comparison))
+    with disk_errors("--out", out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        plot_studies(out_dir / "comparison.png", studies)
+        write_json(out_dir / "comparison.json", comparison)
+        write_atomic(out_dir / "comparison.md", comparison_markdown(comparison))
     for line in (p["best"] for p in comparison["pairs"]):
         print(line)
     print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png)")
@@ -48,18 +50,16 @@ def compare_studies(study_dirs, out_dir):
 
 def read_study(study_dir):
     """A study's finished seeds' figures (by seed), its per-step bands and story measures (its report,
-    written again when it is missing or does not cover the seed folders there now)."""
-    folders = seed_folders(study_dir) if study_dir.is_dir() else []
-    if not folders:
+    written again when it is missing or no longer matches the seed folders there now)."""
+    if not study_dir.is_dir():
         raise UserError(f"--compare {study_dir}: not a study folder with a finished seed (seed-<k>/); give the "
                         "folder `study` made or exported", exit_code=2)
-    report_path = study_dir / "report.json"
-    report = read_json_object(report_path) if report_path.is_file() else None
-    if report is None or report.get("seeds") != [seed for seed, _ in folders] or "figures_by_seed" not in report:
-        report = write_report(study_dir)
+    with disk_errors("--compare", study_dir):
+        report = current_report(study_dir)
     figures = report["figures_by_seed"]                  # finished seeds only
     if not figures:
-        raise UserError(f"--compare {study_dir}: no seed has finished yet; compare it once one has", exit_code=2)
+        raise UserError(f"--compare {study_dir}: none of its seeds {', '.join(map(str, report['seeds']))} has "
+                        f"finished its {report['num_steps']} steps yet; compare it once one has", exit_code=2)
     stories = {name: seed_medians_inside(entry) == len(entry["seed_medians"])
                for name, entry in report["story_measures"].items() if entry["book"] and entry["seed_medians"]}
     return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
@@ -78,11 +78,9 @@ def documents(doc_order, cell):
 
 def book_rows():
     """The figures of the book's two printed runs."""
-    from reproduce.compare import BOOK_RUNS, book_curves
-    curves = book_curves()
     rows = {}
-    for model, (curve, _, label) in BOOK_RUNS.items():
-        figures = run_figures(curves[curve])
+    for run, label in PRINTED_RUNS.items():
+        figures = run_figures(printed_curve(run))
         rows[label] = {name: figures[name] for name in FIGURES}
     return rows
 
@@ -133,10 +131,8 @@ def comparison_markdown(comparison):
 
 
 def plot_studies(path, studies):
-    from reproduce.compare import BOOK_RUNS, book_curves
     plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
-    curves = book_curves()
     for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
         for study, colour in zip(studies, itertools.cycle(COLOURS)):
             steps = [row["step"] for row in study["per_step"]]
@@ -144,8 +140,8 @@ def plot_studies(path, studies):
             axes.fill_between(steps, [b["min"] for b in bands], [b["max"] for b in bands], color=colour, alpha=0.15)
             axes.plot(steps, [b["median"] for b in bands], color=colour,
                       label=f"{study['name']}: median and range of {len(study['seeds'])} seeds")
-        for (curve, _, label), style, shade in zip(BOOK_RUNS.values(), ("o-", "s--"), ("black", "dimgray")):
-            rows = curves[curve]
+        for (run, label), style, shade in zip(PRINTED_RUNS.items(), ("o-", "s--"), ("black", "dimgray")):
+            rows = printed_curve(run)
             axes.plot([r["step"] for r in rows], [r[book_key] for r in rows], style, color=shade, markersize=3,
                       linewidth=1, label=f"{label} (printed)")
         perplexity_axes(axes, f"{key} perplexity")

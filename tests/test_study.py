@@ -13,7 +13,8 @@ import pytest
 from conftest import REPO, TINY, run_here
 from reproduce.main import main
 from reproduce.errors import UserError
-from reproduce.study import default_jobs, parse_seeds, place, record_layout, steps_outside
+from reproduce.study import default_jobs, parse_seeds, record_layout
+from reproduce.study_report import place, steps_outside
 
 
 def test_seeds_and_the_verdict_are_computed():
@@ -161,7 +162,8 @@ def test_an_interrupted_study_leaves_every_seed_resumable(grimm_dir, tmp_path):
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=180)
     assert process.returncode == 143, stderr
-    assert "run the same study command again" in stderr and "Traceback" not in stderr
+    assert "terminated; every seed keeps its last checkpoint: run the same study command again" in stderr
+    assert "Traceback" not in stderr
     result = run_here("study", "--recipe", "book", "--seeds", "0-1", "--jobs", "2", "--stories-dir", grimm_dir, *TINY,
                       "--num-steps", "3", "--study-dir", study_dir)
     assert result.returncode == 0, result.stderr
@@ -207,3 +209,179 @@ def test_studies_of_several_recipes_are_compared_on_bands(finished_study, tmp_pa
         assert main(["study", *argv]) == 2
         refused = capsys.readouterr().err.strip().splitlines()
         assert len(refused) == 1 and fragment in refused[0], refused
+
+
+# ---------------------------------------------------------------- faults: stale reports, odd seeds, bounds, disks
+def _one_line(capsys, *fragments):
+    """The one `error:` line the command printed on stderr, holding every fragment."""
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in lines[0], lines
+    assert all(fragment in lines[0] for fragment in fragments), lines[0]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def light_study(finished_study, tmp_path_factory):
+    """The finished study exported: light seed folders 0 and 1 and their report. Tests change copies of it."""
+    exported = tmp_path_factory.mktemp("light") / "study"
+    assert main(["study", "--report-only", str(finished_study[0]), "--export", str(exported)]) == 0
+    return exported
+
+
+def _copy(light_study, tmp_path, name):
+    shutil.copytree(light_study, tmp_path / name)
+    return tmp_path / name
+
+
+def _edit_json(path, change):
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+def test_a_report_older_than_its_seed_folders_is_written_again(light_study, tmp_path, capsys):
+    stale, other, out = _copy(light_study, tmp_path, "stale"), _copy(light_study, tmp_path, "other"), tmp_path / "out"
+
+    def seed_1_unfinished(report):              # as when seed 1 finished through --print-commands after the report
+        report["finished_seeds"] = [0]
+        del report["figures_by_seed"]["1"]
+    _edit_json(stale / "report.json", seed_1_unfinished)
+    capsys.readouterr()
+    assert main(["study", "--compare", str(stale), str(other), "--out", str(out)]) == 0
+    assert "report.json does not match its seed folders (finished_seeds [0]" in capsys.readouterr().out
+    assert json.loads((out / "comparison.json").read_text())["studies"][0]["seeds"] == [0, 1]
+    assert json.loads((stale / "report.json").read_text())["finished_seeds"] == [0, 1]
+
+    _edit_json(stale / "report.json", lambda report: report.update(figures_by_seed={}))
+    assert main(["study", "--compare", str(stale), str(other), "--out", str(out)]) == 0
+    assert "figures_by_seed of seeds none (the finished seeds: 0, 1)" in capsys.readouterr().out
+    assert len(json.loads((stale / "report.json").read_text())["figures_by_seed"]) == 2
+
+    _edit_json(stale / "report.json", seed_1_unfinished)
+    assert main(["study", "--report-only", str(stale)]) == 0
+    assert json.loads((stale / "report.json").read_text())["finished_seeds"] == [0, 1]
+
+
+def test_a_seed_unlike_the_others_is_refused_by_name(light_study, tmp_path, capsys):
+    mixed = _copy(light_study, tmp_path, "mixed")
+    shutil.copytree(mixed / "seed-1", mixed / "seed-2")
+    _edit_json(mixed / "seed-2" / "config.json", lambda config: config.update(num_steps=4))
+    assert main(["study", "--report-only", str(mixed)]) == 1
+    _one_line(capsys, f"{mixed / 'seed-2'}: its num_steps is 4, the other seeds' 2", "move seed-2 out")
+    assert main(["study", "--compare", str(mixed), str(light_study), "--out", str(tmp_path / "out")]) == 1
+    _one_line(capsys, "seed-2: its num_steps is 4")
+
+    _edit_json(mixed / "seed-2" / "config.json", lambda config: config.update(num_steps=2))
+    _edit_json(mixed / "seed-0" / "config.json", lambda config: config.update(recipe="book-gru", cell="gru"))
+    assert main(["study", "--report-only", str(mixed)]) == 1          # two seeds against one: seed 0 is the odd one
+    _one_line(capsys, f"{mixed / 'seed-0'}: its recipe is 'book-gru', the other seeds' 'book'")
+
+
+@pytest.mark.parametrize("file, change, field", [
+    ("seed-1/summary.json", lambda s: s["comparison"]["learning_curves"].update(ours_per_step=[]),
+     "field 'comparison.learning_curves.ours_per_step' is empty"),
+    ("seed-1/summary.json", lambda s: s["comparison"].pop("story"), "no field 'comparison.story'"),
+    ("seed-0/summary.json", lambda s: s["comparison"]["story"]["our_stories"][0]["measures"].update(distinct_2="x"),
+     "field 'comparison.story.our_stories[0].measures.distinct_2' is 'x', not int or float or null"),
+    ("report.json", lambda r: r["per_step"][0].pop("valid"), "no field 'per_step[0].valid'"),
+    ("report.json", lambda r: r["story_measures"]["distinct_2"].update(seed_medians=None),
+     "field 'story_measures.distinct_2.seed_medians' is None, not a list"),
+])
+def test_every_nested_field_of_a_summary_or_report_is_checked(light_study, tmp_path, capsys, file, change, field):
+    damaged = _copy(light_study, tmp_path, "damaged")
+    _edit_json(damaged / file, change)
+    assert main(["study", "--compare", str(damaged), str(light_study), "--out", str(tmp_path / "out")]) == 1
+    _one_line(capsys, f"{damaged / file}: {field}")
+
+
+def test_seeds_and_jobs_are_bounded_before_anything_is_made(light_study, tmp_path, capsys):
+    study_dir = tmp_path / "study"
+    started = time.monotonic()
+    assert main(["study", "--recipe", "book", "--seeds", "0-4294967295", "--study-dir", str(study_dir)]) == 2
+    _one_line(capsys, "4,294,967,296 seeds; a study holds at most 10,000")
+    assert time.monotonic() - started < 5 and not study_dir.exists()
+
+    def study(jobs):
+        return main(["study", "--recipe", "book", "--seeds", "0-1", "--num-steps", "2", *TINY, "--study-dir",
+                     str(light), "--jobs", str(jobs)])
+    light = _copy(light_study, tmp_path, "light")
+    before = (light / "study.json").read_bytes()
+    assert study(10_000_000_000) == 2
+    _one_line(capsys, "--jobs 10000000000: at most")
+    assert study(0) == 2
+    _one_line(capsys, "--jobs 0: train at least one seed")
+    assert study(3) == 2
+    _one_line(capsys, "--jobs 3: at most 2")
+    assert (light / "study.json").read_bytes() == before
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """mount(options): a fresh tmpfs (root only, as the suite runs) at a new folder, unmounted after the test."""
+    mounted = []
+
+    def mount(options):
+        point = tmp_path / f"disk{len(mounted)}"
+        point.mkdir()
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(point)], check=True)
+        mounted.append(point)
+        return point
+    yield mount
+    for point in mounted:
+        subprocess.run(["umount", "-l", str(point)], check=False)
+
+
+def test_export_onto_a_small_disk_leaves_no_half_written_seed_folder(light_study, tmp_path, tmpfs, capsys):
+    disk = tmpfs("size=48k")                       # room for one seed folder, not for two
+    assert main(["study", "--report-only", str(light_study), "--export", str(disk / "export")]) == 1
+    _one_line(capsys, f"--export {disk / 'export'}: cannot write", "no space left on device")
+    assert (disk / "export" / "seed-0").is_dir()      # the first seed fitted; the second failed and left nothing
+    for folder in (disk / "export").iterdir():
+        assert folder.name == "seed-0" and sorted(p.name for p in folder.iterdir()) == \
+            sorted(p.name for p in (light_study / "seed-0").iterdir())        # whole, and nothing else
+
+    again = tmp_path / "again"                     # a former export is replaced whole; a killed one's leftover goes
+    assert main(["study", "--report-only", str(light_study), "--export", str(again)]) == 0
+    (again / "seed-0" / "stale.txt").write_text("from before\n")
+    (again / ".seed-1.4999999.abc.tmp").mkdir()
+    assert main(["study", "--report-only", str(light_study), "--export", str(again)]) == 0
+    assert sorted(p.name for p in again.glob("seed-0/*")) == sorted(p.name for p in light_study.glob("seed-0/*"))
+    assert not list(again.glob(".*"))
+
+    inside = _copy(light_study, tmp_path, "inside")
+    assert main(["study", "--report-only", str(inside), "--export", str(inside / "seed-6")]) == 2
+    _one_line(capsys, f"--export {inside / 'seed-6'} is inside the study folder")
+    assert not (inside / "seed-6").exists()
+
+
+def test_disk_and_folder_errors_are_one_line_naming_the_path(light_study, tmp_path, tmpfs, capsys):
+    read_only = tmpfs("size=1m,ro")
+    other = _copy(light_study, tmp_path, "other")
+    assert main(["study", "--compare", str(light_study), str(other), "--out", str(read_only / "out")]) == 1
+    _one_line(capsys, f"--out {read_only / 'out'}: cannot write {read_only}: read-only file system")
+    assert main(["study", "--report-only", str(light_study), "--export", str(read_only / "export")]) == 1
+    _one_line(capsys, f"--export {read_only / 'export'}: cannot write {read_only}: read-only file system")
+
+    full = tmpfs("size=8k")
+    assert main(["study", "--compare", str(light_study), str(other), "--out", str(full / "out")]) == 1
+    assert "no space left on device" in _one_line(capsys, str(full / "out")).lower()   # the PNG, written first
+    assert not [p for p in full.rglob("*") if p.is_file()]
+
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder\n")
+    assert main(["study", "--report-only", str(read_only / "study")]) == 1
+    _one_line(capsys, f"--report-only {read_only / 'study'}: cannot write {read_only}: read-only file system")
+    for study_dir, meaning in ((a_file, f"cannot write {a_file}: not a directory"),
+                               (read_only / "study", f"cannot write {read_only}: read-only file system")):
+        assert main(["study", "--recipe", "book", "--seeds", "0", "--study-dir", str(study_dir)]) == 1
+        _one_line(capsys, f"--study-dir {study_dir}: {meaning}")
+
+
+def test_a_stopped_report_says_what_was_stopped_and_how_to_continue(light_study, monkeypatch, capsys):
+    from reproduce import errors, study
+
+    def stopped(study_dir):
+        raise errors.Terminated()
+    monkeypatch.setattr(study, "write_report", stopped)
+    assert main(["study", "--report-only", str(light_study)]) == 143
+    _one_line(capsys, "terminated; the report was not finished", f"`study --report-only {light_study}` writes it")
