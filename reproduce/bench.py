@@ -35,8 +35,9 @@ if __package__ in (None, ""):          # run as `python reproduce/bench.py`: mak
 import numpy as np  # noqa: E402
 
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
-from reproduce.argtypes import at_least, probability  # noqa: E402
+from reproduce.argtypes import at_least, probability, thread_count  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
+from reproduce.files import write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
@@ -77,7 +78,7 @@ def add_arguments(parser):
                         help="peers to train besides the book's graphs: pytorch,keras (default), or none")
     parser.add_argument("--stories-dir", default=os.environ.get("GRIMM_STORIES_DIR", "stories"),
                         help="the Grimm stories (default: stories, env GRIMM_STORIES_DIR)")
-    parser.add_argument("--threads", type=at_least(1),
+    parser.add_argument("--threads", type=thread_count,
                         help="threads for every contender (default: the cores this process may use, which is "
                              "what the book's session uses)")
     parser.add_argument("--dropout", type=probability, default=0.0,
@@ -628,7 +629,7 @@ def run(args):
                                                       + batch_ms["book_loop_one_hot"])
     results["fast_iteration_with_its_generator_ms"] = (results["train_iteration_ms"]["fast"]
                                                       + batch_ms["vectorised_ids"])
-    Path(args.output).write_text(json.dumps(results, indent=1) + "\n")
+    write_json(args.output, results)            # whole or not at all, by files.py's rule for outputs
     print(format_table(results))
     print(f"(written to {args.output})")
     if results["study"]:

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from reproduce.errors import UserError
+from reproduce.files import file_kind
 
 UNK = "UNK"
 SITE_STORIES = 209                      # the book's site holds 001.txt ... 209.txt; the book read the first 100
@@ -37,14 +38,11 @@ def stories_folder(stories_dir):
     return Path(stories_dir)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
 
 def _not_a_story_file(path, info, max_bytes):
     """Why a file with this `os.stat` result cannot be a story, or None when it can be read."""
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "a special file")
+        kind = file_kind(info.st_mode)
         through = " (through a symbolic link)" if os.path.islink(path) else ""
         return f"{kind}{through}, not a regular file; replace it with the story file"
     if info.st_size > max_bytes:

@@ -66,7 +66,7 @@ def build_parser():
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
     generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}; default: the recipe's (top3, the "
                                             "book's; the classics: their article's)")
-    generate.add_argument("--temperature", type=float, help="--sampler temperature: default 1.0")
+    generate.add_argument("--temperature", type=positive(float), help="--sampler temperature: default 1.0")
     generate.add_argument("--beam-length", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--beam-neighbors", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--output", help="also write the story to this file")
@@ -164,6 +164,8 @@ def main(argv=None):
 
     def action():
         from reproduce.rundir import unstarted_folders_removed
+        from reproduce.session import threads_wanted
+        threads_wanted()                    # $REPRODUCE_THREADS checked before any work, as --threads is
         with unstarted_folders_removed():   # a train refused before its config.json leaves no folder behind
             handler(args)
     return report_errors(action, debug=args.debug)

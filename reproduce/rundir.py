@@ -28,7 +28,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, as_interrupt, describe_error, interrupt_exit_code, say_when_done
+from reproduce.errors import UserError, as_interrupt, describe_error, disk_failure, interrupt_exit_code, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
 
@@ -327,8 +327,9 @@ class RunDir:
             (self.ckpt / f"state-{step}.json").unlink(missing_ok=True)
             previous = [s for s in self.steps() if s < step]
             kept = f"the checkpoint of step {previous[0]} is intact" if previous else "no earlier checkpoint exists"
-            raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({describe_error(e)}); "
-                            f"{kept}; free space and run `{self.command}`") from e
+            meaning, advice = disk_failure(e)           # TensorFlow's saver names the errno in its message
+            raise UserError(f"{self.ckpt}: writing the checkpoint of step {step} failed ({meaning}); {kept}: "
+                            f"{advice}, then run `{self.command}`") from e
         self.saved_step = step
         if not self.environment_recorded:          # this session trained a step: say what it ran on
             self.record_environment()
@@ -403,8 +404,9 @@ class RunDir:
         return state if state.get("finished") else None
 
     def write_failed(self, path, error):
-        return UserError(f"writing {path} failed ({describe_error(error)}); the checkpoint of step "
-                         f"{self.saved_step} is complete: free space and run `{self.command}`")
+        meaning, advice = disk_failure(error)
+        return UserError(f"{path}: cannot write it ({meaning}); the checkpoint of step {self.saved_step} is "
+                         f"complete: {advice}, then run `{self.command}`")
 
     # ------------------------------------------------------------ best checkpoint
     def save_best(self, session, saver, step, valid_figure):
@@ -417,8 +419,9 @@ class RunDir:
                                                  "checkpoint": prefix.name})
         except (tf.errors.OpError, OSError) as e:
             remove_checkpoint(prefix)
-            raise UserError(f"writing the best checkpoint (step {step}) to {self.best} failed ({describe_error(e)}); "
-                            f"free space and run `{self.command}`") from e
+            meaning, advice = disk_failure(e)
+            raise UserError(f"{self.best}: writing the best checkpoint (step {step}) failed ({meaning}): "
+                            f"{advice}, then run `{self.command}`") from e
         if previous and previous["checkpoint"] != prefix.name:
             remove_checkpoint(self.best / previous["checkpoint"])
 
