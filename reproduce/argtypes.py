@@ -106,3 +106,9 @@ def story_numbers(text):
     except ValueError as e:
         raise argparse.ArgumentTypeError(f"{text!r}: {e} (the site holds stories 1 ... {last}; write e.g. "
                                          "7,12,30-40)") from None
+
+
+def story_count(text):
+    """How many of the site's stories, from 001.txt: 1 ... 209."""
+    from reproduce.data import SITE_STORIES as last
+    return at_most(last, int, f" (the site holds stories 1 ... {last})")(text)

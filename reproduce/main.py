@@ -13,7 +13,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
-from reproduce.argtypes import positive, seed, story_numbers  # noqa: E402
+from reproduce.argtypes import positive, seed, story_count, story_numbers  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
 
 from reproduce.book import STORIES_ENV, stories_default  # noqa: E402
@@ -43,7 +43,7 @@ def build_parser():
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
     download.add_argument("--stories-dir", default=stories_default(), help=f"default: stories (env {STORIES_ENV})")
     which = download.add_mutually_exclusive_group()
-    which.add_argument("--num-files", type=positive(int), default=100, help="001.txt ... NNN.txt (default 100)")
+    which.add_argument("--num-files", type=story_count, default=100, help="001.txt ... NNN.txt (default 100)")
     which.add_argument("--files", type=story_numbers, help="story numbers of the site's 209, e.g. 101-209 or 7,12,30-40")
     download.add_argument("--max-bytes", type=positive(int), help="refuse a file larger than this (default 4 MiB)")
     download.add_argument("--allow-other-corpus", action="store_true", help="keep files that differ from the book's")
