@@ -144,6 +144,23 @@ def replace_atomically(path, write, mode="w"):
             os.unlink(tmp)
 
 
+def check_writable(folder, names):
+    """A DiskError now, before any work, when `names` cannot be written in `folder`: a name too long for its
+    file system, or a folder that cannot take a new file (read-only, no permission)."""
+    folder = Path(folder)
+    for name in names:
+        try:
+            if len(os.fsencode(name)) > os.pathconf(folder, "PC_NAME_MAX"):
+                raise OSError(errno.ENAMETOOLONG, os.strerror(errno.ENAMETOOLONG))
+        except OSError as e:
+            raise write_failed(folder / name, e) from e
+    try:
+        with tempfile.TemporaryFile(dir=folder, prefix=f".probe.{os.getpid()}."):
+            pass
+    except OSError as e:
+        raise write_failed(folder / names[0], e) from e
+
+
 def write_atomic(path, text):
     """`text` into `path`, whole or not at all."""
     replace_atomically(path, lambda f: f.write(text), "w")
