@@ -284,7 +284,24 @@ class RunDir:
 
     def vocab(self, required=None):
         """vocab.json as a dict; `required` maps the keys the recipe reads to their types."""
+        self.refuse_if_light()
         return read_json_object(self.path / "vocab.json", required)
+
+    def refuse_if_light(self):
+        """A one-line error when this is a light seed folder of `study --export` (summary.json and the
+        figures, no vocab.json, no checkpoint): nothing in it can generate or be scored."""
+        if (self.path / "vocab.json").exists() or self.ckpt.exists() or not (self.path / "summary.json").is_file():
+            return
+        try:
+            config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+            study = json.loads((self.path.parent / "study.json").read_text(encoding="utf-8"))
+            options = "".join(f" --{name.replace('_', '-')} {value}" for name, value in study["options"].items())
+            command = f"`python reproduce/main.py study --recipe {config['recipe']} --seeds {config['seed']}{options}`"
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            command = "the study's command with --seeds of this seed"
+        raise UserError(f"{self.path}: a light seed folder exported by `study --export` (figures and story, no "
+                        f"vocab.json, no checkpoint); train the seed again with {command}, or read the study's "
+                        f"report ({self.path.parent / 'report.md'})")
 
     def record_environment(self):
         """Add this training session (the start or a resume; at its first checkpoint, so that a session that
@@ -449,6 +466,7 @@ class RunDir:
                     print(f"warning: {expected[0]} has no checkpoint files (deleted?); using the newest intact "
                           f"one, {prefix}", file=sys.stderr)
                 return prefix
+        self.refuse_if_light()
         raise UserError(f"{self.path}: no checkpoint in this run folder yet; train first "
                         f"(`{self.command}`)")
 
