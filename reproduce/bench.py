@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
 from reproduce.argtypes import at_least, probability, thread_count  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
-from reproduce.files import write_json  # noqa: E402
+from reproduce.files import check_output, write_json  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
@@ -584,6 +584,7 @@ def run(args):
     from reproduce.session import available_cores
 
     config = bench_config(args)
+    check_output(args.output)                       # before the benchmark's minutes, not after
     threads = args.threads or available_cores()
     corpus = load_corpus(config.stories_dir, config.num_files)           # fails early, naming what is missing
     V = corpus.vocabulary_size

@@ -161,6 +161,14 @@ def check_writable(folder, names):
         raise write_failed(folder / names[0], e) from e
 
 
+def check_output(path):
+    """A one-line error now, before a long job, when its output `path` could not be written by the module's
+    rule (a folder in the way, no such folder, a read-only file system, a name too long)."""
+    how, target = output_target(path)
+    if how == "replace":
+        check_writable(target.parent, [target.name])
+
+
 def write_atomic(path, text):
     """`text` into `path`, whole or not at all."""
     replace_atomically(path, lambda f: f.write(text), "w")

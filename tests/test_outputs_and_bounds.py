@@ -83,6 +83,16 @@ def test_a_folder_is_refused_and_kept(tmp_path):
     assert (folder / "inside").read_text() == "kept"
 
 
+def test_a_socket_is_refused_and_kept(tmp_path):
+    import socket
+    path = tmp_path / "out.sock"
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(path))
+        with pytest.raises(UserError, match="out.sock: a socket, not a file"):
+            files.write_output(path, "text")
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+
+
 def test_generate_output_dev_full_is_one_line_and_dev_full_survives(tiny_book_run):
     run_dir = tiny_book_run[0]
     result = subprocess.run(["python", str(REPO / "reproduce" / "main.py"), "generate", "--checkpoint", str(run_dir),
@@ -181,3 +191,16 @@ def test_bounds_are_one_line_usage_errors(argv, env, fragment):
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and fragment in lines[0], lines
+
+
+@pytest.mark.parametrize("where, fragment", [
+    ("missing/bench.json", "(no such file or folder)"),
+    ("folder", "a folder, not a file"),
+    ("n" * 300, "(file name too long)"),
+])
+def test_bench_output_is_checked_before_the_benchmark_runs(tmp_path, capsys, where, fragment):
+    from reproduce.main import main
+    (tmp_path / "folder").mkdir()
+    assert main(["bench", "--output", str(tmp_path / where), "--stories-dir", str(tmp_path / "no-stories")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and fragment in err and "no-stories" not in err, err
