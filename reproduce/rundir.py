@@ -178,7 +178,7 @@ class RunDir:
                 created_folders.append(path)
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"--run-dir {path}: cannot create it ({e.strerror})", exit_code=2) from e
+            raise UserError(f"--run-dir {path}: cannot create it ({disk_failure(e)[0]})", exit_code=2) from e
         run.lock()
         run.refuse_if_holding_a_run()      # again under the lock: another process may have started one
         return run

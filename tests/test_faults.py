@@ -22,7 +22,8 @@ def reference(tiny_book_run):
 def _one_line_error(result, *fragments, code=None):
     assert result.returncode != 0 if code is None else result.returncode == code, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.stderr
+    usage_error = lines[0].startswith("python reproduce/main.py ") and ": error: " in lines[0]    # argparse's
+    assert len(lines) == 1 and (lines[0].startswith("error:") or usage_error), result.stderr
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
