@@ -9,7 +9,8 @@ folders' files), by what its path is when the write starts:
   stays a link;
 - a character device (/dev/null, /dev/stdout on a terminal) or a FIFO: written through, as a shell's `>`
   does: opened without being created, truncated or renamed over (a FIFO nobody reads is an error at once,
-  not a wait);
+  not a wait); so is a regular file named through /dev or /proc, and /dev/stdout, /dev/stderr and
+  /dev/fd/N are the process's own open files (what it prints and the output share one position);
 - a folder, a socket or a block device: refused in one line, nothing written.
 A write that fails is one line naming the path and the errno's meaning (errors.write_failed), and leaves
 no temporary file behind.
@@ -25,6 +26,7 @@ import os
 import re
 import shutil
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -32,6 +34,7 @@ from reproduce.errors import DiskError, UserError, write_failed
 
 FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+OWN_FILES = re.compile(r"/dev/(?P<name>stdout|stderr)|(?:/dev|/proc/self)/fd/(?P<fd>\d+)")
 TEMPORARY_NAME_CHARS = 200              # of the destination's name in its temporary's (a name limit is 255)
 
 
@@ -77,9 +80,12 @@ def remove_stale_temporaries(folder, unnamed_parts=False):
 
 
 def output_target(path):
-    """(where a write of `path` goes, how): ("replace", the file or new name, symbolic links resolved) or
-    ("through", a character device or FIFO); a folder, socket or block device is a one-line error."""
+    """(how, where) a write of `path` goes: ("replace", the file or new name, symbolic links resolved) or
+    ("through", a character device, FIFO or file named through /dev or /proc); a folder, socket or block
+    device is a one-line error."""
     path = Path(path)
+    if OWN_FILES.fullmatch(str(path)):              # an open file of this process, whatever it is (a pipe)
+        return "through", path
     target = Path(os.path.realpath(path))
     try:
         mode = os.stat(target).st_mode
@@ -87,9 +93,9 @@ def output_target(path):
         return "replace", target
     except OSError as e:
         raise write_failed(path, e) from e
-    if stat.S_ISREG(mode):
+    if stat.S_ISREG(mode) and not str(path.absolute()).startswith(("/dev/", "/proc/")):
         return "replace", target
-    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+    if stat.S_ISREG(mode) or stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
         return "through", target
     through = f" (through a symbolic link to {target})" if target != path.absolute() else ""
     raise UserError(f"{path}: {file_kind(mode)}{through}, not a file; nothing was written: give a file name "
@@ -103,7 +109,13 @@ def _open_mode(mode):
 def _write_through(path, target, write, mode):
     """`write(file)` on the device or FIFO `target`, opened as it is (not created, truncated or replaced)."""
     try:
-        fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)      # a FIFO with no reader: ENXIO now, not a wait
+        inherited = OWN_FILES.fullmatch(str(path))
+        if inherited:                               # what Python printed first, then the output
+            sys.stdout.flush()
+            sys.stderr.flush()
+            fd = os.dup(int(inherited["fd"]) if inherited["fd"] else ("stdout", "stderr").index(inherited["name"]) + 1)
+        else:                                       # O_NONBLOCK: a FIFO with no reader is ENXIO now, not a wait
+            fd = os.open(target, os.O_WRONLY | os.O_NONBLOCK)
     except OSError as e:
         if e.errno == errno.ENXIO:
             raise DiskError(f"{path}: a FIFO (named pipe) that no process reads; nothing was written: start "

@@ -26,6 +26,19 @@ def test_dev_null_is_written_through_and_stays_a_device():
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
+@pytest.mark.parametrize("into", ["file", "pipe"])
+def test_dev_stdout_is_the_processs_own_output_in_order(tmp_path, into):
+    script = ("import sys; sys.path.insert(0, sys.argv[1]); from reproduce.files import write_output; "
+              "print('before'); write_output('/dev/stdout', 'the story'); print('after')")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as f:
+        process = subprocess.run(["python", "-c", script, str(REPO)], text=True, timeout=120, stderr=subprocess.PIPE,
+                                 stdout=f if into == "file" else subprocess.PIPE)
+    assert process.returncode == 0, process.stderr
+    text = out.read_text() if into == "file" else process.stdout
+    assert text == "before\nthe story\nafter\n"
+
+
 def test_a_symlink_to_dev_full_is_a_one_line_error_and_both_stay(tmp_path):
     link = tmp_path / "out.txt"
     link.symlink_to("/dev/full")
