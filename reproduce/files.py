@@ -7,10 +7,11 @@ folders' files), by what its path is when the write starts:
   mode `open()` would give it (0666 less the umask), not the temporary file's 0600;
 - a symbolic link: resolved (every link in the chain), and its target written by this rule; the link
   stays a link;
-- a character device (/dev/null, /dev/stdout on a terminal) or a FIFO: written through, as a shell's `>`
-  does: opened without being created, truncated or renamed over (a FIFO nobody reads is an error at once,
-  not a wait); so is a regular file named through /dev or /proc, and /dev/stdout, /dev/stderr and
-  /dev/fd/N are the process's own open files (what it prints and the output share one position);
+- a character device (/dev/null) or a FIFO, or a regular file named through /dev or /proc: written
+  through, as a shell's `>` does: opened without being created, truncated or renamed over (a FIFO nobody
+  reads is an error at once, not a wait);
+- /dev/stdout, /dev/stderr, /dev/fd/N: written through the process's own open file, whatever it is (a
+  terminal, a pipe, a redirected file), in order with what the process prints;
 - a folder, a socket or a block device: refused in one line, nothing written.
 A write that fails is one line naming the path and the errno's meaning (errors.write_failed), and leaves
 no temporary file behind.
