@@ -32,11 +32,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
-from reproduce.argtypes import at_least, probability  # noqa: E402
+from reproduce.argtypes import at_least, probability, thread_count  # noqa: E402
 from reproduce.bench_workers import log, run_worker, start_worker, worker_outcome  # noqa: E402
 from reproduce.data import BatchGenerator, load_corpus  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
-from reproduce.files import write_json  # noqa: E402
+from reproduce.files import check_output, write_json  # noqa: E402
 from reproduce.model import BookModel  # noqa: E402
 from reproduce.provenance import cpu  # noqa: E402
 from reproduce.recipes import RECIPES  # noqa: E402
@@ -74,7 +74,7 @@ def add_arguments(parser):
                         help="peers to train besides the book's graphs: pytorch,keras (default), or none")
     parser.add_argument("--stories-dir", default=os.environ.get("GRIMM_STORIES_DIR", "stories"),
                         help="the Grimm stories (default: stories, env GRIMM_STORIES_DIR)")
-    parser.add_argument("--threads", type=at_least(1),
+    parser.add_argument("--threads", type=thread_count,
                         help="threads for every contender (default: the cores this process may use, which is "
                              "what the book's session uses)")
     parser.add_argument("--dropout", type=probability, default=0.0,
@@ -330,6 +330,7 @@ def run(args):
         raise UserError(f"--output {output}: the folder {output.parent} does not exist; create it or give "
                         "another path", exit_code=2)
     config = bench_config(args)
+    check_output(args.output)                       # before the benchmark's minutes, not after
     threads = args.threads or available_cores()
     corpus = load_corpus(config.stories_dir, config.num_files)           # fails early, naming what is missing
     V = corpus.vocabulary_size
@@ -375,10 +376,7 @@ def run(args):
                                                       + batch_ms["book_loop_one_hot"])
     results["fast_iteration_with_its_generator_ms"] = (results["train_iteration_ms"]["fast"]
                                                       + batch_ms["vectorised_ids"])
-    try:
-        write_json(output, results)
-    except OSError as e:
-        raise UserError(f"--output {output}: cannot write it ({e.strerror}); give another path") from e
+    write_json(args.output, results)            # whole or not at all, by files.py's rule for outputs
     print(format_table(results))
     print(f"(written to {args.output})")
     if results["study"]:

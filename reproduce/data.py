@@ -11,12 +11,15 @@ import numpy as np
 
 from reproduce.book_record import STORIES_MANIFEST
 from reproduce.errors import UserError
+from reproduce.files import file_kind
 
 UNK = "UNK"
 SITE_STORIES = 209                      # the book's site holds 001.txt ... 209.txt; the book read the first 100
 MAX_STORY_BYTES = 4 * 2 ** 20           # the largest of the book's stories is 44 KB: 4 MiB is no story
 # SHA-256 of 001.txt ... 100.txt as the book read them, in `sha256sum` format (`sha256sum -c` checks a folder).
 CORPUS_MANIFEST = STORIES_MANIFEST
+# The same for 101.txt ... 209.txt, the site's stories the book never read (the site's files are fixed).
+UNSEEN_MANIFEST = STORIES_MANIFEST.with_name("site_stories_101_209_sha256sums.txt")
 OTHER_CORPUS_FLAG = "--allow-other-corpus"
 
 
@@ -38,14 +41,11 @@ def stories_folder(stories_dir):
     return Path(stories_dir)
 
 
-_FILE_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
-
 
 def _not_a_story_file(path, info, max_bytes):
     """Why a file with this `os.stat` result cannot be a story, or None when it can be read."""
     if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "a special file")
+        kind = file_kind(info.st_mode)
         through = " (through a symbolic link)" if os.path.islink(path) else ""
         return f"{kind}{through}, not a regular file; replace it with the story file"
     if info.st_size > max_bytes:
@@ -74,22 +74,29 @@ def read_story_bytes(path, max_bytes=MAX_STORY_BYTES):
     return raw
 
 
-def decode_story(path, raw):
-    """The text of a story file's bytes, as the book read it (`open(f).read().lower()`); see `read_story`."""
+def story_refusal(raw):
+    """Why the reader refuses a story's bytes and what to do, as (reason, advice), or None when it reads them."""
     if not raw.strip():
-        raise UserError(f"{path}: the file is empty; delete it and run `python reproduce/main.py download` again")
+        return "the file is empty", "delete it and run `python reproduce/main.py download` again"
     nul = raw.find(b"\x00")
     if nul >= 0:
-        raise UserError(f"{path}: binary data (a NUL byte at byte offset {nul}), not a story; "
-                        "delete it and download again")
+        return f"binary data (a NUL byte at byte offset {nul}), not a story", "delete it and download again"
     bom = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
-    raw = raw[bom:]
     try:
-        text = raw.decode("utf-8")
+        raw[bom:].decode("utf-8")
     except UnicodeDecodeError as e:
-        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at byte offset {bom + e.start}); "
-                        "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or download it again") from e
-    return text.replace("\r\n", "\n").replace("\r", "\n").lower()
+        return (f"not UTF-8 text (byte 0x{raw[bom + e.start]:02x} at byte offset {bom + e.start})",
+                "convert it to UTF-8 (e.g. `iconv -f latin1 -t utf-8`) or download it again")
+    return None
+
+
+def decode_story(path, raw):
+    """The text of a story file's bytes, as the book read it (`open(f).read().lower()`); see `read_story`."""
+    refusal = story_refusal(raw)
+    if refusal:
+        raise UserError(f"{path}: {refusal[0]}; {refusal[1]}")
+    text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
+    return text.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n").lower()
 
 
 def read_story(path):
@@ -104,20 +111,32 @@ def read_story(path):
 
 
 # ---------------------------------------------------------------- the book's files, by SHA-256
-def book_story_hashes():
-    """{'001.txt': sha256 hex, ...}: the stories as the book read them (CORPUS_MANIFEST)."""
+def read_manifest(path):
+    """{'001.txt': sha256 hex, ...} of a file in `sha256sum` format."""
     hashes = {}
-    for line in CORPUS_MANIFEST.read_text().splitlines():
+    for line in path.read_text().splitlines():
         if line.strip():
             digest, name = line.split()
             hashes[name.lstrip("*")] = digest
     return hashes
 
 
+def book_story_hashes():
+    """{'001.txt': sha256 hex, ...}: the stories as the book read them (CORPUS_MANIFEST)."""
+    return read_manifest(CORPUS_MANIFEST)
+
+
+def site_story_hashes():
+    """{'001.txt': sha256 hex, ..., '209.txt': ...}: every story of the book's site (both manifests)."""
+    return {**book_story_hashes(), **read_manifest(UNSEEN_MANIFEST)}
+
+
 def differs_message(subject, digest, expected, then=None):
-    """The one line naming a story (a path or URL) that is not the file the book read."""
+    """The one line naming a story (a path or URL) that is not the site's file (for 001-100: the file the book read)."""
     then = then or f"results will not be comparable: download it again, or pass {OTHER_CORPUS_FLAG}"
-    return f"{subject} differs from the file the book read (sha256 {digest[:16]}…, the book's {expected[:16]}…); {then}"
+    unseen = str(subject).rsplit("/", 1)[-1] > story_name(100)      # a path's or a URL's last part
+    whose = ("the site's file", "the site's") if unseen else ("the file the book read", "the book's")
+    return f"{subject} differs from {whose[0]} (sha256 {digest[:16]}…, {whose[1]} {expected[:16]}…); {then}"
 
 
 def check_corpus(digests, allow_other_corpus=False, warn=None):

@@ -1,9 +1,12 @@
 """Download the book's stories with `requests`: retries, timeouts, bounds, and never a partial file on disk.
 
 Each story is streamed into a hidden temporary file beside its target (`.001.txt.<pid>.<random>.part`)
-and renamed only once it is complete, looks like a story and (for 001-100) has the SHA-256 of the
-file the book read, so an interrupted or failed download leaves either the whole file or nothing.
-A body is cut off at `max_bytes` (a server that never ends it cannot fill the disk). Files already
+and renamed only once it is complete, is a story the reader takes (not HTML, UTF-8: data.story_refusal)
+and has the SHA-256 of the site's file (golden manifests: 001-100 as the book read them, 101-209), so an
+interrupted or failed download leaves either the whole file or nothing. A body is cut off at `max_bytes`
+(a server that never ends it cannot fill the disk), and a file must arrive within `deadline` seconds and,
+after its first RATE_GRACE seconds, at `min_rate` bytes/s at least: the per-read timeout alone lets a
+server sending one byte every few seconds hold a download for hours. Files already
 present are kept when they are the book's (or have no manifest entry), so a re-run fetches only
 what is missing or wrong. Temporary files carry the PID of their process: two downloads into one
 folder never touch each other's, and one left by a killed process is removed by the next download.
@@ -24,9 +27,11 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import LocationValueError
 from urllib3.util.retry import Retry
 
-from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, book_story_hashes, differs_message,
-                            read_story_bytes, stories_folder, story_filenames, story_name)
-from reproduce.errors import UserError
+from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
+
+from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, SITE_STORIES, differs_message, read_story_bytes,
+                            site_story_hashes, stories_folder, story_filenames, story_name, story_refusal)
+from reproduce.errors import UserError, write_failed
 from reproduce.files import remove_stale_temporaries
 from reproduce.progress import rate_and_eta
 
@@ -34,6 +39,10 @@ BOOK_URL = "https://www.cs.cmu.edu/~spok/grimmtmp/"
 BASE_URL_ENV = "GRIMM_BASE_URL"          # points the download at a mirror
 MIRROR_HINT = "check the network, or use a mirror with --base-url"
 RETRIED_STATUS = (500, 502, 503, 504)    # answers worth asking again
+DEADLINE = 120.0                         # seconds a file may take in all (the book's stories are under 50 KB)
+MIN_RATE = 1024                          # bytes/s a file must arrive at, on average, after RATE_GRACE seconds
+RATE_GRACE = 10.0
+BOM = b"\xef\xbb\xbf"
 
 
 def default_base_url():
@@ -58,7 +67,10 @@ class _BrokenTransfer(Exception):
 
 def _looks_like_html(head):
     """Stories start with their title; an HTML page (error page, login portal) starts with a tag."""
-    start = head.lstrip().lower()
+    start = head.lstrip()
+    while start.startswith(BOM):                    # a byte-order mark, then perhaps white space, then the tag
+        start = start[len(BOM):].lstrip()
+    start = start.lower()
     return start.startswith(b"<") and any(tag in start for tag in (b"<html", b"<!doctype html", b"<head",
                                                                     b"<body", b"<title"))
 
@@ -125,10 +137,54 @@ def _too_large(url, what, max_bytes):
                      "a story, check --base-url (or raise --max-bytes)")
 
 
-def _stream(response, out, target, url, expected, max_bytes):
-    """Copy the body into `out`, stopping past `max_bytes`; returns what was Received."""
+def _body_chunks(response, size=1 << 16):
+    """The body's bytes as they arrive (urllib3's read1: whatever is there, so that a trickle is seen as one),
+    decoded as Content-Encoding says; transfer errors raised as requests' exceptions, as iter_content does."""
+    while True:
+        try:
+            chunk = response.raw.read1(size, decode_content=True)
+        except ProtocolError as e:                  # fewer bytes than promised, a connection reset
+            raise requests.exceptions.ChunkedEncodingError(e) from e
+        except ReadTimeoutError as e:
+            raise requests.exceptions.ConnectionError(e) from e
+        except DecodeError as e:
+            raise requests.exceptions.ContentDecodingError(e) from e
+        if not chunk:
+            return
+        yield chunk
+
+
+class Pace:
+    """The deadline of one file (all its tries together) and the minimum rate of each try."""
+
+    def __init__(self, url, deadline, min_rate):
+        self.url, self.deadline, self.min_rate = url, deadline, min_rate
+        self.started = self.try_started = time.monotonic()
+
+    def new_try(self):
+        """A try starts: the rate is measured from here, the deadline still from the first."""
+        self.try_started = time.monotonic()
+        self.check(0, None)
+
+    def check(self, received, expected):
+        """A one-line UserError when the deadline has passed or this try runs below the minimum rate."""
+        now = time.monotonic()
+        of = f" of {expected}" if expected else ""
+        if now - self.started > self.deadline:
+            raise UserError(f"{self.url}: not complete after {self.deadline:g} s ({received}{of} bytes received); "
+                            "nothing was saved: the server is too slow, try again later or use a mirror with --base-url")
+        elapsed = now - self.try_started
+        if elapsed > RATE_GRACE and received < self.min_rate * elapsed:
+            raise UserError(f"{self.url}: arriving at {received / elapsed:.0f} bytes/s, below the {self.min_rate} "
+                            f"bytes/s a download needs ({received}{of} bytes in {elapsed:.0f} s); nothing was saved: "
+                            "try again later or use a mirror with --base-url")
+
+
+def _stream(response, out, target, url, expected, max_bytes, pace):
+    """Copy the body into `out`, stopping past `max_bytes` or when it is too slow (`pace`); returns what was
+    Received."""
     got = Received()
-    chunks = response.iter_content(chunk_size=1 << 16)
+    chunks = _body_chunks(response)
     while True:
         try:
             chunk = next(chunks, None)
@@ -142,8 +198,8 @@ def _stream(response, out, target, url, expected, max_bytes):
         try:
             out.write(chunk)
         except OSError as e:
-            raise UserError(f"{target}: cannot write it ({e.strerror}); nothing was saved, "
-                            "free some space or choose another --stories-dir") from e
+            raise write_failed(target, e, kept="nothing was saved") from e
+        pace.check(got.received, expected)
 
 
 def _create_temporary(target):
@@ -156,12 +212,13 @@ def _create_temporary(target):
         except FileExistsError:
             continue
         except OSError as e:
-            raise UserError(f"{target.parent}: cannot write there ({e.strerror}); choose another --stories-dir") from e
+            raise write_failed(target, e, kept="nothing was saved") from e
 
 
-def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256):
+def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256, pace):
     """One GET of `url` into a temporary file renamed to `target` when complete; cleans up on any failure
     (a UserError, Ctrl-C or SIGTERM). Returns the file's SHA-256."""
+    pace.new_try()
     response = _get(session, url, timeout, retries)
     with response:
         status = f"HTTP {response.status_code} {response.reason}"
@@ -178,8 +235,11 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
         tmp = None
         try:
             fd, tmp = _create_temporary(target)
-            with os.fdopen(fd, "wb") as out:
-                got = _stream(response, out, target, url, expected, max_bytes)
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    got = _stream(response, out, target, url, expected, max_bytes, pace)
+            except OSError as e:                    # the close's flush: a full disk
+                raise write_failed(target, e, kept="nothing was saved") from e
             if expected is not None and "Content-Encoding" not in response.headers and got.received != int(expected):
                 raise _BrokenTransfer(f"received {got.received} of the {expected} bytes announced")
             if "html" in response.headers.get("Content-Type", "").lower() or _looks_like_html(got.head):
@@ -189,6 +249,10 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
                 raise UserError(f"{url}: the server sent an empty file, not a story; check --base-url")
             if got.binary:
                 raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
+            refusal = story_refusal(Path(tmp).read_bytes())
+            if refusal:
+                raise UserError(f"{url}: the server sent a file `train` and `evaluate` would refuse ({refusal[0]}); "
+                                "nothing was saved: check --base-url (the site's stories are ASCII)")
             digest = got.sha256.hexdigest()
             if expected_sha256 and digest != expected_sha256:
                 raise UserError(differs_message(url, digest, expected_sha256, "nothing was saved: check --base-url, "
@@ -196,8 +260,7 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
             try:
                 os.replace(tmp, target)
             except OSError as e:
-                raise UserError(f"{target}: cannot save it ({e.strerror}); remove what is in the way and "
-                                "run download again") from e
+                raise write_failed(target, e, kept="nothing was saved") from e
             tmp = None
             return digest
         finally:
@@ -205,16 +268,19 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
                 tmp.unlink(missing_ok=True)
 
 
-def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_STORY_BYTES, expected_sha256=None):
+def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_STORY_BYTES, expected_sha256=None,
+          deadline=DEADLINE, min_rate=MIN_RATE):
     """Save `url` as `target`, whole or not at all; a body that breaks off is fetched again `retries` times.
 
-    A body larger than `max_bytes`, or (given `expected_sha256`) another file than expected, is refused.
-    Returns the saved file's SHA-256.
+    A body larger than `max_bytes`, slower than `deadline` (seconds, all tries together) or `min_rate`
+    (bytes/s), or (given `expected_sha256`) another file than expected, is refused. Returns the saved
+    file's SHA-256.
     """
     target = Path(target)
+    pace = Pace(url, deadline, min_rate)
     for attempt in range(retries + 1):
         try:
-            return _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256)
+            return _save_once(session, url, target, timeout, retries, max_bytes, expected_sha256, pace)
         except _BrokenTransfer as e:
             if attempt == retries:
                 raise UserError(f"{url}: {e}, {_tries(retries)}; nothing was saved, run download again "
@@ -271,19 +337,24 @@ def _present_and_kept(path, book_sha256, allow_other_corpus, max_bytes, log):
 
 
 def download_stories(stories_dir="stories", num_files=100, base_url=None, timeout=(10, 30), retries=3,
-                     backoff=0.5, log=print, numbers=None, max_bytes=MAX_STORY_BYTES, allow_other_corpus=False):
+                     backoff=0.5, log=print, numbers=None, max_bytes=MAX_STORY_BYTES, allow_other_corpus=False,
+                     deadline=DEADLINE, min_rate=MIN_RATE):
     """Fetch `001.txt` ... `NNN.txt` (or the story `numbers`, e.g. 101 ... 209) into `stories_dir`. Returns the paths.
 
-    Files present are kept when they are the book's (SHA-256, golden manifest) or have no manifest
+    Files present are kept when they are the site's (SHA-256, golden manifests) or have no manifest
     entry; one that differs is fetched again, and a fetched one that differs is refused, unless
     `allow_other_corpus`. `timeout` is requests' (connect, read) in seconds; `retries` and `backoff`
-    (seconds, doubling) apply to every file. On a failure the files fetched so far stay and the error says so.
+    (seconds, doubling), `deadline` (seconds) and `min_rate` (bytes/s) apply to every file. On a failure
+    the files fetched so far stay and the error says so.
     """
+    if not numbers and not 1 <= num_files <= SITE_STORIES:
+        raise UserError(f"--num-files {num_files}: the site holds stories 1 ... {SITE_STORIES}; give 1 ... "
+                        f"{SITE_STORIES}", exit_code=2)
     base_url = check_base_url(default_base_url() if base_url is None else base_url)
     stories_dir = stories_folder(stories_dir)
     _prepare_folder(stories_dir)
     names = [story_name(n) for n in numbers] if numbers else story_filenames(num_files)
-    book = book_story_hashes()
+    book = site_story_hashes()
     wanted = [n for n in names
               if not _present_and_kept(stories_dir / n, book.get(n), allow_other_corpus, max_bytes, log)]
     what = f"{len(names)} stories" if not numbers else f"{len(names)} stories ({names[0]} ... {names[-1]})"
@@ -297,7 +368,8 @@ def download_stories(stories_dir="stories", num_files=100, base_url=None, timeou
             expected = None if allow_other_corpus else book.get(name)
             try:
                 digest = fetch(session, base_url + name, stories_dir / name, timeout, retries=retries,
-                               backoff=backoff, max_bytes=max_bytes, expected_sha256=expected)
+                               backoff=backoff, max_bytes=max_bytes, expected_sha256=expected, deadline=deadline,
+                               min_rate=min_rate)
             except UserError as e:
                 have = len(names) - len(wanted) + count - 1
                 raise UserError(f"{e} [{have} of {len(names)} stories are in {stories_dir}/; "

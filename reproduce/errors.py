@@ -1,6 +1,8 @@
 """The one exception type a user mistake is reported with, how every command ends on a signal, and the lines
 it prints once it has succeeded."""
 import contextlib
+import errno
+import os
 import signal
 
 
@@ -13,6 +15,61 @@ class UserError(Exception):
     def __init__(self, message, exit_code=1):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+# errno -> (its meaning, what to do): the disk errors a write meets, in the words of one error line.
+DISK_ERRORS = {
+    errno.ENOSPC: ("no space left on device", "free some space or write elsewhere"),
+    errno.EDQUOT: ("disk quota exceeded", "free some space or write elsewhere"),
+    errno.EROFS: ("read-only file system", "write elsewhere (the file system is mounted read-only)"),
+    errno.ENAMETOOLONG: ("file name too long", "use a shorter name or folder"),
+    errno.EACCES: ("permission denied", "check the permissions or write elsewhere"),
+    errno.EPERM: ("operation not permitted", "check the permissions or write elsewhere"),
+    errno.ENOENT: ("no such file or folder", "create the folder first or write elsewhere"),
+    errno.ENOTDIR: ("a part of the path is not a folder", "check the path"),
+    errno.EISDIR: ("is a folder", "give a file name"),
+    errno.EIO: ("input/output error", "check the disk"),
+}
+
+
+class DiskError(UserError, OSError):
+    """A write that failed, as one line naming the path and the errno's meaning. Also an OSError, so that
+    code cleaning up after a failed write (an `except OSError`) still does."""
+
+    def __init__(self, message, meaning, advice, code=None):
+        super().__init__(message)
+        self.line = message
+        self.errno, self.strerror, self.meaning, self.advice = code, meaning, meaning, advice
+
+    def __str__(self):
+        return self.line
+
+
+def disk_failure(error):
+    """(meaning, what to do) of a failed write: an OSError's errno, or TensorFlow's error whose message
+    carries the C library's text ("... : No space left on device"); else (its first line, a generic hint)."""
+    if isinstance(error, DiskError):
+        return error.meaning, error.advice
+    code = getattr(error, "errno", None)
+    if isinstance(error, OSError) and code in DISK_ERRORS:
+        return DISK_ERRORS[code]
+    text = str(getattr(error, "message", None) or error).lower()
+    for known, meaning_and_advice in DISK_ERRORS.items():
+        if os.strerror(known).lower() in text:
+            return meaning_and_advice
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror[:1].lower() + error.strerror[1:], "check the disk or write elsewhere"
+    return describe_error(error), "check the disk or write elsewhere"
+
+
+def write_failed(path, error, kept="nothing was written"):
+    """The one line of a write of `path` that failed with `error`: the path, the errno's meaning, what is
+    left (`kept`) and what to do; a DiskError (a UserError that is also an OSError)."""
+    if isinstance(error, DiskError):
+        return error
+    meaning, advice = disk_failure(error)
+    return DiskError(f"{path}: cannot write it ({meaning}); {kept}: {advice}", meaning, advice,
+                     getattr(error, "errno", None))
 
 
 def describe_error(error):

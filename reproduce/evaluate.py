@@ -9,7 +9,9 @@ Writes `evaluate-<name>.csv` and `evaluate-<name>.png` (perplexity per story, th
 perplexity marked) into the run folder and prints one summary line.
 """
 import csv
+import hashlib
 import math
+import os
 import re
 import sys
 import time
@@ -20,14 +22,15 @@ from threadpoolctl import threadpool_limits
 
 from reproduce.argtypes import story_numbers
 from reproduce.recipes import BOOK_RECIPES, read_book_run
-from reproduce.files import pyplot, save_figure, write_csv
+from reproduce.files import check_writable, pyplot, save_figure, write_csv
 from reproduce.rundir import RunDir, checkpoint_step
-from reproduce.data import read_story, to_bigrams, to_ids
+from reproduce.data import SITE_STORIES, read_story, story_name, to_bigrams, to_ids
 from reproduce.errors import UserError
 
 COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]
 STORY_FILE = re.compile(r"(\d{3})\.txt")
 CHUNK_ROWS = 8192                     # rows of the output layer computed at once
+DEFAULT_NAME_CHARS = 100              # a default NAME longer than this is shortened (a file name holds 255 bytes)
 
 
 def add_arguments(parser):
@@ -56,24 +59,49 @@ def ranges_text(numbers):
     return ",".join(parts)
 
 
-def story_paths(stories_dir, numbers=None):
-    """The files `NNN.txt` of `numbers` in `stories_dir` (default: every one there), or a one-line error."""
+def story_paths(stories_dir, numbers=None, warn=None):
+    """The files `NNN.txt` of `numbers` in `stories_dir` (default: those of every story number of the site,
+    1 ... 209, there), or a one-line error. One rule with or without --files: a story is one of the site's
+    numbers (a file named 000.txt or 999.txt is left out, with a warning line naming it), and a name that
+    exists but is not a regular file (a FIFO, a folder) is refused by the reader, which says what it is."""
     folder = Path(stories_dir)
     if not folder.is_dir():
         raise UserError(f"--stories-dir {folder}: no such folder; give the folder holding 001.txt, 002.txt, ...")
     if numbers is None:
-        paths = sorted(p for p in folder.iterdir() if STORY_FILE.fullmatch(p.name) and p.is_file())
+        named = sorted(p for p in folder.iterdir() if STORY_FILE.fullmatch(p.name))
+        outside = [p.name for p in named if not 1 <= int(p.name[:3]) <= SITE_STORIES]
+        if outside:
+            (warn or _warn)(f"warning: left out {', '.join(outside)}: not a story number of the site "
+                            f"(1 ... {SITE_STORIES})")
+        paths = [p for p in named if p.name not in outside]
         if not paths:
-            raise UserError(f"{folder}: no story files (001.txt, 002.txt, ...) in this folder; download them with "
-                            f"`python reproduce/main.py download --stories-dir {folder}`")
+            raise UserError(f"{folder}: no story files (001.txt, 002.txt, ... {story_name(SITE_STORIES)}) in this "
+                            f"folder; download them with `python reproduce/main.py download --stories-dir {folder}`")
         return paths
-    paths = [folder / f"{n:03d}.txt" for n in numbers]
-    missing = [p.name for p in paths if not p.is_file()]
+    paths = [folder / story_name(n) for n in numbers]
+    missing = [p.name for p in paths if not os.path.lexists(p)]
     if missing:
         raise UserError(f"{folder}: {len(missing)} of the {len(paths)} stories asked for are missing (first: "
                         f"{missing[0]}); run `python reproduce/main.py download --stories-dir {folder} --files "
                         f"{ranges_text(numbers)}` or ask for fewer with --files")
     return paths
+
+
+def _warn(line):
+    print(line, file=sys.stderr)
+
+
+def output_name(name, numbers):
+    """The NAME of evaluate-NAME.csv/.png: `name`, checked, else the story ranges (shortened when long)."""
+    if name is None:
+        name = ranges_text(numbers).replace(",", "_")
+        if len(name) > DEFAULT_NAME_CHARS:          # many scattered stories: first-last, count and a digest
+            digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+            name = f"{numbers[0]}-{numbers[-1]}_{len(numbers)}-stories_{digest}"
+    if not re.fullmatch(r"[\w.-]+", name):
+        raise UserError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names evaluate-NAME.csv)",
+                        exit_code=2)
+    return name
 
 
 # ---------------------------------------------------------------- the run
@@ -184,10 +212,8 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     run, config, vocabulary, prefix = book_run(checkpoint)
     paths = story_paths(stories_dir, numbers)
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
-    name = name or ranges_text(numbers).replace(",", "_")
-    if not re.fullmatch(r"[\w.-]+", name):
-        raise UserError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (it names evaluate-NAME.csv)",
-                        exit_code=2)
+    name = output_name(name, numbers)
+    check_writable(run.path, [f"evaluate-{name}.csv", f"evaluate-{name}.png"])     # before the work, not after
     dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
     stories = [to_ids(to_bigrams(read_story(p)), dictionary) for p in paths]
     for path, ids in zip(paths, stories):

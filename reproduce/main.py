@@ -13,7 +13,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
 from reproduce import compare, bench, study, evaluate  # noqa: E402
-from reproduce.argtypes import positive, seed, story_numbers  # noqa: E402
+from reproduce.argtypes import positive, seed, story_count, story_numbers  # noqa: E402
 from reproduce.classics import add_train_arguments as add_classics_arguments, refuse_comparison  # noqa: E402
 from reproduce.config import STORIES_ENV, stories_default  # noqa: E402
 from reproduce.download import download_stories  # noqa: E402
@@ -22,6 +22,7 @@ from reproduce.files import write_output  # noqa: E402
 from reproduce.recipes import (RECIPES, SAMPLERS, GenerateOptions, add_train_arguments,  # noqa: E402
                                check_generate_options, refuse_unused_train_options)
 from reproduce.rundir import RunDir, unstarted_folders_removed  # noqa: E402
+from reproduce.session import threads_wanted  # noqa: E402
 
 # The subcommands whose module parses and runs them (`add_arguments(parser)`, `run(args)`).
 MODULE_COMMANDS = {"compare": compare, "bench": bench, "study": study, "evaluate": evaluate}
@@ -45,7 +46,7 @@ def build_parser():
     download.add_argument("--base-url", help="a mirror of the book's story site (env GRIMM_BASE_URL)")
     download.add_argument("--stories-dir", default=stories_default(), help=f"default: stories (env {STORIES_ENV})")
     which = download.add_mutually_exclusive_group()
-    which.add_argument("--num-files", type=positive(int), default=100, help="001.txt ... NNN.txt (default 100)")
+    which.add_argument("--num-files", type=story_count, default=100, help="001.txt ... NNN.txt (default 100)")
     which.add_argument("--files", type=story_numbers, help="story numbers of the site's 209, e.g. 101-209 or 7,12,30-40")
     download.add_argument("--max-bytes", type=positive(int), help="refuse a file larger than this (default 4 MiB)")
     download.add_argument("--allow-other-corpus", action="store_true", help="keep files that differ from the book's")
@@ -68,7 +69,7 @@ def build_parser():
     generate.add_argument("--prime", help="text to start from (default: a random training bigram)")
     generate.add_argument("--sampler", help=f"one of {', '.join(SAMPLERS)}; default: the recipe's (top3, the "
                                             "book's; the classics: their article's)")
-    generate.add_argument("--temperature", type=float, help="--sampler temperature: default 1.0")
+    generate.add_argument("--temperature", type=positive(float), help="--sampler temperature: default 1.0")
     generate.add_argument("--beam-length", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--beam-neighbors", type=positive(int), help="the beam samplers: default 5")
     generate.add_argument("--output", help="also write the story to this file")
@@ -145,6 +146,7 @@ def main(argv=None):
     handler = handlers.get(args.command) or MODULE_COMMANDS[args.command].run
 
     def action():
+        threads_wanted()                    # $REPRODUCE_THREADS checked before any work, as --threads is
         with unstarted_folders_removed():   # a train refused before its config.json leaves no folder behind
             handler(args)
     return report_errors(action, debug=args.debug)

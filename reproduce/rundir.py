@@ -29,7 +29,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
-from reproduce.errors import UserError, describe_error, interrupts_as_errors, say_when_done
+from reproduce.errors import UserError, describe_error, disk_failure, interrupts_as_errors, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
 
 
@@ -181,7 +181,7 @@ class RunDir:
                 created_folders.append(path)
             path.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"--run-dir {path}: cannot create it ({e.strerror})", exit_code=2) from e
+            raise UserError(f"--run-dir {path}: cannot create it ({disk_failure(e)[0]})", exit_code=2) from e
         run.lock()
         run.refuse_if_holding_a_run()      # again under the lock: another process may have started one
         return run
@@ -287,7 +287,24 @@ class RunDir:
 
     def vocab(self, required=None):
         """vocab.json as a dict; `required` maps the keys the recipe reads to their types."""
+        self.refuse_if_light()
         return read_json_object(self.path / "vocab.json", required)
+
+    def refuse_if_light(self):
+        """A one-line error when this is a light seed folder of `study --export` (summary.json and the
+        figures, no vocab.json, no checkpoint): nothing in it can generate or be scored."""
+        if (self.path / "vocab.json").exists() or self.ckpt.exists() or not (self.path / "summary.json").is_file():
+            return
+        try:
+            config = json.loads((self.path / "config.json").read_text(encoding="utf-8"))
+            study = json.loads((self.path.parent / "study.json").read_text(encoding="utf-8"))
+            options = "".join(f" --{name.replace('_', '-')} {value}" for name, value in study["options"].items())
+            command = f"`python reproduce/main.py study --recipe {config['recipe']} --seeds {config['seed']}{options}`"
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            command = "the study's command with --seeds of this seed"
+        raise UserError(f"{self.path}: a light seed folder exported by `study --export` (figures and story, no "
+                        f"vocab.json, no checkpoint); train the seed again with {command}, or read the study's "
+                        f"report ({self.path.parent / 'report.md'})")
 
     def record_environment(self):
         """Add this training session (the start or a resume; at its first checkpoint, so that a session that
@@ -330,8 +347,9 @@ class RunDir:
             (self.ckpt / f"state-{step}.json").unlink(missing_ok=True)
             previous = [s for s in self.steps() if s < step]
             kept = f"the checkpoint of step {previous[0]} is intact" if previous else "no earlier checkpoint exists"
-            raise UserError(f"writing the checkpoint of step {step} to {self.ckpt} failed ({describe_error(e)}); "
-                            f"{kept}; free space and run `{self.command}`") from e
+            meaning, advice = disk_failure(e)           # TensorFlow's saver names the errno in its message
+            raise UserError(f"{self.ckpt}: writing the checkpoint of step {step} failed ({meaning}); {kept}: "
+                            f"{advice}, then run `{self.command}`") from e
         self.saved_step = step
         if not self.environment_recorded:          # this session trained a step: say what it ran on
             self.record_environment()
@@ -406,8 +424,9 @@ class RunDir:
         return state if state.get("finished") else None
 
     def write_failed(self, path, error):
-        return UserError(f"writing {path} failed ({describe_error(error)}); the checkpoint of step "
-                         f"{self.saved_step} is complete: free space and run `{self.command}`")
+        meaning, advice = disk_failure(error)
+        return UserError(f"{path}: cannot write it ({meaning}); the checkpoint of step {self.saved_step} is "
+                         f"complete: {advice}, then run `{self.command}`")
 
     # ------------------------------------------------------------ best checkpoint
     def save_best(self, session, saver, step, valid_figure):
@@ -420,8 +439,9 @@ class RunDir:
                                                  "checkpoint": prefix.name})
         except (tf.errors.OpError, OSError) as e:
             remove_checkpoint(prefix)
-            raise UserError(f"writing the best checkpoint (step {step}) to {self.best} failed ({describe_error(e)}); "
-                            f"free space and run `{self.command}`") from e
+            meaning, advice = disk_failure(e)
+            raise UserError(f"{self.best}: writing the best checkpoint (step {step}) failed ({meaning}): "
+                            f"{advice}, then run `{self.command}`") from e
         if previous and previous["checkpoint"] != prefix.name:
             remove_checkpoint(self.best / previous["checkpoint"])
 
@@ -457,6 +477,7 @@ class RunDir:
                     print(f"warning: {expected[0]} has no checkpoint files (deleted?); using the newest intact "
                           f"one, {prefix}", file=sys.stderr)
                 return prefix
+        self.refuse_if_light()
         raise UserError(f"{self.path}: no checkpoint in this run folder yet; train first "
                         f"(`{self.command}`)")
 

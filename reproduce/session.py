@@ -2,12 +2,14 @@
 
 Importable without building a graph: it neither imports the book's model nor turns eager execution off.
 """
+import argparse
 import base64
 import os
 
 import numpy as np
 import tensorflow as tf
 
+from reproduce.argtypes import available_cores, thread_count
 from reproduce.errors import UserError
 
 tf1 = tf.compat.v1
@@ -15,8 +17,17 @@ tf1 = tf.compat.v1
 THREADS_ENV = "REPRODUCE_THREADS"          # train --threads sets it for every session of the run
 
 
-def available_cores():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+def threads_wanted(threads=None):
+    """`threads`, else $REPRODUCE_THREADS, checked (argtypes.thread_count: 1 ... 4 x the cores), or None;
+    a bad value is a one-line usage error naming where it came from."""
+    given = threads or os.environ.get(THREADS_ENV)
+    if not given:
+        return None
+    try:
+        return thread_count(str(given))
+    except argparse.ArgumentTypeError as e:
+        where = "--threads" if threads else f"${THREADS_ENV}"
+        raise UserError(f"{where}={given}: {e}", exit_code=2) from None
 
 
 def session_config(cores=None, threads=None):
@@ -32,14 +43,8 @@ def session_config(cores=None, threads=None):
     cores = cores or available_cores()
     config = tf1.ConfigProto(intra_op_parallelism_threads=max(1, cores // 2), inter_op_parallelism_threads=2,
                              allow_soft_placement=True)
-    threads = threads or os.environ.get(THREADS_ENV)
+    threads = threads_wanted(threads)
     if threads:
-        try:
-            threads = int(threads)
-        except ValueError:
-            raise UserError(f"${THREADS_ENV}={threads!r}: expected a number of threads", exit_code=2) from None
-        if threads < 1:
-            raise UserError(f"{THREADS_ENV} / --threads must be at least 1 (got {threads})", exit_code=2)
         config.intra_op_parallelism_threads = config.inter_op_parallelism_threads = threads
     return config
 

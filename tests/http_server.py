@@ -16,6 +16,7 @@ so `script("004.txt", 404)` always answers 404. Actions:
     HTML            status 200 with an HTML error page, as captive portals and bad mirrors do
     ENDLESS         status 200, no Content-Length, story-like text for ever (until the client hangs up)
     Huge(n)         status 200 announcing n bytes in Content-Length, then sending them
+    Trickle(s)      the file with its Content-Length, one byte every s seconds (each read is quick)
 
 Waits end early when the server stops, so a test never waits for a client that gave up.
 `refused_url()` gives a URL on 127.0.0.1 where nothing listens (a port bound, then closed).
@@ -43,6 +44,11 @@ class Slow:
 class Huge:
     def __init__(self, size):
         self.size = size
+
+
+class Trickle:
+    def __init__(self, seconds):
+        self.seconds = seconds
 
 
 TEXT_LINE = b"once upon a time there was a king who had three daughters, and the youngest was fair.\n"
@@ -127,6 +133,8 @@ class StoryServer:
                 body = path.read_bytes()
                 if action == OK:
                     return self._send(200, body)
+                if isinstance(action, Trickle):
+                    return self._trickle(body, action.seconds)
                 self._send(200, body[:len(body) // 2], length=len(body))     # SHORT or STALL
                 if action == STALL:
                     self.wfile.flush()
@@ -146,6 +154,17 @@ class StoryServer:
                     part = block if size is None else block[:size - sent]
                     self.wfile.write(part)
                     sent += len(part)
+                self.close_connection = True
+
+            def _trickle(self, body, seconds):
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                for k in range(len(body)):
+                    self.wfile.write(body[k:k + 1])
+                    self.wfile.flush()
+                    if server._stopping.wait(seconds):
+                        break
                 self.close_connection = True
 
             def _send(self, status, body, content_type="text/plain", length=None):

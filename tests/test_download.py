@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import REPO, run_cli
-from http_server import ENDLESS, HTML, OK, SHORT, STALL, Huge, Slow, StoryServer, refused_url
+from http_server import ENDLESS, HTML, OK, SHORT, STALL, Huge, Slow, StoryServer, Trickle, refused_url
 from reproduce.data import MAX_STORY_BYTES
 from reproduce.download import BASE_URL_ENV, download_stories
 from reproduce.errors import UserError
@@ -366,17 +366,17 @@ def test_an_empty_stories_folder_name_is_refused_and_nothing_is_written(server, 
 
 # ---------------------------------------------------------------- the book's files, by SHA-256
 def mirror_with(tmp_path, grimm_dir, changed=None, extra=()):
-    """A mirror of 001-100 (symlinks to the real files), `changed` {name: bytes} replacing some, and `extra`
-    stories 101+ with made-up text."""
+    """A mirror of 001-100 (symlinks to the real files), `changed` {name: bytes} replacing some, and the `extra`
+    stories 101+ (symlinks to the site's files, in the corpora's grimm-unseen)."""
     mirror = tmp_path / "mirror"
     mirror.mkdir()
     for path in sorted(grimm_dir.glob("[0-9][0-9][0-9].txt")):
         (mirror / path.name).symlink_to(path)
     for name, body in (changed or {}).items():
-        (mirror / name).unlink()
+        (mirror / name).unlink(missing_ok=True)
         (mirror / name).write_bytes(body)
     for number in extra:
-        (mirror / f"{number:03d}.txt").write_text(f"The tale number {number}\n\nOnce upon a time there was a king.\n")
+        (mirror / f"{number:03d}.txt").symlink_to(grimm_dir.parent / "grimm-unseen" / f"{number:03d}.txt")
     return mirror
 
 
@@ -405,7 +405,7 @@ def test_files_101_to_209_into_any_folder_from_the_command_line(tmp_path, grimm_
                                                  "--files", "101-209")
         assert status == 0, stderr
         assert sorted(os.listdir(target)) == [f"{n}.txt" for n in range(101, 210)]
-        assert (target / "150.txt").read_bytes() == (mirror / "150.txt").read_bytes()    # no manifest entry
+        assert (target / "150.txt").read_bytes() == (mirror / "150.txt").read_bytes()
         assert "109 stories (101.txt ... 209.txt)" in stdout
         assert sum(server.requests.values()) == 109
 
@@ -516,3 +516,78 @@ def test_a_temporary_file_of_a_dead_process_is_removed_and_a_live_ones_kept(serv
     assert live_part.exists()
     live_part.unlink()
     assert_only_whole_stories(stories, grimm_dir, ["001.txt", "002.txt"])
+
+
+# ---------------------------------------------------------------- slow servers, odd bodies, the site's 209
+def test_a_trickling_server_passes_every_read_timeout_but_not_the_deadline(server, stories, grimm_dir):
+    server.script("002.txt", Trickle(0.2))              # one byte every 0.2 s, well inside the 2 s read timeout
+    started = time.monotonic()
+    message = download_error(stories, server.url, deadline=1.5, min_rate=0)
+    assert time.monotonic() - started < 10
+    assert "002.txt: not complete after 1.5 s" in message and "nothing was saved" in message
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt"])
+
+
+def test_a_trickling_server_is_refused_below_the_minimum_rate(server, stories, grimm_dir, monkeypatch):
+    monkeypatch.setattr("reproduce.download.RATE_GRACE", 0.5)
+    server.script("002.txt", Trickle(0.2))
+    message = download_error(stories, server.url, min_rate=100)
+    assert "002.txt: arriving at " in message and "below the 100 bytes/s a download needs" in message
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt"])
+
+
+@pytest.mark.parametrize("body", [
+    b"\xef\xbb\xbf<!DOCTYPE html><html><body>Log in</body></html>\n",
+    b"\xef\xbb\xbf \r\n\t<html><head><title>Portal</title></head></html>\n",
+])
+def test_html_after_a_byte_order_mark_and_white_space_is_refused(tmp_path, grimm_dir, stories, body):
+    mirror = mirror_with(tmp_path, grimm_dir, {"101.txt": body}, extra=[])
+    with StoryServer(mirror) as server:
+        message = download_error(stories, server.url, numbers=[101], num_files=None)
+    assert "101.txt: the server sent an HTML page, not a story" in message
+    assert os.listdir(stories) == []
+
+
+def test_a_story_the_reader_would_refuse_is_refused_at_download_naming_why(tmp_path, grimm_dir, stories):
+    latin1 = "Es war einmal ein K\u00f6nig.\n".encode("latin-1")
+    mirror = mirror_with(tmp_path, grimm_dir, {"002.txt": latin1})
+    with StoryServer(mirror) as server:
+        message = download_error(stories, server.url, allow_other_corpus=True)
+    assert "002.txt: the server sent a file `train` and `evaluate` would refuse (not UTF-8 text (byte 0xf6 at " \
+           "byte offset 19))" in message
+    assert_only_whole_stories(stories, grimm_dir, ["001.txt"])
+
+
+def test_a_changed_unseen_story_is_refused_like_a_changed_book_story(tmp_path, grimm_dir, stories):
+    unseen = (grimm_dir.parent / "grimm-unseen" / "150.txt").read_bytes()
+    mirror = mirror_with(tmp_path, grimm_dir, {"150.txt": unseen.replace(b"the", b"teh", 1)}, extra=[149])
+    with StoryServer(mirror) as server:
+        message = download_error(stories, server.url, numbers=[149, 150], num_files=None)
+    assert message.startswith(f"{server.url}150.txt differs from the site's file (sha256 ")
+    assert_only_whole_stories(stories, mirror, ["149.txt"])
+
+
+def test_num_files_past_the_sites_209_is_refused_as_files_is(tmp_path, stories):
+    from reproduce.main import build_parser
+    for option in ("--num-files", "--files"):
+        with pytest.raises(SystemExit) as caught:
+            build_parser().parse_args(["download", "--stories-dir", str(tmp_path), option, "210"])
+        assert caught.value.code == 2
+    with pytest.raises(UserError, match="the site holds stories 1 ... 209"):
+        download_stories(stories, 210, base_url="http://127.0.0.1:9/", **FAST)
+    assert not stories.exists()
+
+
+def test_a_full_disk_while_downloading_is_one_line_and_leaves_no_part(server, tmp_path, grimm_dir):
+    disk = tmp_path / "small"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.decode().strip()})")
+    try:
+        message = download_error(disk, server.url, num_files=20)
+        assert "cannot write it (no space left on device); nothing was saved: free some space" in message
+        assert not [name for name in os.listdir(disk) if name.startswith(".")]
+        assert all((disk / name).read_bytes() == (grimm_dir / name).read_bytes() for name in os.listdir(disk))
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -3,7 +3,9 @@ import argparse
 import csv
 import json
 import math
+import os
 import shutil
+import subprocess
 
 import numpy as np
 import pytest
@@ -153,3 +155,55 @@ def test_one_line_errors(tiny_run, grimm_dir, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(grimm_dir), "--files", "20-10"])
     assert exit_info.value.code == 2 and "20-10" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- one rule for story files, disk errors
+def test_a_fifo_named_like_a_story_is_named_as_a_fifo_with_or_without_files(tiny_run, grimm_dir, tmp_path, capsys):
+    shutil.copy(grimm_dir / "013.txt", tmp_path / "013.txt")
+    os.mkfifo(tmp_path / "014.txt")
+    for extra in ([], ["--files", "13-14"]):
+        code, err = _error(capsys, "--checkpoint", tiny_run, "--stories-dir", tmp_path, *extra)
+        assert code == 1 and "014.txt: a FIFO (named pipe), not a regular file" in err, err
+        assert "missing" not in err and "download" not in err
+
+
+def test_story_numbers_outside_the_site_are_left_out_with_a_warning_and_refused_with_files(tiny_run, grimm_dir,
+                                                                                             tmp_path, capsys):
+    for name in ("000.txt", "999.txt"):
+        shutil.copy(grimm_dir / "013.txt", tmp_path / name)
+    shutil.copy(grimm_dir / "014.txt", tmp_path / "014.txt")
+    assert main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(tmp_path)]) == 0
+    err = capsys.readouterr().err
+    assert "warning: left out 000.txt, 999.txt: not a story number of the site (1 ... 209)" in err
+    assert [row["story"] for row in _rows(tiny_run / "evaluate-14.csv")] == ["014.txt", "all"]
+    for number in ("0", "999"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(tmp_path), "--files", number])
+        assert exit_info.value.code == 2 and "1 ... 209" in capsys.readouterr().err
+
+
+def test_a_name_too_long_for_the_file_system_is_one_line_before_any_work(tiny_run, grimm_dir, capsys):
+    code, err = _error(capsys, "--checkpoint", tiny_run, "--stories-dir", grimm_dir, "--files", "13", "--name", "n" * 260)
+    assert code == 1 and "cannot write it (file name too long)" in err and "shorter name" in err
+    assert not list(tiny_run.glob("evaluate-nnn*")) and not list(tiny_run.glob(".*.tmp"))
+
+
+def test_many_scattered_stories_get_a_default_name_that_fits(tiny_run, grimm_dir, capsys):
+    odd = ",".join(str(n) for n in range(13, 100, 2))
+    assert main(["evaluate", "--checkpoint", str(tiny_run), "--stories-dir", str(grimm_dir), "--files", odd]) == 0
+    written = [p.name for p in tiny_run.glob("evaluate-13-99_44-stories_*.csv")]
+    assert len(written) == 1 and len(written[0]) < 60
+
+
+def test_a_read_only_run_folder_is_one_line_naming_it(tiny_run, grimm_dir, tmp_path, capsys):
+    disk = tmp_path / "ro"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        shutil.copytree(tiny_run, disk / "run")
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        code, err = _error(capsys, "--checkpoint", disk / "run", "--stories-dir", grimm_dir, "--files", "13")
+        assert code == 1 and f"{disk / 'run' / 'evaluate-13.csv'}: cannot write it (read-only file system)" in err
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)

@@ -197,3 +197,27 @@ def test_sigterm_ends_compare_and_evaluate_with_one_line(tiny_run, grimm_dir, tm
     assert [line for line in stderr.splitlines() if line.startswith("error")] == ["error: terminated"], stderr
     assert "Traceback" not in stderr
     assert not [p.name for p in run.rglob(".*.tmp")]
+
+
+# ---------------------------------------------------------------- a light seed folder of `study --export`
+def test_readers_on_a_light_seed_folder_say_what_it_is_and_what_to_do(tiny_run, grimm_dir, tmp_path, capsys):
+    import json
+    from reproduce.study import LIGHT_FILES
+    export = tmp_path / "export"
+    light = export / "seed-3"
+    light.mkdir(parents=True)
+    for name in LIGHT_FILES:
+        if (tiny_run / name).is_file():
+            shutil.copy(tiny_run / name, light / name)
+    (light / "summary.json").write_text(json.dumps({"steps": 4}))
+    (export / "study.json").write_text(json.dumps({"recipe": "book", "options": {"num_steps": 4}, "seeds": [3]}))
+    for argv in (["generate", "--checkpoint", light, "--length", "5"],
+                 ["evaluate", "--checkpoint", light, "--stories-dir", grimm_dir, "--files", "13"],
+                 ["compare", "--run", light, "--out", tmp_path / "out"]):
+        assert main([str(a) for a in argv]) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "damaged" not in err, err
+        assert f"{light}: a light seed folder exported by `study --export`" in err, err
+        assert "`python reproduce/main.py study --recipe book --seeds 3 --num-steps 4`" in err
+        assert str(export / "report.md") in err
+    assert sorted(p.name for p in light.iterdir()) == sorted(n for n in LIGHT_FILES if (light / n).exists())

@@ -14,7 +14,7 @@ article's quirks it keeps, and what its checkpoints save beyond the weights.
 import json
 from pathlib import Path
 
-from reproduce.argtypes import positive
+from reproduce.argtypes import positive, thread_count
 from reproduce.errors import UserError
 
 
@@ -25,7 +25,7 @@ def add_train_arguments(train_parser):
                        help="shakespeare-char: characters per session.run, the truncated back-propagation length "
                             "(default 1, the article's). Same as --num-unrollings, which is also the window length "
                             "of char-* (200) and the number of input words of aesop-word (3)")
-    group.add_argument("--threads", type=positive(int), metavar="N",
+    group.add_argument("--threads", type=thread_count, metavar="N",
                        help="threads of TensorFlow's intra- and inter-op pools (default: $REPRODUCE_THREADS, else "
                             "the book's session set-up); 1 leaves the other cores free")
     group.add_argument("--compare-cells", action="store_true",
