@@ -187,9 +187,9 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
                                 "(it must point at the folder holding 001.txt, 002.txt, ...)")
             if got.blank:
                 raise UserError(f"{url}: the server sent an empty file, not a story; check --base-url")
-            if got.binary:
-                raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
             digest = got.sha256.hexdigest()
+            if got.binary and digest != expected_sha256:     # binary data is taken only when its SHA-256 is known
+                raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
             if expected_sha256 and digest != expected_sha256:
                 raise UserError(differs_message(url, digest, expected_sha256, "nothing was saved: check --base-url, "
                                                 f"or keep it with {OTHER_CORPUS_FLAG}"))
@@ -208,7 +208,8 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
 def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_STORY_BYTES, expected_sha256=None):
     """Save `url` as `target`, whole or not at all; a body that breaks off is fetched again `retries` times.
 
-    A body larger than `max_bytes`, or (given `expected_sha256`) another file than expected, is refused.
+    A body larger than `max_bytes`, or (given `expected_sha256`) another file than expected, is refused;
+    so is binary data (a NUL byte) unless it is the file `expected_sha256` names (e.g. the book's .npy).
     Returns the saved file's SHA-256.
     """
     target = Path(target)
