@@ -149,6 +149,24 @@ def neighbour_lines(neighbours):
             for word, close_words in neighbours.items()]
 
 
+def shared_neighbours(first, second, rows, top_k=10):
+    """How alike two embeddings of one dictionary are: the mean fraction of its `top_k` nearest neighbours
+    that a row of `rows` has in both, neighbours searched among `rows` only.
+
+    For the book's vectors against ours, `rows` are the ids both dictionaries give the same word
+    (`reproduce.words.untied_ids`).
+    """
+    rows = np.asarray(rows)
+
+    def neighbour_sets(embeddings):
+        unit = embeddings[rows] / np.linalg.norm(embeddings[rows], axis=1, keepdims=True)
+        similarity = unit @ unit.T
+        np.fill_diagonal(similarity, -np.inf)
+        return [set(row) for row in np.argsort(-similarity, axis=1)[:, :top_k]]
+
+    return float(np.mean([len(a & b) / top_k for a, b in zip(neighbour_sets(first), neighbour_sets(second))]))
+
+
 @dataclasses.dataclass
 class CBOWResult:
     embeddings: np.ndarray      # [V, E] float32, rows L2-normalised (the book's `embeddings.npy`)

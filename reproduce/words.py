@@ -124,3 +124,8 @@ def tie_blocks(counter, reverse_dictionary):
         if word != UNK:
             blocks[counter[word]].append(index)
     return {count: (min(ids), max(ids)) for count, ids in blocks.items()}
+
+
+def untied_ids(counter, reverse_dictionary):
+    """The ids every tie order gives the same word: `UNK` and each word whose count no other word has."""
+    return sorted({0} | {first for first, last in tie_blocks(counter, reverse_dictionary).values() if first == last})

@@ -10,8 +10,9 @@ from http_server import StoryServer
 from reproduce.errors import UserError
 from reproduce.word2vec import (BOOK_EMBEDDINGS_SHA256, BOOK_EMBEDDINGS_SHAPE, BOOK_PROBE_WORDS, CBOWBatches,
                                 CBOWConfig, book_batch_examples, download_book_embeddings, load_book_embeddings,
-                                nearest_neighbours, neighbour_lines, save_embeddings, train_cbow)
-from reproduce.words import load_words
+                                nearest_neighbours, neighbour_lines, save_embeddings, shared_neighbours,
+                                train_cbow)
+from reproduce.words import load_words, untied_ids
 
 GOLDEN = SHARED / "golden"
 BOOK_EMBEDDINGS = GOLDEN / "book_ch8_embeddings.npy"
@@ -120,3 +121,23 @@ def test_download_refuses_another_file_and_saves_nothing(tmp_path):
         with pytest.raises(UserError, match="embeddings.npy: the server sent binary data"):
             download_book_embeddings(target, url=server.url + "embeddings.npy", retries=0)
     assert not target.exists() and list(target.parent.iterdir()) == []
+
+
+def test_shared_neighbours_tells_alike_from_unrelated():
+    vectors = np.random.RandomState(0).randn(60, 8)
+    rows = np.arange(0, 60, 2)
+    assert shared_neighbours(vectors, vectors, rows, top_k=5) == 1.0
+    assert shared_neighbours(vectors, vectors * 3 + 1e-6, rows, top_k=5) == 1.0
+    unrelated = np.random.RandomState(1).randn(60, 8)
+    assert shared_neighbours(vectors, unrelated, rows, top_k=5) < 0.5
+
+
+def test_untied_ids_are_unk_and_frequent_words_whose_rows_the_book_shares(corpus):
+    """147 ids keep their word in any tie order (none past id 322); the book's rows there are its own
+    neighbourhoods, which a shuffle of its rows destroys."""
+    book = load_book_embeddings(BOOK_EMBEDDINGS)
+    untied = untied_ids(corpus.counter, corpus.reverse_dictionary)
+    assert len(untied) == 147 and untied[:3] == [0, 1, 2] and max(untied) < 400
+    shuffled = book[np.random.RandomState(0).permutation(len(book))]
+    assert shared_neighbours(book, book, untied) == 1.0
+    assert shared_neighbours(book, shuffled, untied) < 0.2
