@@ -247,13 +247,15 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
                                 "(it must point at the folder holding 001.txt, 002.txt, ...)")
             if got.blank:
                 raise UserError(f"{url}: the server sent an empty file, not a story; check --base-url")
-            if got.binary:
-                raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
-            refusal = story_refusal(Path(tmp).read_bytes())
-            if refusal:
-                raise UserError(f"{url}: the server sent a file `train` and `evaluate` would refuse ({refusal[0]}); "
-                                "nothing was saved: check --base-url (the site's stories are ASCII)")
             digest = got.sha256.hexdigest()
+            if digest != expected_sha256:          # a file named by its SHA-256 (the book's .npy) is taken as it is
+                if got.binary:
+                    raise UserError(f"{url}: the server sent binary data (a NUL byte), not a story; check --base-url")
+                refusal = story_refusal(Path(tmp).read_bytes())
+                if refusal:
+                    raise UserError(f"{url}: the server sent a file `train` and `evaluate` would refuse "
+                                    f"({refusal[0]}); nothing was saved: check --base-url (the site's stories "
+                                    "are ASCII)")
             if expected_sha256 and digest != expected_sha256:
                 raise UserError(differs_message(url, digest, expected_sha256, "nothing was saved: check --base-url, "
                                                 f"or keep it with {OTHER_CORPUS_FLAG}"))
@@ -273,8 +275,9 @@ def fetch(session, url, target, timeout, retries=3, backoff=0.5, max_bytes=MAX_S
     """Save `url` as `target`, whole or not at all; a body that breaks off is fetched again `retries` times.
 
     A body larger than `max_bytes`, slower than `deadline` (seconds, all tries together) or `min_rate`
-    (bytes/s), or (given `expected_sha256`) another file than expected, is refused. Returns the saved
-    file's SHA-256.
+    (bytes/s), or (given `expected_sha256`) another file than expected, is refused. So is
+    binary data (a NUL byte) or a story `train` would refuse, unless it is the file `expected_sha256` names
+    (e.g. the book's .npy). Returns the saved file's SHA-256.
     """
     target = Path(target)
     pace = Pace(url, deadline, min_rate)
