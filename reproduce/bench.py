@@ -325,10 +325,6 @@ def machine_description(threads):
 
 
 def run(args):
-    output = Path(args.output)
-    if not output.parent.is_dir():                                    # before minutes of measuring
-        raise UserError(f"--output {output}: the folder {output.parent} does not exist; create it or give "
-                        "another path", exit_code=2)
     config = bench_config(args)
     check_output(args.output)                       # before the benchmark's minutes, not after
     threads = args.threads or available_cores()
