@@ -58,17 +58,21 @@ class BeamGraph:
         session.run(self.update, {self.parents: np.asarray(parents, dtype=np.int32)})
 
 
-def beam_segment(session, beam, current, beam_length, rng, final="top3", book_quirks=False):
-    """One segment: `beam_length` bigram ids continuing from `current`. All beams share the root state."""
+def beam_segment(session, beam, current, beam_length, rng, final="top3", book_quirks=False, exclude=()):
+    """One segment: `beam_length` bigram ids continuing from `current`. All beams share the root state. The ids
+    in `exclude` are never proposed (the word notebooks keep UNK, id 0, out of their beams)."""
     K = beam.size
     root = beam.step(session, [current] * K)[0]
-    candidates = np.argsort(root)[::-1][:K]
+    ranked = root.astype(np.float64)
+    ranked[list(exclude)] = -1.0
+    candidates = np.argsort(ranked)[::-1][:K]
     probabilities = root[candidates].astype(np.float64)
     sequences = [[int(c)] for c in candidates]
     parents = np.arange(K)
     for _ in range(beam_length - 1):
         children = beam.step(session, candidates).astype(np.float64)           # [K, V]
-        scores = children if book_quirks else probabilities[:, None] * children
+        scores = children.copy() if book_quirks else probabilities[:, None] * children
+        scores[:, list(exclude)] = -1.0
         best = np.argsort(scores.ravel())[::-1][:K]
         parents, candidates = best // children.shape[1], best % children.shape[1]
         beam.keep(session, parents)
@@ -86,15 +90,17 @@ def beam_segment(session, beam, current, beam_length, rng, final="top3", book_qu
 
 
 def beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng, final="top3",
-                  book_quirks=False):
-    """`length // beam_length` segments after the primer; returns the generated ids."""
-    beam = BeamGraph(model, min(beam_neighbors, model.vocabulary_size))
+                  book_quirks=False, beam=None, exclude=()):
+    """`length // beam_length` segments after the primer; returns the generated ids. `beam`: a beam graph
+    built before (any object with BeamGraph's `size`, `init`, `reset`, `step` and `keep`), else a BeamGraph
+    of `model` is added to its graph."""
+    beam = beam or BeamGraph(model, min(beam_neighbors, model.vocabulary_size))
     session.run(beam.init)
     for bigram_id in prime_ids[:-1]:
         beam.step(session, [bigram_id] * beam.size)
     ids, current = [], prime_ids[-1]
     for _ in range(length // beam_length):
-        segment = beam_segment(session, beam, current, beam_length, rng, final, book_quirks)
+        segment = beam_segment(session, beam, current, beam_length, rng, final, book_quirks, exclude)
         ids.extend(segment)
         current = segment[-1]
     session.run(beam.reset)

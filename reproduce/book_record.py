@@ -3,7 +3,9 @@
 The book's two printed training runs are named by `PRINTED_RUNS`: "lstm" (its main notebook) and "gru"
 (its extensions notebook, dropout 0.2). For each run: its per-step curve (`printed_curve`), the documents
 each step trained on (`printed_documents`) and the story it printed after each step (`printed_stories`).
-Besides them: what the book printed while reading its stories (`corpus_fingerprint`), its batch example
+The word notebooks' runs are named by `PRINTED_WORD_RUNS`: "deep" (`lstm_word2vec_rnn_api.ipynb`, 197 steps
+printed) and "lstm" (`lstm_word2vec.ipynb`, one step printed); `printed_word_steps` reads each step's documents,
+losses, perplexities and beam text. Besides them: what the book printed while reading its stories (`corpus_fingerprint`), its batch example
 (`batch_example`), the article's sample (`article_sample`) and the SHA-256 manifest of the stories it read
 (`STORIES_MANIFEST`). golden/README.md and golden/SOURCE.md say where each file comes from.
 """
@@ -86,3 +88,33 @@ def batch_example():
 def article_sample():
     """The book's LSTM story as the article excerpted it, on one line (its line breaks are the article's layout)."""
     return join_layout_lines(_text("book_ch8_lstm_sample.txt"))
+
+
+# ---------------------------------------------------------------- the word notebooks
+PRINTED_WORD_RUNS = {"deep": "book deep LSTM (RNN API)", "lstm": "book word2vec LSTM"}
+_WORD_OUTPUTS = {"deep": "book_ch8_rnn_api_training_output.txt", "lstm": "book_ch8_word2vec_output.txt"}
+# A step of the RNN-API notebook: `Training (Step: k)`, its documents `(1).(62)...`, the losses and perplexities,
+# `Reducing learning rate` when the plateau rule fired, then the beam text between rows of `=`.
+_DEEP_STEP = re.compile(r"Training \(Step: \d+\)\n((?:\(\d+\)\.)+)\nAverage loss at step (\d+): ([\d.]+)\n"
+                        r"\tPerplexity at step \d+: ([\d.]+)\n\nValid Perplexity: ([\d.]+)\n\n"
+                        r"(\t Reducing learning rate\n)?Generated Text after epoch \d+ ... \n=+ New text Segment =+\n"
+                        r" (.*?)\n={20,}\n", re.S)
+# The word2vec notebook printed `Processing step: k, Using learning rate: ...` before its documents.
+_LSTM_STEP = re.compile(r"Processing step: \d+, Using learning rate: [\d.]+\n((?:\(\d+\)\.)+)\n"
+                        r"Average loss at step (\d+): ([\d.]+)\n\tPerplexity at step \d+: ([\d.]+)\n\n"
+                        r"Valid Perplexity: ([\d.]+)\n\n()Generated Text after epoch \d+ ... \n"
+                        r"=+ New text Segment =+\n (.*?)\n={20,}\n", re.S)
+
+
+@functools.lru_cache(maxsize=None)
+def printed_word_steps(run):
+    """Word run "deep" or "lstm" -> one dict per printed step, with metrics.csv's keys: step, documents (the ids
+    it trained on, in order), average_loss, train_perplexity, valid_perplexity, learning_rate_reduced (1 where
+    the plateau rule fired after it) and text (the beam text it printed, its words space-separated)."""
+    if run not in PRINTED_WORD_RUNS:
+        raise ValueError(f"the book printed no word run {run!r}; its runs are {', '.join(PRINTED_WORD_RUNS)}")
+    pattern = _DEEP_STEP if run == "deep" else _LSTM_STEP
+    return [{"step": int(step), "documents": [int(d) for d in re.findall(r"\((\d+)\)", documents)],
+             "average_loss": float(loss), "train_perplexity": float(train), "valid_perplexity": float(valid),
+             "learning_rate_reduced": int(bool(reduced)), "text": " ".join(text.split())}
+            for documents, step, loss, train, valid, reduced, text in pattern.findall(_text(_WORD_OUTPUTS[run]))]

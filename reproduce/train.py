@@ -44,9 +44,10 @@ class Plateau:
         return False
 
 
-def split_documents(corpus, config):
-    """loop.md "Validation documents": the first `valid_docs` long documents lend their last
-    `steps_per_document` bigrams to validation. Checks the configuration before any graph is built."""
+def split_documents(corpus, config, long_enough=None, unit="bigrams"):
+    """loop.md "Validation documents": the first `valid_docs` documents longer than `long_enough` (default
+    10 x steps_per_document) lend their last `steps_per_document` bigrams (or words: `unit`) to validation.
+    Checks the configuration before any graph is built."""
     c = config
     if c.num_files < c.docs_per_step:
         raise UserError(f"--docs-per-step {c.docs_per_step} is more than the {c.num_files} documents read "
@@ -54,22 +55,23 @@ def split_documents(corpus, config):
     if c.steps_per_document < 2:
         raise UserError(f"--steps-per-document {c.steps_per_document}: validation runs steps_per_document // 2 "
                         "steps, so it must be at least 2", exit_code=2)
-    long_enough = 10 * c.steps_per_document
+    rule = "" if long_enough else "10 x --steps-per-document = "
+    long_enough = long_enough or 10 * c.steps_per_document
     long_doc_ids = [i for i, d in enumerate(corpus.data_list) if len(d) > long_enough][:c.valid_docs]
     if len(long_doc_ids) < c.valid_docs:
-        raise UserError(f"validation needs {c.valid_docs} documents longer than 10 x --steps-per-document = "
-                        f"{long_enough} bigrams; only {len(long_doc_ids)} of the {c.num_files} files are: "
-                        "read more files or lower --steps-per-document", exit_code=2)
+        raise UserError(f"validation needs {c.valid_docs} documents longer than {rule}{long_enough} {unit}; only "
+                        f"{len(long_doc_ids)} of the {c.num_files} files are: read more files or lower "
+                        "--steps-per-document", exit_code=2)
     train_texts = [d[:-c.steps_per_document] if i in long_doc_ids else d for i, d in enumerate(corpus.data_list)]
     shortest = min(range(len(train_texts)), key=lambda i: len(train_texts[i]))
     if len(train_texts[shortest]) < c.batch_size + 1:
         raise UserError(f"--batch-size {c.batch_size} is larger than {corpus.files[shortest].name}, which has "
-                        f"{len(train_texts[shortest])} training bigrams; lower --batch-size", exit_code=2)
+                        f"{len(train_texts[shortest])} training {unit}; lower --batch-size", exit_code=2)
     # A batch row shorter than the unrolling wraps around its segment, as the book's generator did
     # (004.txt gives 44 bigrams per row at batch 64, 50 unrollings); longer than the document is an error.
     if c.num_unrollings > len(train_texts[shortest]):
         raise UserError(f"--num-unrollings {c.num_unrollings} is more than the {len(train_texts[shortest])} "
-                        f"training bigrams of {corpus.files[shortest].name}; lower --num-unrollings", exit_code=2)
+                        f"training {unit} of {corpus.files[shortest].name}; lower --num-unrollings", exit_code=2)
     train_gens = [BatchGenerator(text, c.batch_size, c.num_unrollings) for text in train_texts]
     valid_gens = [BatchGenerator(corpus.data_list[i][-c.steps_per_document:], 1, 1) for i in long_doc_ids]
     return train_gens, valid_gens
