@@ -35,7 +35,7 @@ class BookModel:
         with self.graph.as_default():
             tf1.set_random_seed(config.seed)
             # Variables first, in a fixed order with explicit seeds, so both graph paths start equal.
-            cell = self.cell = CELLS[config.cell](V, H, seed=1000)
+            cell = self.cell = CELLS[config.cell](self._input_width(), H, seed=1000)
             self.w = weight_variable("w", [H, V], cell.weight_stddev, seed=1)
             self.b = bias_variable("b", [V], *cell.bias_range, seed=2)
             self.train_state = self._state_variables("saved_", B)
@@ -51,6 +51,10 @@ class BookModel:
             self.init = tf1.global_variables_initializer()
             self.saved_variables = tf1.global_variables()    # weights, saved states, Adam slots, global_step
             self.saver = tf1.train.Saver(self.saved_variables, max_to_keep=None)
+
+    def _input_width(self):
+        """The rows of each gate's input matrix: one per bigram (a subclass reading word vectors: their width)."""
+        return self.vocabulary_size
 
     def _state_variables(self, prefix, rows):
         """The saved output (and cell state) variables, of the kind `config.state_variables` names.

@@ -22,13 +22,14 @@ generate option the chosen sampler does not use.
 import dataclasses
 import os
 
-from reproduce import book
+from reproduce import book, words_deep, words_lstm
 from reproduce.argtypes import positive
 from reproduce.classics import aesop, aesop_context, char_rnn, shakespeare
 from reproduce.classics.configs import AesopConfig, AesopContextConfig, CharConfig, ShakespeareConfig
 from reproduce.config import Config, option_dest
 from reproduce.errors import UserError
 from reproduce.session import THREADS_ENV
+from reproduce.word_runs import DeepWordsConfig, WordsConfig
 
 # The options of `train` that every recipe reads.
 EVERY_RECIPE = frozenset({"recipe", "run_dir", "resume", "seed", "num_steps"})
@@ -49,6 +50,7 @@ class Recipe:
     random_start: bool                 # generation without --prime starts from a random place (--seed matters)
     values: dict = dataclasses.field(default_factory=dict)     # of the config fields that define the recipe
     extra_options: tuple = ()          # `train` options (argparse names) it reads beyond its config's
+    beam_length: int = 5               # generate --beam-length when not given
 
     @property
     def options(self):
@@ -98,6 +100,7 @@ class Recipe:
 BOOK_SAMPLERS = SAMPLERS
 CHAR_SAMPLERS = ("temperature", "top3", "greedy")
 WORD_SAMPLERS = ("greedy", "top3", "temperature")
+WORD_BEAM_SAMPLERS = ("beam-book", "beam", "top3")     # beam-book: the word notebooks' own beam search
 TEXT_OPTIONS = ("threads", "download")                 # a text file, downloaded with --download when absent
 
 RECIPES = {recipe.name: recipe for recipe in (
@@ -130,6 +133,14 @@ RECIPES = {recipe.name: recipe for recipe in (
            AesopConfig, aesop, WORD_SAMPLERS, False, extra_options=("threads",)),
     Recipe("aesop-context", "our variant of aesop-word: one-hot words, the story's last 40 words as context",
            AesopContextConfig, aesop_context, WORD_SAMPLERS, False, extra_options=("threads",)),
+    Recipe("book-words-deep", "the RNN-API word notebook: LSTMCells [64, 48, 32] with variational dropout over the "
+                              "book's word vectors, 251 steps, beam search of 5 words",
+           DeepWordsConfig, words_deep, WORD_BEAM_SAMPLERS, True, extra_options=("threads", "download"),
+           beam_length=5),
+    Recipe("book-words", "the word2vec notebook: the book's LSTM (128 units, dropout 0.2) over the book's word "
+                         "vectors, beam search of 20 words",
+           WordsConfig, words_lstm, WORD_BEAM_SAMPLERS, True, extra_options=("threads", "download"),
+           beam_length=20),
 )}
 BOOK_RECIPES = tuple(name for name, recipe in RECIPES.items() if recipe.is_book)
 
@@ -250,6 +261,7 @@ def check_generate_options(args, recipe):
                         exit_code=2)
     given = {name: getattr(args, name) for name in ("temperature", "beam_length", "beam_neighbors")
              if getattr(args, name) is not None}
+    given.setdefault("beam_length", recipe.beam_length)
     options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph, **given)
     if not options.temperature > 0:
         raise UserError(f"--temperature must be above 0 (got {options.temperature})", exit_code=2)

@@ -1,0 +1,175 @@
+"""`book-words-deep`: chapter 8's `lstm_word2vec_rnn_api.ipynb`, a deep LSTM through TensorFlow's RNN API.
+
+Kept from the notebook, on purpose:
+- a `MultiRNNCell` of three `LSTMCell`s [64, 48, 32], each in a `DropoutWrapper` (output keep 0.8,
+  `variational_recurrent=True`: one [1, units] mask per layer for the whole batch and all 50 steps of an
+  iteration), run by `dynamic_rnn` time-major over the word vectors (trainable, fine-tuned);
+- the loss `tf.contrib.seq2seq.sequence_loss` computed with `average_across_timesteps=False,
+  average_across_batch=True` and then summed over time (contrib is gone: `sequence_loss` mirrors it);
+- every training iteration and every validation word starts from a zero state (the notebook keeps no state
+  between `session.run`s; its valid perplexity is therefore that of one word without context);
+- the loop feeds the learning rate 0.0005 over the decayed schedule (`fed_learning_rate`, word_runs.py);
+- generation: the notebook's beam search, 5 beams of 5 words, UNK never proposed, one of the 3 best beams drawn.
+The dropout masks are drawn in numpy from (seed, iteration) and fed into the wrappers' noise tensors, so a
+resumed run draws what the uninterrupted run drew.
+"""
+import numpy as np
+import tensorflow as tf
+
+from reproduce import word_runs
+from reproduce.classics import common
+
+tf1 = tf.compat.v1
+
+
+def sequence_loss(logits, targets, weights):
+    """What `tf.contrib.seq2seq.sequence_loss(logits, targets, weights, average_across_timesteps=False,
+    average_across_batch=True)` computed, mirrored by hand: logits [B, T, V], targets and weights [B, T];
+    per time step the weighted mean over the batch of the softmax cross-entropy (the weights' sum plus 1e-12
+    as divisor, as contrib did), [T]."""
+    crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits) * weights
+    return tf.reduce_sum(crossent, axis=0) / (tf.reduce_sum(weights, axis=0) + 1e-12)
+
+
+class DeepWordModel:
+    """The notebook's graph in `self.graph`, its ops under the names the word loop reads."""
+
+    def __init__(self, config, vocabulary_size):
+        c = self.config = config
+        self.vocabulary_size = V = vocabulary_size
+        self.sizes = sizes = word_runs.layer_sizes(c.layer_nodes)
+        T, B, E = c.num_unrollings, c.batch_size, c.embedding_size
+        self.graph = tf.Graph()
+        with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
+            tf1.set_random_seed(c.seed)
+            self.train_inputs = tf1.placeholder(tf.int32, [T, B], name="train_inputs")
+            self.train_labels = tf1.placeholder(tf.int32, [T, B], name="train_labels")
+            self.valid_inputs = tf1.placeholder(tf.int32, [1], name="valid_inputs")
+            self.valid_labels = tf1.placeholder(tf.int32, [1], name="valid_labels")
+            self.embeddings = tf1.get_variable("embeddings", [V, E], initializer=tf1.zeros_initializer())
+            self.w = tf1.Variable(tf1.truncated_normal([sizes[-1], V], stddev=0.01, seed=1), name="w")
+            self.b = tf1.Variable(tf1.random_uniform([V], 0.0, 0.01, seed=2), name="b")
+            self.cells = [tf1.nn.rnn_cell.LSTMCell(n) for n in sizes]
+            dropped = [tf1.nn.rnn_cell.DropoutWrapper(cell, input_keep_prob=1.0, output_keep_prob=1.0 - c.dropout,
+                                                      state_keep_prob=1.0, variational_recurrent=True,
+                                                      input_size=tf.TensorShape([E]), dtype=tf.float32)
+                       for cell in self.cells]
+            # The wrappers' [1, units] uniform noise: fed at every iteration (train_feed).
+            self.dropout_noise = [wrapper._recurrent_output_noise for wrapper in dropped]
+            self.stacked = tf1.nn.rnn_cell.MultiRNNCell(self.cells)          # valid and generation: no dropout
+            self._build_train(tf1.nn.rnn_cell.MultiRNNCell(dropped))
+            self._build_valid()
+            self._build_optimizer()
+            self.reset_valid_state = tf.no_op()            # nothing to reset: every valid word starts from zeros
+            self.reset_train_state = tf.no_op()
+            self.init = tf1.global_variables_initializer()
+
+    def _build_train(self, stacked_dropout):
+        c, T, B = self.config, self.config.num_unrollings, self.config.batch_size
+        embedded = tf.nn.embedding_lookup(self.embeddings, self.train_inputs)          # [T, B, E]
+        outputs, _ = tf1.nn.dynamic_rnn(stacked_dropout, embedded, time_major=True,
+                                        initial_state=stacked_dropout.zero_state(B, tf.float32))
+        logits = tf.matmul(tf.reshape(outputs, [-1, self.sizes[-1]]), self.w) + self.b          # [T * B, V]
+        time_major_logits = tf.reshape(logits, [T, B, -1])
+        # The notebook's loss: the batch mean of each step's cross-entropy, summed over the 50 steps.
+        self.loss = tf.reduce_sum(sequence_loss(tf.transpose(time_major_logits, [1, 0, 2]),
+                                                tf.transpose(self.train_labels), tf.ones([B, T], tf.float32)))
+        prediction = tf.nn.softmax(logits)
+        picked = tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1)
+        # The book's perplexity: the mean of -log(p + 1e-10) of the true words (exp() taken later).
+        self.train_perplexity_without_exp = tf.reduce_sum(-tf.math.log(picked + 1e-10)) / (T * B)
+
+    def _build_valid(self):
+        embedded = tf.expand_dims(tf.nn.embedding_lookup(self.embeddings, self.valid_inputs), 0)     # [1, 1, E]
+        outputs, _ = tf1.nn.dynamic_rnn(self.stacked, embedded, time_major=True,
+                                        initial_state=self.stacked.zero_state(1, tf.float32))
+        prediction = tf.nn.softmax(tf.matmul(tf.reshape(outputs, [-1, self.sizes[-1]]), self.w) + self.b)
+        self.valid_perplexity_without_exp = tf.reduce_sum(
+            -tf.math.log(tf.gather(prediction[0], self.valid_labels) + 1e-10))
+
+    def _build_optimizer(self):
+        c = self.config
+        self.gstep = tf1.Variable(0, trainable=False, name="global_step")
+        decayed = tf1.train.exponential_decay(c.learning_rate, self.gstep, decay_steps=1, decay_rate=c.decay_rate)
+        # The notebook fed `tf_learning_rate` at every iteration; a fed value overrides the schedule here too.
+        self.learning_rate = tf1.placeholder_with_default(decayed, [], name="learning_rate")
+        optimizer = tf1.train.AdamOptimizer(self.learning_rate)
+        gradients, variables = zip(*optimizer.compute_gradients(self.loss))
+        gradients, _ = tf.clip_by_global_norm(gradients, c.clip_norm)
+        self.optimizer = optimizer.apply_gradients(zip(gradients, variables))
+        self.inc_gstep = tf1.assign(self.gstep, self.gstep + 1)
+
+    # ---------------------------------------------------------------- feeds and loop hooks
+    def train_feed(self, inputs, labels, iteration):
+        """Feed for one iteration from [T, B] id arrays: the fed learning rate and this iteration's masks."""
+        feed = {self.train_inputs: inputs, self.train_labels: labels}
+        if self.config.fed_learning_rate > 0:
+            feed[self.learning_rate] = self.config.fed_learning_rate
+        if self.config.dropout > 0:
+            noise = np.random.default_rng([self.config.seed, iteration])
+            feed.update({tensor: noise.random([1, n], dtype=np.float32)
+                         for tensor, n in zip(self.dropout_noise, self.sizes)})
+        return feed
+
+    def valid_feed(self, input_id, label_id):
+        return {self.valid_inputs: [input_id], self.valid_labels: [label_id]}
+
+    def current_learning_rate(self, session):
+        if self.config.fed_learning_rate > 0:
+            return self.config.fed_learning_rate
+        return float(session.run(self.learning_rate))
+
+    def load_embeddings(self, session, vectors):
+        with common.quiet_deprecations():
+            self.embeddings.load(vectors, session)
+
+    def beam_graph(self, size):
+        return DeepBeamGraph(self, size)
+
+
+class DeepBeamGraph:
+    """The notebook's beam variables and ops (beam.BeamGraph's interface): each layer's output and cell state for
+    `size` beams, stepped together through the stacked cells without dropout; not part of checkpoints."""
+
+    def __init__(self, model, size):
+        self.model, self.size = model, size
+        with model.graph.as_default(), common.quiet_deprecations(), tf1.name_scope("beam"):
+            self.saved = [(tf1.Variable(tf.zeros([size, n]), trainable=False, name=f"beam_output_{k}"),
+                           tf1.Variable(tf.zeros([size, n]), trainable=False, name=f"beam_state_{k}"))
+                          for k, n in enumerate(model.sizes)]
+            self.inputs = tf1.placeholder(tf.int32, [size], name="beam_inputs")
+            state = tuple(tf1.nn.rnn_cell.LSTMStateTuple(c=cell_state, h=output) for output, cell_state in self.saved)
+            # Each cell's `.call` (the notebook called its MultiRNNCell's): a legacy cell's `__call__` after the
+            # two `dynamic_rnn`s builds its step inside the graph of the last while loop it ran in.
+            output, new_state = tf.nn.embedding_lookup(model.embeddings, self.inputs), []
+            for cell, layer_state in zip(model.cells, state):
+                output, layer_state = cell.call(output, layer_state)
+                new_state.append(layer_state)
+            updates = [v.assign(new) for (output_var, state_var), layer in zip(self.saved, new_state)
+                       for v, new in ((output_var, layer.h), (state_var, layer.c))]
+            with tf.control_dependencies(updates):
+                self.predictions = tf.nn.softmax(tf.matmul(output, model.w) + model.b)
+            self.parents = tf1.placeholder(tf.int32, [size], name="beam_parents")
+            variables = [v for pair in self.saved for v in pair]
+            self.update = tf.group(*[v.assign(tf.gather(v, self.parents)) for v in variables])
+            self.reset = tf.group(*[v.assign(tf.zeros_like(v)) for v in variables])
+            self.init = tf1.variables_initializer(variables)
+
+    def step(self, session, ids):
+        """Feed one word id per beam; the [size, V] next-word distributions (the states updated)."""
+        return session.run(self.predictions, {self.inputs: np.asarray(ids, dtype=np.int32)})
+
+    def keep(self, session, parents):
+        session.run(self.update, {self.parents: np.asarray(parents, dtype=np.int32)})
+
+
+def build(config, vocabulary_size):
+    return DeepWordModel(config, vocabulary_size)
+
+
+def train(args, config):
+    return word_runs.WordRun(args, config, build).train()
+
+
+def generate(options, run, config):
+    return word_runs.generate(options, run, config, build)
