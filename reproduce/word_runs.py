@@ -48,8 +48,8 @@ def option(default, **metadata):
     return dataclasses.field(default=default, metadata=metadata)
 
 
-EMBEDDINGS_HELP = ("book-words*: book (default): the book's embeddings.npy (./embeddings.npy, fetched with "
-                   "--download, SHA-256 checked); cbow: our CBOW vectors, learnt from the stories first; or a .npy "
+EMBEDDINGS_HELP = ("book-words*: book (default): the book's embeddings.npy (./embeddings.npy, fetched from the "
+                   "book's repository when absent, SHA-256 checked); cbow: our CBOW vectors, learnt from the stories first; or a .npy "
                    "file of one row per word of this vocabulary")
 
 
@@ -115,6 +115,7 @@ class DeepWordsConfig(WordsConfig):
     recipe: str = recipe_field("book-words-deep")
     layer_nodes: str = option("64,48,32", help="book-words-deep: the units of each LSTM layer, bottom first "
                                                "(default 64,48,32)")
+    num_nodes: int = recipe_field(128)              # not read: --layer-nodes gives the layers' units
     batch_size: int = 32
     num_steps: int = 251
     # Notebook quirk, kept: its loop feeds `tf_learning_rate: 0.0005` at every iteration, which overrides the
@@ -161,7 +162,7 @@ def embeddings_of(config, corpus, download=False, log=print):
         vectors = train_cbow(corpus.data_list, corpus.reverse_dictionary, cbow, log=log).embeddings
         return vectors, {"source": "cbow", "rows": "this run's dictionary", **dataclasses.asdict(cbow)}
     path = Path(BOOK_EMBEDDINGS_FILE if config.embeddings == "book" else config.embeddings)
-    if config.embeddings == "book" and download:
+    if config.embeddings == "book" and (download or not path.is_file()):      # fetched like the stories
         with make_session() as session:
             download_book_embeddings(path, session=session)
     try:

@@ -1,0 +1,153 @@
+"""The word recipes (book-words-deep, book-words): the hand-written sequence loss, the beam search, the printed
+record they compare with, and tiny runs trained, restored in a fresh process, killed and resumed exactly."""
+import csv
+import itertools
+import signal
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from reproduce.beam import beam_segment
+from reproduce.book_record import printed_word_steps
+from reproduce.recipes import tiny_options
+from reproduce.session import THREADS_ENV
+from reproduce.word_runs import DeepWordsConfig, WordsConfig, book_documents
+from reproduce.words_deep import sequence_loss
+from tests.conftest import run_cli, run_here
+
+tf1 = tf.compat.v1
+
+
+def rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def without_clock(table):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in table]
+
+
+# ---------------------------------------------------------------- the loss
+def test_sequence_loss_is_contribs_weighted_batch_mean_per_step():
+    rng = np.random.default_rng(0)
+    B, T, V = 4, 3, 7
+    logits = rng.normal(size=[B, T, V]).astype(np.float32)
+    targets = rng.integers(0, V, size=[B, T]).astype(np.int32)
+    weights = rng.uniform(0.1, 2.0, size=[B, T]).astype(np.float32)
+    with tf.Graph().as_default(), tf1.Session() as session:
+        weighted, uniform, library = session.run([
+            sequence_loss(logits, targets, weights),
+            tf.reduce_sum(sequence_loss(logits, targets, tf.ones([B, T]))),
+            tf1.losses.sparse_softmax_cross_entropy(targets, logits)])
+    shifted = logits - logits.max(axis=2, keepdims=True)
+    crossent = np.log(np.exp(shifted).sum(axis=2)) - np.take_along_axis(shifted, targets[:, :, None], 2)[:, :, 0]
+    assert np.allclose(weighted, (crossent * weights).sum(axis=0) / (weights.sum(axis=0) + 1e-12), rtol=1e-5)
+    # Unit weights: the notebook's loss (summed over time) is T times the mean cross-entropy.
+    assert np.isclose(uniform, T * library, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- beam search
+class MarkovBeam:
+    """A hand-made model for beam_segment: the next word depends on the last one only (`table[last]`)."""
+
+    def __init__(self, table, size):
+        self.table, self.size = np.asarray(table), size
+
+    def step(self, session, ids):
+        return self.table[np.asarray(ids)]
+
+    def keep(self, session, parents):
+        pass
+
+
+# Greedy from 0 takes 1 (0.5) then anything at most 0.4; the best pair goes through 2: 0.45 x 0.9.
+TABLE = [[0.05, 0.5, 0.45, 0.0], [0.2, 0.4, 0.0, 0.4], [0.0, 0.05, 0.05, 0.9], [0.4, 0.3, 0.2, 0.1]]
+
+
+def best_sequence(start, length, exclude=()):
+    table = np.asarray(TABLE)
+    words = [w for w in range(len(table)) if w not in exclude]
+    scored = ((np.prod([table[a, b] for a, b in zip((start,) + seq, seq)]), seq)
+              for seq in itertools.product(words, repeat=length))
+    return list(max(scored)[1])
+
+
+def test_beam_keeps_the_most_probable_sequence():
+    beam = MarkovBeam(TABLE, size=3)
+    for length in (2, 3):
+        found = beam_segment(None, beam, 0, length, np.random.RandomState(0), final="best")
+        assert found == best_sequence(0, length)
+    assert beam_segment(None, beam, 0, 2, None, final="best")[:2] == [2, 3]           # not greedy's 1 first
+
+
+def test_beam_leaves_out_the_excluded_word():
+    beam = MarkovBeam(TABLE, size=2)
+    found = beam_segment(None, beam, 3, 2, np.random.RandomState(0), final="best", exclude=(0,))
+    assert found == best_sequence(3, 2, exclude=(0,)) == [2, 3] and best_sequence(3, 2) == [0, 1]
+
+
+# ---------------------------------------------------------------- the printed record
+def test_printed_word_runs():
+    deep = printed_word_steps("deep")
+    assert len(deep) == 197 and deep[0]["documents"] == [1, 62, 82, 67, 57, 87, 58, 10, 30, 6]
+    assert [row["valid_perplexity"] for row in deep[:3]] == [232.29, 195.28, 190.89]
+    assert deep[2]["learning_rate_reduced"] == 1 and deep[-1]["step"] == 197
+    assert printed_word_steps("lstm")[0]["valid_perplexity"] == 973.43
+    assert book_documents(DeepWordsConfig(num_steps=2, docs_per_step=3)) == [[1, 62, 82], [72, 20, 11]]
+    assert book_documents(WordsConfig(num_steps=1)) == [[16, 14, 76, 97, 11, 64, 81, 80, 68, 99]]
+
+
+# ---------------------------------------------------------------- tiny runs
+@pytest.fixture(scope="module")
+def deep_runs(grimm_dir, tmp_path_factory):
+    """A tiny book-words-deep run trained in this process, and the same run killed after its step-2 checkpoint
+    in a fresh process and resumed."""
+    folder = tmp_path_factory.mktemp("words-deep")
+    options = ["--recipe", "book-words-deep", "--stories-dir", grimm_dir, *tiny_options("book-words-deep")]
+    whole = run_here("train", *options, "--run-dir", folder / "whole", env={THREADS_ENV: "1"})
+    assert whole.returncode == 0, whole.stderr
+    killed = run_cli("train", *options, "--run-dir", folder / "killed",
+                     env={"REPRODUCE_CRASH_AT": "book-words-deep:2", THREADS_ENV: "1"})
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run_here("train", "--resume", "--run-dir", folder / "killed", env={THREADS_ENV: "1"})
+    assert resumed.returncode == 0, resumed.stderr
+    return folder / "whole", folder / "killed", resumed
+
+
+def test_deep_resume_continues_at_the_next_step(deep_runs):
+    whole, killed, resumed = deep_runs
+    assert "after step 2 of 3" in resumed.stdout and "step 3/3" in resumed.stdout and "step 2/3" not in resumed.stdout
+    assert without_clock(rows(killed / "metrics.csv")) == without_clock(rows(whole / "metrics.csv"))
+    assert (killed / "samples.txt").read_text() == (whole / "samples.txt").read_text()
+
+
+def test_deep_run_compares_with_the_printed_curve(deep_runs):
+    whole = deep_runs[0]
+    table = rows(whole / "book_comparison.csv")
+    assert [row["book_valid_perplexity"] for row in table] == ["232.29", "195.28", "190.89"]
+    assert (whole / "book_comparison.png").stat().st_size > 0
+    assert [row["learning_rate"] for row in rows(whole / "metrics.csv")] == ["0.0005"] * 3
+
+
+def test_deep_checkpoint_generates_in_a_fresh_process(deep_runs):
+    whole = deep_runs[0]
+    words = set(__import__("json").loads((whole / "vocab.json").read_text())["words"])
+    for sampler, length in (("beam-book", 10), ("top3", 7)):
+        result = run_cli("generate", "--checkpoint", whole, "--sampler", sampler, "--length", length, "--seed", "1")
+        assert result.returncode == 0, result.stderr
+        text = result.stdout.split()
+        assert len(text) == 1 + length and set(text) <= words
+        if sampler == "beam-book":
+            assert "UNK" not in text[1:]                     # the notebook keeps UNK out of its beams
+
+
+def test_book_words_trains_and_generates(grimm_dir, tmp_path):
+    run = tmp_path / "run"
+    trained = run_here("train", "--recipe", "book-words", "--stories-dir", grimm_dir, *tiny_options("book-words"),
+                       "--run-dir", run, env={THREADS_ENV: "1"})
+    assert trained.returncode == 0, trained.stderr
+    assert len(rows(run / "metrics.csv")) == 3 and (run / "book_comparison.png").is_file()
+    result = run_cli("generate", "--checkpoint", run, "--prime", "The king said", "--length", "40")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[:3] == ["the", "king", "said"] and len(result.stdout.split()) == 43
