@@ -17,6 +17,7 @@ book_comparison.csv and book_comparison.png (the run's curve beside the printed 
 """
 import dataclasses
 import hashlib
+import sys
 import time
 from pathlib import Path
 
@@ -88,7 +89,8 @@ class WordsConfig(RunConfig):
     # Beam text after each step: `sample_segments` segments of `sample_words` words (250 // 20 x 20), each from a
     # word drawn anywhere in a random document (`start_window` 0), in segments of `beam_length` words.
     sample_segments: int = recipe_field(2)
-    sample_words: int = recipe_field(240)
+    sample_words: int = option(240, help="book-words*: words of each text written after a step (default: the "
+                                         "notebook's, 240 for book-words, 500 for book-words-deep)")
     start_window: int = recipe_field(0)
     beam_length: int = recipe_field(20)
     beam_final: str = recipe_field("best")          # the notebook keeps the most probable beam
@@ -106,7 +108,7 @@ class WordsConfig(RunConfig):
     def tiny(cls):
         return cls(num_files=12, embeddings="cbow", embedding_size=16, cbow_passes=1, cbow_steps_per_doc=20,
                    num_nodes=16, batch_size=8, num_unrollings=5, num_steps=3, steps_per_document=10,
-                   docs_per_step=2, valid_docs=2)
+                   docs_per_step=2, valid_docs=2, sample_words=20)
 
 
 @dataclasses.dataclass
@@ -125,7 +127,7 @@ class DeepWordsConfig(WordsConfig):
     long_doc_words: int = recipe_field(1000)
     reset_train_state: bool = recipe_field(False)    # every iteration starts from zeros
     sample_segments: int = recipe_field(1)
-    sample_words: int = recipe_field(500)
+    sample_words: int = 500
     start_window: int = recipe_field(100)            # the first word: one of a random document's first 100
     beam_length: int = recipe_field(5)
     beam_final: str = recipe_field("top3")           # one of the 3 best beams, by their probability
@@ -214,15 +216,13 @@ def start_word(corpus, config, rng):
     return int(document[rng.randint(0, config.start_window or len(document))])
 
 
-def beam_text(session, model, beam, corpus, config, rng, first_id=None, length=None, beam_length=None,
-              final=None, book_quirks=True):
-    """One text as the notebooks write it after a step: a start word, then beam segments (their quirks:
-    `beam.beam_segment` with book_quirks). Returns the ids, the start word first."""
-    first = start_word(corpus, config, rng) if first_id is None else first_id
-    ids = beam_generate(session, model, [first], length or config.sample_words, beam_length or config.beam_length,
-                        beam.size, rng, final=final or config.beam_final, book_quirks=book_quirks, beam=beam,
-                        exclude=(0,) if config.beam_excludes_unk else ())
-    return [first] + ids
+def beam_text(session, model, beam, corpus, config, rng):
+    """The text the notebooks write after a step: a start word, then `sample_words` words of the notebook's beam
+    search (beam.beam_segment with its quirks). Returns the ids, the start word first."""
+    first = start_word(corpus, config, rng)
+    return [first] + beam_generate(session, model, [first], config.sample_words, config.beam_length, beam.size, rng,
+                                   final=config.beam_final, book_quirks=True, beam=beam,
+                                   exclude=(0,) if config.beam_excludes_unk else ())
 
 
 class WordRun:
@@ -285,7 +285,7 @@ class WordRun:
                 log(f"step {step + 1}/{c.num_steps}  train perplexity {row['train_perplexity']:.2f}  valid "
                     f"perplexity {row['valid_perplexity']:.2f}  {row['seconds']:.1f}s  "
                     + eta(started, step + 1 - first, c.num_steps - first)
-                    + ("  (plateau: learning rate step)" if row["learning_rate_reduced"] else ""))
+                    + ("  (plateau rule: global step + 1)" if row["learning_rate_reduced"] else ""))
             self.finish(session)
         return run.path
 
@@ -377,7 +377,18 @@ def prime_ids(prime, dictionary, warn):
     return [dictionary.get(w, 0) for w in words]
 
 
-def generate(options, run, config, build, warn=print):
+def recipe_commands(build):
+    """The `train(args, config)` and `generate(options, run, config)` of a word recipe whose model `build` makes."""
+    def train(args, config):
+        return WordRun(args, config, build).train()
+
+    def generate(options, run, config):
+        return generate_text(options, run, config, build)
+
+    return train, generate
+
+
+def generate_text(options, run, config, build, warn=lambda message: print(message, file=sys.stderr)):
     """The text `generate` prints: the notebook's beam search (beam-book), a textbook beam search (beam: ranked
     by joint probability, the best beam kept), or top-3 draws, after --prime or a start word drawn as the
     notebook did."""

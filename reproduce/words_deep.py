@@ -65,7 +65,7 @@ class DeepWordModel:
             self.init = tf1.global_variables_initializer()
 
     def _build_train(self, stacked_dropout):
-        c, T, B = self.config, self.config.num_unrollings, self.config.batch_size
+        T, B = self.config.num_unrollings, self.config.batch_size
         embedded = tf.nn.embedding_lookup(self.embeddings, self.train_inputs)          # [T, B, E]
         outputs, _ = tf1.nn.dynamic_rnn(stacked_dropout, embedded, time_major=True,
                                         initial_state=stacked_dropout.zero_state(B, tf.float32))
@@ -167,9 +167,4 @@ def build(config, vocabulary_size):
     return DeepWordModel(config, vocabulary_size)
 
 
-def train(args, config):
-    return word_runs.WordRun(args, config, build).train()
-
-
-def generate(options, run, config):
-    return word_runs.generate(options, run, config, build)
+train, generate = word_runs.recipe_commands(build)

@@ -51,9 +51,4 @@ def build(config, vocabulary_size):
     return WordLSTMModel(config, vocabulary_size)
 
 
-def train(args, config):
-    return word_runs.WordRun(args, config, build).train()
-
-
-def generate(options, run, config):
-    return word_runs.generate(options, run, config, build)
+train, generate = word_runs.recipe_commands(build)

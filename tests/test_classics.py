@@ -229,7 +229,8 @@ def test_refuse_comparison_names_its_runs(tmp_path):
     assert caught.value.exit_code == 2
     classics.refuse_comparison(tmp_path / "char-rnn")              # a run folder passes
     assert {name for name, recipe in RECIPES.items() if not recipe.is_book} == {
-        "shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word", "aesop-context"}
+        "shakespeare-char", "char-rnn", "char-lstm", "char-gru", "aesop-word", "aesop-context", "book-words",
+        "book-words-deep"}
 
 
 def test_usage_errors_are_one_line(tmp_path, capsys):

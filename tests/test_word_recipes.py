@@ -15,6 +15,7 @@ from reproduce.session import THREADS_ENV
 from reproduce.word_runs import DeepWordsConfig, WordsConfig, book_documents
 from reproduce.words_deep import sequence_loss
 from tests.conftest import run_cli, run_here
+from tests.test_beam import TableBeam
 
 tf1 = tf.compat.v1
 
@@ -48,19 +49,6 @@ def test_sequence_loss_is_contribs_weighted_batch_mean_per_step():
 
 
 # ---------------------------------------------------------------- beam search
-class MarkovBeam:
-    """A hand-made model for beam_segment: the next word depends on the last one only (`table[last]`)."""
-
-    def __init__(self, table, size):
-        self.table, self.size = np.asarray(table), size
-
-    def step(self, session, ids):
-        return self.table[np.asarray(ids)]
-
-    def keep(self, session, parents):
-        pass
-
-
 # Greedy from 0 takes 1 (0.5) then anything at most 0.4; the best pair goes through 2: 0.45 x 0.9.
 TABLE = [[0.05, 0.5, 0.45, 0.0], [0.2, 0.4, 0.0, 0.4], [0.0, 0.05, 0.05, 0.9], [0.4, 0.3, 0.2, 0.1]]
 
@@ -74,7 +62,7 @@ def best_sequence(start, length, exclude=()):
 
 
 def test_beam_keeps_the_most_probable_sequence():
-    beam = MarkovBeam(TABLE, size=3)
+    beam = TableBeam(TABLE, size=3)
     for length in (2, 3):
         found = beam_segment(None, beam, 0, length, np.random.RandomState(0), final="best")
         assert found == best_sequence(0, length)
@@ -82,7 +70,7 @@ def test_beam_keeps_the_most_probable_sequence():
 
 
 def test_beam_leaves_out_the_excluded_word():
-    beam = MarkovBeam(TABLE, size=2)
+    beam = TableBeam(TABLE, size=2)
     found = beam_segment(None, beam, 3, 2, np.random.RandomState(0), final="best", exclude=(0,))
     assert found == best_sequence(3, 2, exclude=(0,)) == [2, 3] and best_sequence(3, 2) == [0, 1]
 
@@ -130,11 +118,12 @@ def test_deep_run_compares_with_the_printed_curve(deep_runs):
     assert [row["learning_rate"] for row in rows(whole / "metrics.csv")] == ["0.0005"] * 3
 
 
-def test_deep_checkpoint_generates_in_a_fresh_process(deep_runs):
+def test_deep_checkpoint_generates(deep_runs):
+    """In a fresh process (the notebook's beam search), and in this one (top-3 draws)."""
     whole = deep_runs[0]
     words = set(__import__("json").loads((whole / "vocab.json").read_text())["words"])
-    for sampler, length in (("beam-book", 10), ("top3", 7)):
-        result = run_cli("generate", "--checkpoint", whole, "--sampler", sampler, "--length", length, "--seed", "1")
+    for sampler, length, run in (("beam-book", 10, run_cli), ("top3", 7, run_here)):
+        result = run("generate", "--checkpoint", whole, "--sampler", sampler, "--length", length, "--seed", "1")
         assert result.returncode == 0, result.stderr
         text = result.stdout.split()
         assert len(text) == 1 + length and set(text) <= words
