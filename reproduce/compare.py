@@ -278,7 +278,7 @@ def plot_perplexity(path, series, title, with_train):
     """series: [(label, per-step rows)]; valid solid, train dashed; a triangle where the rate was halved.
     The book's curves are black (LSTM) and grey (GRU); runs take matplotlib's colours."""
     plt = pyplot()
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # loaded to draw only
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for label, rows in series:
         steps = [row["step"] for row in rows]
