@@ -18,14 +18,18 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 from threadpoolctl import threadpool_limits
 
 from reproduce.argtypes import story_numbers
-from reproduce.recipes import BOOK_RECIPES, read_book_run
-from reproduce.files import check_writable, pyplot, save_figure, write_csv
-from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.data import SITE_STORIES, read_story, story_name, to_bigrams, to_ids
 from reproduce.errors import UserError
+from reproduce.files import check_writable, pyplot, save_figure, write_csv
+from reproduce.model import BookModel
+from reproduce.numpy_steps import NumpyModel
+from reproduce.recipes import BOOK_RECIPES, read_book_run
+from reproduce.rundir import RunDir, checkpoint_step
+from reproduce.session import session_config
 
 COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]
 STORY_FILE = re.compile(r"(\d{3})\.txt")
@@ -204,11 +208,6 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
 
     Returns {"rows", "csv", "figure", "step", "valid_perplexity", "seconds"}.
     """
-    import tensorflow as tf
-    from reproduce.model import BookModel
-    from reproduce.session import session_config
-    from reproduce.numpy_steps import NumpyModel
-
     run, config, vocabulary, prefix = book_run(checkpoint)
     paths = story_paths(stories_dir, numbers)
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]

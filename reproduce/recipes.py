@@ -263,8 +263,6 @@ def check_generate_options(args, recipe):
              if getattr(args, name) is not None}
     given.setdefault("beam_length", recipe.beam_length)
     options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph, **given)
-    if not options.temperature > 0:
-        raise UserError(f"--temperature must be above 0 (got {options.temperature})", exit_code=2)
     if options.length is not None and options.length <= 0:
         raise UserError(f"--length must be above 0 (got {options.length})", exit_code=2)
     if options.length is not None and options.length > MAX_GENERATE_LENGTH:
