@@ -28,6 +28,7 @@ from reproduce.beam import beam_generate
 from reproduce.book_record import PRINTED_WORD_RUNS, printed_word_steps
 from reproduce.classics import common
 from reproduce.config import RunConfig, recipe_field, stories_default
+from reproduce.curves import plot_perplexity
 from reproduce.download import make_session
 from reproduce.errors import UserError
 from reproduce.files import write_atomic, write_csv, write_json
@@ -346,7 +347,6 @@ COMPARISON = ["step", "train_perplexity", "valid_perplexity", "book_train_perple
 def compare_with_book(path, rows, config):
     """book_comparison.csv (per step: this run's and the book's train and valid perplexity, and whether the
     step trained on the documents the book's did) and book_comparison.png (both curves)."""
-    from reproduce.compare import plot_perplexity          # compare reads the recipes table, which reads this
     printed = {row["step"]: row for row in printed_word_steps(config.printed_run)}
     table = []
     for row in rows:
