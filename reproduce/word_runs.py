@@ -166,8 +166,13 @@ def embeddings_of(config, corpus, download=False, log=print):
         return vectors, {"source": "cbow", "rows": "this run's dictionary", **dataclasses.asdict(cbow)}
     path = Path(BOOK_EMBEDDINGS_FILE if config.embeddings == "book" else config.embeddings)
     if config.embeddings == "book" and (download or not path.is_file()):      # fetched like the stories
-        with make_session() as session:
-            download_book_embeddings(path, session=session)
+        try:
+            with make_session() as session:
+                download_book_embeddings(path, session=session)
+        except UserError as e:
+            reason = str(e).split("; check the network")[0]
+            raise UserError(f"{reason}; fetching the book's embeddings.npy into {path} failed: check the network, "
+                            "or give --embeddings the path of a copy, or --embeddings cbow", exit_code=2) from e
     try:
         raw = path.read_bytes()
     except OSError as e:
