@@ -23,11 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
-from reproduce.argtypes import probability, seed as seed_type
 from reproduce.beam import beam_generate
 from reproduce.book_record import PRINTED_WORD_RUNS, printed_word_steps
 from reproduce.classics import common
-from reproduce.config import RunConfig, recipe_field, stories_default
+from reproduce.config import Config, recipe_field
 from reproduce.curves import plot_perplexity
 from reproduce.download import make_session
 from reproduce.errors import UserError
@@ -56,52 +55,31 @@ EMBEDDINGS_HELP = ("book-words*: book (default): the book's embeddings.npy (./em
 
 
 @dataclasses.dataclass
-class WordsConfig(RunConfig):
-    """`book-words`: `lstm_word2vec.ipynb`'s LSTM with explicit variables over 128-d word vectors."""
+class WordsConfig(Config):
+    """`book-words`: `lstm_word2vec.ipynb`'s LSTM with explicit variables over 128-d word vectors. The bigram
+    recipes' Config (the notebook's hyperparameters and loop constants are theirs) with word vectors and the word
+    notebooks' beam search."""
     recipe: str = recipe_field("book-words")
-    stories_dir: str = dataclasses.field(default_factory=stories_default, metadata={
-        "help": "default: stories (env GRIMM_STORIES_DIR); a resumed run: its own, or the same stories elsewhere"})
-    num_files: int = 100
-    allow_other_corpus: bool = False
+    graph: str = recipe_field("fast")                  # the word vectors feed the fast graph's gates
+    chars_in_segment: int = recipe_field(500)          # not read: --sample-words
+    keep_last: int = recipe_field(3)                   # the classics' checkpoint rule (classics/common.py)
     embeddings: str = option("book", help=EMBEDDINGS_HELP)
     embedding_size: int = option(128, help="book-words*: the width of --embeddings cbow's vectors (default 128; "
                                            "a file's own width otherwise)")
     cbow_passes: int = option(10, help="book-words*: --embeddings cbow: passes over the stories (default 10)")
     cbow_steps_per_doc: int = option(100, help="book-words*: --embeddings cbow: batches per document and pass "
                                                "(default 100)")
-    num_nodes: int = 128
-    batch_size: int = 64
-    num_unrollings: int = 50
-    dropout: float = dataclasses.field(default=0.2, metadata={"type": probability})
-    num_steps: int = 26
-    steps_per_document: int = 100
-    docs_per_step: int = 10
-    valid_docs: int = 10
-    decay_threshold: int = 5
-    learning_rate: float = 0.001
-    decay_rate: float = dataclasses.field(default=0.5, metadata={"type": probability})
-    clip_norm: float = 5.0
-    doc_order: str = "random"           # random | book (the printed run's documents); checked in `open_run`
-    seed: int = dataclasses.field(default=0, metadata={"type": seed_type})
     # Notebook quirk, kept: validation documents are those longer than (num_steps + 1) x steps_per_document
     # words, computed from its 26 steps: 2,700.
     long_doc_words: int = recipe_field(2700)
-    reset_train_state: bool = recipe_field(True)     # after each document, as the notebook
     # Beam text after each step: `sample_segments` segments of `sample_words` words (250 // 20 x 20), each from a
     # word drawn anywhere in a random document (`start_window` 0), in segments of `beam_length` words.
     sample_segments: int = recipe_field(2)
     sample_words: int = option(240, help="book-words*: words of each text written after a step (default: the "
                                          "notebook's, 240 for book-words, 500 for book-words-deep)")
-    start_window: int = recipe_field(0)
     beam_length: int = recipe_field(20)
     beam_final: str = recipe_field("best")          # the notebook keeps the most probable beam
     beam_excludes_unk: bool = recipe_field(False)
-    # What BookModel reads (the bigram recipes' graph, reused with a word-vector input).
-    cell: str = recipe_field("lstm")
-    graph: str = recipe_field("fast")
-    save_dropped_output: bool = recipe_field(True)
-    state_variables: str = recipe_field("reference")
-    test_reset_stddev: float = recipe_field(0.05)
 
     printed_run = "lstm"                # book_record.PRINTED_WORD_RUNS
 
@@ -119,6 +97,7 @@ class DeepWordsConfig(WordsConfig):
     layer_nodes: str = option("64,48,32", help="book-words-deep: the units of each LSTM layer, bottom first "
                                                "(default 64,48,32)")
     num_nodes: int = recipe_field(128)              # not read: --layer-nodes gives the layers' units
+    state_variables: str = recipe_field("reference")  # not read: the RNN API's cells keep no state variables
     batch_size: int = 32
     num_steps: int = 251
     # Notebook quirk, kept: its loop feeds `tf_learning_rate: 0.0005` at every iteration, which overrides the
