@@ -6,7 +6,8 @@ through the story, as validation does (`train.perplexity_of`), and takes the boo
 the mean of -log(p + 1e-10) over the story's bigrams after its first. The steps run in numpy on the
 restored weights (`numpy_steps.py`), all stories side by side, so a hundred stories take seconds.
 Writes `evaluate-<name>.csv` and `evaluate-<name>.png` (perplexity per story, the checkpoint's valid
-perplexity marked) into the run folder and prints one summary line.
+perplexity marked) into the run folder and prints one summary line. A run of a word recipe (book-words,
+book-words-deep) is scored the same way on the stories read as words, stepping its graph in the session.
 """
 import csv
 import hashlib
@@ -21,16 +22,20 @@ import numpy as np
 import tensorflow as tf
 from threadpoolctl import threadpool_limits
 
+from reproduce import words_deep, words_lstm
 from reproduce.argtypes import story_numbers
 from reproduce.data import SITE_STORIES, read_story, story_name, to_bigrams, to_ids
 from reproduce.errors import UserError
 from reproduce.files import check_writable, pyplot, save_figure, write_csv
 from reproduce.model import BookModel
 from reproduce.numpy_steps import NumpyModel
-from reproduce.recipes import BOOK_RECIPES, read_book_run
+from reproduce.recipes import BOOK_RECIPES, RECIPES, read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.session import session_config
+from reproduce.word_runs import SessionSteps
+from reproduce.words import read_words
 
+WORD_MODULES = (words_deep, words_lstm)   # recipes whose runs read stories as words
 COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]
 STORY_FILE = re.compile(r"(\d{3})\.txt")
 CHUNK_ROWS = 8192                     # rows of the output layer computed at once
@@ -39,7 +44,8 @@ DEFAULT_NAME_CHARS = 100              # a default NAME longer than this is short
 
 def add_arguments(parser):
     parser.add_argument("--checkpoint", required=True,
-                        help="a run folder of a book recipe (its best checkpoint) or a checkpoint such as RUN/ckpt/model-12")
+                        help="a run folder of a book or word recipe (its best checkpoint) or a checkpoint such as "
+                             "RUN/ckpt/model-12")
     parser.add_argument("--stories-dir", required=True, help="the folder holding the stories (001.txt, ...)")
     parser.add_argument("--files", type=story_numbers, metavar="RANGES",
                         help="which stories: 101-209, or 7,12,30-40 (default: every NNN.txt in the folder)")
@@ -208,31 +214,47 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
 
     Returns {"rows", "csv", "figure", "step", "valid_perplexity", "seconds"}.
     """
-    run, config, vocabulary, prefix = book_run(checkpoint)
+    run, prefix = RunDir.find(checkpoint)
+    word_recipe = RECIPES.get(run.read_config().get("recipe"))
+    if word_recipe is None or word_recipe.module not in WORD_MODULES:
+        word_recipe = None
+        run, config, vocabulary, prefix = book_run(checkpoint)
+    else:
+        config, vocabulary = word_recipe.read_config(run), run.vocab()["words"]
+    unit = "words" if word_recipe else "bigrams"
     paths = story_paths(stories_dir, numbers)
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
     name = output_name(name, numbers)
     check_writable(run.path, [f"evaluate-{name}.csv", f"evaluate-{name}.png"])     # before the work, not after
     dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
-    stories = [to_ids(to_bigrams(read_story(p)), dictionary) for p in paths]
+    tokens = read_words if word_recipe else to_bigrams
+    stories = [to_ids(tokens(read_story(p)), dictionary) for p in paths]
     for path, ids in zip(paths, stories):
         if len(ids) < 2:
-            raise UserError(f"{path}: too short to score (fewer than 2 bigrams); leave it out with --files")
+            raise UserError(f"{path}: too short to score (fewer than 2 {unit}); leave it out with --files")
     if Path(stories_dir).resolve() == Path(config.stories_dir).resolve():
         seen = [n for n in numbers if n <= config.num_files]
         if seen:
             print(f"warning: {len(seen)} of these stories ({ranges_text(seen)}) are among the run's training "
                   "stories", file=sys.stderr)
 
-    model = BookModel(config, len(vocabulary))
+    model = word_recipe.build(config, len(vocabulary)) if word_recipe else BookModel(config, len(vocabulary))
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
-        steps = NumpyModel.from_session(session, model.cell, model.w, model.b)
-    started = time.monotonic()
-    # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
-    with threadpool_limits(limits=1, user_api="blas"):
-        rows = score_stories(steps, stories, [p.name for p in paths])
-    seconds = time.monotonic() - started
+        saver, variables = (None, None) if word_recipe else (model.saver, model.saved_variables)
+        if word_recipe:
+            with model.graph.as_default():
+                variables = tf.compat.v1.global_variables()
+                saver = tf.compat.v1.train.Saver(variables)
+        prefix = run.restore_for_reading(session, saver, variables, prefix)
+        # A word model steps in the session (every story side by side, one run per position, the state carried
+        # through the story); the book's bigram models in numpy on the restored weights.
+        steps = SessionSteps(session, model) if word_recipe else NumpyModel.from_session(session, model.cell,
+                                                                                         model.w, model.b)
+        started = time.monotonic()
+        # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
+        with threadpool_limits(limits=1, user_api="blas"):
+            rows = score_stories(steps, stories, [p.name for p in paths])
+        seconds = time.monotonic() - started
 
     step, valid = checkpoint_step_and_valid(run, prefix)
     csv_path, figure_path = run.path / f"evaluate-{name}.csv", run.path / f"evaluate-{name}.png"
@@ -244,7 +266,7 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     per_story = [row["perplexity"] for row in rows[:-1] if not math.isnan(row["perplexity"])]
     valid_text = f"valid {valid:.2f}" if valid is not None else "valid perplexity unknown"
     log(f"{run.path.name} (step {step}, {valid_text}) on {len(paths)} stories ({ranges_text(numbers)}): "
-        f"perplexity {pooled['perplexity']:.2f} over {pooled['bigrams']:,} bigrams "
+        f"perplexity {pooled['perplexity']:.2f} over {pooled['bigrams']:,} {unit} "
         f"(per story {min(per_story):.2f}-{max(per_story):.2f}), UNK {100 * pooled['unk_share']:.2f} %, "
         f"{seconds:.1f} s -> {csv_path}, {figure_path.name}")
     return {"rows": rows, "csv": csv_path, "figure": figure_path, "step": step, "valid_perplexity": valid,

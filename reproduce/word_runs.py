@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import tensorflow as tf
 
 from reproduce.beam import beam_generate
 from reproduce.book_record import PRINTED_WORD_RUNS, printed_word_steps
@@ -38,6 +39,8 @@ from reproduce.train import Plateau, split_documents, validate
 from reproduce.word2vec import (BOOK_EMBEDDINGS_SHA256, BOOK_EMBEDDINGS_URL, CBOWConfig, download_book_embeddings,
                                 load_book_embeddings, train_cbow)
 from reproduce.words import load_words, read_words, untied_ids
+
+tf1 = tf.compat.v1
 
 BEAM_NEIGHBORS = 5                           # both notebooks' beams
 BOOK_EMBEDDINGS_FILE = "embeddings.npy"      # where `--embeddings book` reads (and --download writes) the file
@@ -402,3 +405,28 @@ def generate_text(options, run, config, build, warn=lambda message: print(messag
                                 final=config.beam_final if quirks else "best", book_quirks=quirks, beam=beam,
                                 exclude=(0,) if config.beam_excludes_unk else ())
     return " ".join(words[i] for i in primer + ids)
+
+
+# ---------------------------------------------------------------- evaluate
+class SessionSteps:
+    """A word model's single step in a session, with numpy_steps.NumpyModel's interface (num_nodes, zero_states,
+    step, probabilities): what evaluate.story_losses steps through the stories, a story per row, state carried."""
+
+    def __init__(self, session, model):
+        self.session = session
+        self.ids, self.states_in, self.output, self.states_out = model.single_step()
+        self.num_nodes = int(self.output.shape[1])
+        with model.graph.as_default():
+            self.rows = tf1.placeholder(tf.float32, [None, self.num_nodes])
+            self.predictions = tf.nn.softmax(tf.matmul(self.rows, model.w) + model.b)
+
+    def zero_states(self, rows):
+        return tuple(np.zeros([rows, int(p.shape[1])], np.float32) for p in self.states_in)
+
+    def step(self, ids, states):
+        output, states = self.session.run([self.output, self.states_out],
+                                          {self.ids: ids, **dict(zip(self.states_in, states))})
+        return output, tuple(states)
+
+    def probabilities(self, outputs):
+        return self.session.run(self.predictions, {self.rows: outputs})

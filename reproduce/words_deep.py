@@ -126,6 +126,25 @@ class DeepWordModel:
     def beam_graph(self, size):
         return DeepBeamGraph(self, size)
 
+    def stacked_step(self, ids, states):
+        """One step of the stacked cells (no dropout) from word `ids`: `states` lists each layer's output and cell
+        state, bottom first; returns (the top output, the new states listed alike). Each cell's `.call`, as the
+        notebook called its MultiRNNCell's: a legacy cell's `__call__` after the two `dynamic_rnn`s would build
+        the step inside the graph of the last while loop it ran in."""
+        output, new_states = tf.nn.embedding_lookup(self.embeddings, ids), []
+        for cell, (h, c) in zip(self.cells, zip(states[::2], states[1::2])):
+            output, layer = cell.call(output, tf1.nn.rnn_cell.LSTMStateTuple(c=c, h=h))
+            new_states += [layer.h, layer.c]
+        return output, new_states
+
+    def single_step(self):
+        """(ids [rows], state placeholders [rows, units] as stacked_step lists them, top output, new states):
+        the step evaluate feeds, a story per row."""
+        with self.graph.as_default(), tf1.name_scope("single_step"):
+            ids = tf1.placeholder(tf.int32, [None], name="ids")
+            states = [tf1.placeholder(tf.float32, [None, n]) for n in self.sizes for _ in ("output", "state")]
+            return (ids, states, *self.stacked_step(ids, states))
+
 
 class DeepBeamGraph:
     """The notebook's beam variables and ops (beam.BeamGraph's interface): each layer's output and cell state for
@@ -138,15 +157,9 @@ class DeepBeamGraph:
                            tf1.Variable(tf.zeros([size, n]), trainable=False, name=f"beam_state_{k}"))
                           for k, n in enumerate(model.sizes)]
             self.inputs = tf1.placeholder(tf.int32, [size], name="beam_inputs")
-            state = tuple(tf1.nn.rnn_cell.LSTMStateTuple(c=cell_state, h=output) for output, cell_state in self.saved)
-            # Each cell's `.call` (the notebook called its MultiRNNCell's): a legacy cell's `__call__` after the
-            # two `dynamic_rnn`s builds its step inside the graph of the last while loop it ran in.
-            output, new_state = tf.nn.embedding_lookup(model.embeddings, self.inputs), []
-            for cell, layer_state in zip(model.cells, state):
-                output, layer_state = cell.call(output, layer_state)
-                new_state.append(layer_state)
-            updates = [v.assign(new) for (output_var, state_var), layer in zip(self.saved, new_state)
-                       for v, new in ((output_var, layer.h), (state_var, layer.c))]
+            output, new_states = model.stacked_step(self.inputs, [v for pair in self.saved for v in pair])
+            updates = [v.assign(new) for pair, new_pair in zip(self.saved, zip(new_states[::2], new_states[1::2]))
+                       for v, new in zip(pair, new_pair)]
             with tf.control_dependencies(updates):
                 self.predictions = tf.nn.softmax(tf.matmul(output, model.w) + model.b)
             self.parents = tf1.placeholder(tf.int32, [size], name="beam_parents")

@@ -46,6 +46,14 @@ class WordLSTMModel(BookModel):
         """The notebook's per-beam state variables and ops (beam.BeamGraph), added to this graph."""
         return BeamGraph(self, size)
 
+    def single_step(self):
+        """(ids [rows], state placeholders [rows, H], output, new states): the step evaluate feeds, a story per row."""
+        with self.graph.as_default(), tf1.name_scope("single_step"):
+            ids = tf1.placeholder(tf.int32, [None], name="ids")
+            states = [tf1.placeholder(tf.float32, [None, self.config.num_nodes]) for _ in self.cell.state_names]
+            output, new_states = self.cell.fused(self.single_step_gates(ids), states)
+            return ids, states, output, list(new_states)
+
 
 def build(config, vocabulary_size):
     return WordLSTMModel(config, vocabulary_size)

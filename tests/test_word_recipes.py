@@ -2,6 +2,7 @@
 record they compare with, and tiny runs trained, restored in a fresh process, killed and resumed exactly."""
 import csv
 import itertools
+import json
 import signal
 
 import numpy as np
@@ -121,7 +122,7 @@ def test_deep_run_compares_with_the_printed_curve(deep_runs):
 def test_deep_checkpoint_generates(deep_runs):
     """In a fresh process (the notebook's beam search), and in this one (top-3 draws)."""
     whole = deep_runs[0]
-    words = set(__import__("json").loads((whole / "vocab.json").read_text())["words"])
+    words = set(json.loads((whole / "vocab.json").read_text())["words"])
     for sampler, length, run in (("beam-book", 10, run_cli), ("top3", 7, run_here)):
         result = run("generate", "--checkpoint", whole, "--sampler", sampler, "--length", length, "--seed", "1")
         assert result.returncode == 0, result.stderr
@@ -140,3 +141,30 @@ def test_book_words_trains_and_generates(grimm_dir, tmp_path):
     result = run_cli("generate", "--checkpoint", run, "--prime", "The king said", "--length", "40")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:3] == ["the", "king", "said"] and len(result.stdout.split()) == 43
+
+
+def test_evaluate_scores_a_word_run_with_the_state_carried(deep_runs, corpora_dir):
+    """evaluate's per-story perplexity (all stories side by side) equals feeding the story word by word through
+    the generation step of the restored model, one row, the state carried."""
+    from reproduce.classics import common
+    from reproduce.data import read_story, to_ids
+    from reproduce.recipes import RECIPES
+    from reproduce.rundir import RunDir
+    from reproduce.words import read_words
+    whole = deep_runs[0]
+    result = run_here("evaluate", "--checkpoint", whole, "--stories-dir", corpora_dir / "grimm-unseen",
+                      "--files", "101-102")
+    assert result.returncode == 0, result.stderr
+    scored = rows(whole / "evaluate-101-102.csv")
+    run = RunDir(whole)
+    recipe = RECIPES["book-words-deep"]
+    config, words = recipe.read_config(run), run.vocab()["words"]
+    ids = to_ids(read_words(read_story(corpora_dir / "grimm-unseen" / "101.txt")), {w: i for i, w in enumerate(words)})
+    model = recipe.build(config, len(words))
+    best = json.loads((whole / "best" / "best.json").read_text())["checkpoint"]        # what evaluate scores
+    with common.restored(run, model, str(whole / "best" / best)) as session:
+        one = model.beam_graph(1)
+        session.run(one.init)
+        nll = [-np.log(one.step(session, [a])[0][b] + 1e-10) for a, b in zip(ids[:-1], ids[1:])]
+    assert scored[0]["story"] == "101.txt" and int(scored[0]["bigrams"]) == len(ids)
+    assert np.isclose(float(scored[0]["perplexity"]), np.exp(np.mean(nll)), rtol=1e-4)
