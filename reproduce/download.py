@@ -31,7 +31,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, SITE_STORIES, differs_message, read_story_bytes,
                             site_story_hashes, stories_folder, story_filenames, story_name, story_refusal)
-from reproduce.errors import UserError, write_failed
+from reproduce.errors import UserError, disk_failure, write_failed
 from reproduce.files import remove_stale_temporaries
 from reproduce.progress import rate_and_eta
 
@@ -313,11 +313,14 @@ def check_base_url(base_url):
 
 
 def _prepare_folder(stories_dir):
+    if stories_dir.exists() and not stories_dir.is_dir():
+        raise UserError(f"--stories-dir {stories_dir}: a file, not a folder; choose another --stories-dir",
+                        exit_code=2)
     try:
         stories_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(stories_dir, unnamed_parts=True)
     except OSError as e:
-        raise UserError(f"{stories_dir}: cannot use it as the stories folder ({e.strerror}); "
+        raise UserError(f"{stories_dir}: cannot use it as the stories folder ({disk_failure(e)[0]}); "
                         "choose another --stories-dir") from e
 
 
