@@ -380,13 +380,11 @@ def download_stories(stories_dir="stories", num_files=100, base_url=None, timeou
                 digest = fetch(session, base_url + name, stories_dir / name, timeout, retries=retries,
                                backoff=backoff, max_bytes=max_bytes, expected_sha256=expected, deadline=deadline,
                                min_rate=min_rate)
-            except NotOnSite:
-                if not missing_ok:
-                    raise
-                absent.append(name)
-                continue
             except UserError as e:
-                have = len(names) - len(wanted) + count - 1
+                if missing_ok and isinstance(e, NotOnSite):
+                    absent.append(name)
+                    continue
+                have = len(names) - len(wanted) + count - 1 - len(absent)
                 raise UserError(f"{e} [{have} of {len(names)} stories are in {stories_dir}/; "
                                 "a re-run fetches only the missing ones]", e.exit_code) from e
             if name in book and digest != book[name]:

@@ -7,7 +7,6 @@ folder's `heldout.json`, which `compare` reports beside the valid perplexity and
 A story the site or the folder lacks is named in one line and the score is over those present; the
 held-out part never fails the run it scores.
 """
-import math
 from pathlib import Path
 
 from reproduce.data import SITE_STORIES, story_name
@@ -26,15 +25,15 @@ CHECKPOINT_KINDS = ("best", "last")
 
 
 def present_stories(stories_dir, num_files, log):
-    """The numbers of 101-209 whose file is in `stories_dir` and past the run's training stories
-    (`num_files`); the others named in one line."""
+    """(present, missing): the numbers of 101-209 past the run's training stories (`num_files`) whose file is
+    in `stories_dir`, and the others, named in one line when `log` is given."""
     folder = Path(stories_dir)
     candidates = [n for n in HELDOUT_NUMBERS if n > num_files]
     if len(candidates) < len(HELDOUT_NUMBERS):
         log(f"held-out stories: {HELDOUT_NUMBERS[0]}-{num_files} left out, the run trained on them")
     present = [n for n in candidates if (folder / story_name(n)).is_file()]
     missing = [n for n in candidates if n not in present]
-    if missing:
+    if missing and log:
         log(f"held-out stories: {len(missing)} of the {len(candidates)} are not in {folder}/ "
             f"({ranges_text(missing)}); scoring the {len(present)} present")
     return present, missing
@@ -44,12 +43,13 @@ def checkpoint_name(run, prefix):
     return str(Path(prefix).resolve().relative_to(run.path.resolve()))
 
 
-def score_run(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print):
+def score_run(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print, name_missing=True):
     """Score the run's checkpoints of `kinds` ("best", "last") on the held-out stories present in
-    `stories_dir`; write heldout.json into the run folder and return it (None when no story is present)."""
+    `stories_dir` (those missing named in one line with `name_missing`); write heldout.json into the run folder
+    and return it (None when no story is present)."""
     run = RunDir.open(run_dir)
     config, vocab = read_book_run(run, "held-out scoring")
-    present, missing = present_stories(stories_dir, config.num_files, log)
+    present, missing = present_stories(stories_dir, config.num_files, log if name_missing else None)
     if not present:
         return None
     paths = [Path(stories_dir) / story_name(n) for n in present]
@@ -74,17 +74,17 @@ def score_run(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print):
 
 
 def describe(heldout, kind="best"):
-    """`perplexity 21.79 on 109 stories (101-209), best checkpoint best/model-24 (step 24, valid 17.53)`."""
+    """`best checkpoint best/model-24 (step 24): perplexity 21.79 on 109 stories (101-209), valid 17.53`."""
     entry = heldout[kind]
-    valid = f"valid {entry['valid_perplexity']:.2f}" if entry["valid_perplexity"] is not None else "valid unknown"
-    return (f"perplexity {entry['perplexity']:.2f} on {heldout['scored']} stories ({heldout['stories']}), "
-            f"{kind} checkpoint {entry['checkpoint']} (step {entry['step']}, {valid})")
+    valid = f"{entry['valid_perplexity']:.2f}" if entry["valid_perplexity"] is not None else "unknown"
+    return (f"{kind} checkpoint {entry['checkpoint']} (step {entry['step']}): perplexity {entry['perplexity']:.2f} "
+            f"on {heldout['scored']} stories ({heldout['stories']}), valid {valid}")
 
 
-def score_safely(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print):
+def score_safely(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print, name_missing=True):
     """score_run, any failure one line and None: the held-out part never fails the run it scores."""
     try:
-        return score_run(run_dir, stories_dir, kinds, log)
+        return score_run(run_dir, stories_dir, kinds, log, name_missing)
     except UserError as error:
         log(f"held-out: not scored: {error}")
     except Exception as error:                      # a bug here must not lose hours of training
@@ -103,16 +103,18 @@ def main_job(run_dir, stories_dir, base_url=None, log=print):
         return None
     try:
         download_stories(stories_dir, numbers=list(HELDOUT_NUMBERS), base_url=base_url, missing_ok=True, log=log)
+        downloaded = True                           # the stories the site lacks are named already
     except UserError as error:
         log(f"held-out stories: the download stopped: {error}")
-    return score_safely(run_dir, stories_dir, ("best",), log)
+        downloaded = False
+    return score_safely(run_dir, stories_dir, ("best",), log, name_missing=not downloaded)
 
 
 def closing_line(heldout):
     """The main job's last line on the held-out stories."""
     if heldout is None:
         return f"Held-out perplexity (stories {HELDOUT_TEXT}): not measured (see the held-out lines above)"
-    return f"Held-out {describe(heldout)}"
+    return f"Held-out perplexity of the {describe(heldout)}"
 
 
 def read_heldout(run, best_checkpoint):
@@ -128,6 +130,3 @@ def read_heldout(run, best_checkpoint):
                       f"{best_checkpoint}: its held-out figures are left out")
     return heldout, None
 
-
-def is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

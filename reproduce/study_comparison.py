@@ -18,12 +18,14 @@ from reproduce.book_record import PRINTED_RUNS, printed_curve
 from reproduce.config import printed_run
 from reproduce.errors import UserError
 from reproduce.heldout import HELDOUT_TEXT
-from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
 from reproduce.study_report import (HELDOUT_FIGURES, band_or_none, check_writable, current_report, disk_errors,
                                     perplexity_axes, run_figures, seed_medians_inside)
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
 HELDOUT = HELDOUT_FIGURES["best"]
+STORIES_FIGURE = "heldout_stories.png"
+STORIES_CSV = "heldout_stories.csv"
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
@@ -44,11 +46,17 @@ def compare_studies(study_dirs, out_dir):
     with disk_errors("--out", out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         plot_studies(out_dir / "comparison.png", studies)
+        plot_story_medians(out_dir / STORIES_FIGURE, studies)
+        stories = sorted({story for s in studies for story in s["story_medians"]}, key=int)
+        write_csv(out_dir / STORIES_CSV, ["story", *names],
+                  [{"story": story, **{s["name"]: s["story_medians"].get(story, "") for s in studies}}
+                   for story in stories])
         write_json(out_dir / "comparison.json", comparison)
         write_atomic(out_dir / "comparison.md", comparison_markdown(comparison))
     for p in comparison["pairs"]:
         print("\n".join((p["best"], p["heldout"]["line"], p["stories"]["line"])))
-    print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png)")
+    print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png, {STORIES_FIGURE}, "
+          f"{STORIES_CSV})")
     return comparison
 
 
@@ -107,9 +115,11 @@ def story_pair(a, b):
     common = sorted(set(medians_a) & set(medians_b), key=int)
     lower_a = sum(medians_a[story] < medians_b[story] for story in common)
     lower_b = sum(medians_b[story] < medians_a[story] for story in common)
+    lacking = " and ".join(s["name"] for s in (a, b) if not s["story_medians"])
     line = (f"{a['name']} vs {b['name']}, held-out perplexity per story (median over seeds): {a['name']} lower on "
             f"{lower_a}, {b['name']} lower on {lower_b} of the {len(common)} stories both have" if common else
-            f"{a['name']} vs {b['name']}, held-out perplexity per story: no held-out story both have scores of")
+            f"{a['name']} vs {b['name']}, held-out perplexity per story: "
+            + (f"no figures of {lacking}" if lacking else "no held-out story scored by both"))
     return {"stories": len(common), "lower_first": lower_a, "lower_second": lower_b, "line": line}
 
 
@@ -157,7 +167,8 @@ def comparison_markdown(comparison):
     for label, figures in comparison["book"].items():
         lines.append(f"| {label} (printed) | | | 1 | {figures[FIGURES[0]]:.2f} | {figures[FIGURES[1]]} | "
                      f"{figures[FIGURES[2]]:.2f} | | |")
-    lines += ["", "## Pairs", ""]
+    lines += ["", "## Pairs", "",
+              f"![held-out perplexity per story, median over each study's seeds]({STORIES_FIGURE})", ""]
     for p in comparison["pairs"]:
         lines += [f"- {p['best']}", f"- {p['heldout']['line']}", f"- {p['stories']['line']}"]
     without = [f"{s['name']} (seeds {', '.join(map(str, s['heldout_seeds_without']))})"
@@ -186,5 +197,26 @@ def plot_studies(path, studies):
     panels[0].set_ylabel("perplexity")
     panels[1].legend(fontsize=7)
     figure.suptitle("studies compared on bands of seeds")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_story_medians(path, studies):
+    """Each study's held-out perplexity per story (the median over its seeds), story by story."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(12, 4.5))
+    for study, colour in zip(studies, itertools.cycle(COLOURS)):
+        stories = sorted(study["story_medians"], key=int)
+        axes.plot([int(story) for story in stories], [study["story_medians"][story] for story in stories], ".-",
+                  color=colour, linewidth=1, label=f"{study['name']}: median of {len(study['seeds'])} seeds"
+                  if stories else f"{study['name']}: no held-out figures")
+    if not any(study["story_medians"] for study in studies):
+        axes.text(0.5, 0.5, "no held-out figures", ha="center", va="center", transform=axes.transAxes)
+    axes.set_yscale("log")
+    axes.set_xlabel(f"story (file number, {HELDOUT_TEXT})")
+    axes.set_ylabel("held-out perplexity (best checkpoint)")
+    axes.set_title("held-out perplexity per story: median over each study's seeds")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
     figure.tight_layout()
     save_figure(figure, path)

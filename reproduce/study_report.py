@@ -18,7 +18,7 @@ from reproduce import text_metrics
 from reproduce.book_record import PRINTED_RUNS, printed_curve
 from reproduce.compare import compare_run, curve_summary
 from reproduce.errors import UserError, describe_error
-from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
 from reproduce.heldout import HELDOUT_TEXT, score_safely
 from reproduce.recipes import read_book_config
 from reproduce.rundir import RunDir, read_json_object
@@ -34,6 +34,8 @@ TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table pla
 SUMMARY = "summary.json"
 REPORT = "report.json"
 HELDOUT_FIGURE = "heldout.png"
+HELDOUT_CSV = "heldout.csv"
+HELDOUT_COLUMNS = tuple(f"{kind}_{key}" for kind in ("best", "last") for key in ("step", "valid_perplexity", "perplexity"))
 HELDOUT_FIGURES = {"best": "held-out perplexity (best checkpoint)", "last": "held-out perplexity (last checkpoint)"}
 
 
@@ -325,8 +327,8 @@ def heldout_section(heldouts):
     valid and held-out perplexity of its best and last checkpoint, their bands, Spearman's rank correlation of
     valid and held-out perplexity of the best checkpoints, and each story's median over the seeds."""
     scored = {seed: h for seed, h in heldouts.items() if h is not None}
-    by_seed = {str(seed): {f"{kind}_{key}": h[kind][key] for kind in ("best", "last")
-                           for key in ("valid_perplexity", "perplexity", "step")} for seed, h in scored.items()}
+    by_seed = {str(seed): {column: h[column.split("_", 1)[0]][column.split("_", 1)[1]] for column in HELDOUT_COLUMNS}
+               for seed, h in scored.items()}
     pairs = [(h["best"]["valid_perplexity"], h["best"]["perplexity"]) for h in scored.values()
              if h["best"]["valid_perplexity"] is not None]
     stories = sorted({story for h in scored.values() for story in h["best"]["per_story"]}, key=int)
@@ -351,10 +353,12 @@ def heldout_summary(section):
     rho = section["spearman"]
     rho_text = (f"Spearman {rho:+.2f} between valid and held-out over {section['spearman_pairs']} seeds"
                 if rho is not None else f"too few seeds ({section['spearman_pairs']}) for a rank correlation")
-    without = (f"; missing for seeds {', '.join(map(str, section['seeds_without']))}"
-               if section["seeds_without"] else "")
+    without = (f"; no held-out figures for seed{'s' if len(section['seeds_without']) > 1 else ''} "
+               f"{', '.join(map(str, section['seeds_without']))} (a summary of an older study, or no story of them "
+               "in the stories folder)" if section["seeds_without"] else "")
+    seeds = len(section["seeds"])
     return (f"best checkpoints {best['median']:.2f} ({best['min']:.2f}-{best['max']:.2f}) over "
-            f"{len(section['seeds'])} seeds; {rho_text}{without}")
+            f"{seeds} seed{'s' if seeds > 1 else ''}; {rho_text}{without}")
 
 
 # ---------------------------------------------------------------- the report
@@ -413,11 +417,14 @@ def write_report(study_dir):
               f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
     plot_story_measures(study_dir / "story_measures.png", measures, book_label)
     plot_heldout(study_dir / HELDOUT_FIGURE, heldout, f"{config.recipe}: valid and held-out perplexity per seed")
+    write_csv(study_dir / HELDOUT_CSV, ["seed", *HELDOUT_COLUMNS, "stories"],
+              [{"seed": seed, **row, "stories": heldout["stories_scored"][seed]} for seed, row in heldout["by_seed"].items()])
     write_json(study_dir / REPORT, report)
     write_atomic(study_dir / "report.md", report_markdown(report))
     print(f"Verdict: {report['verdict']}")
     print(f"Held-out stories {HELDOUT_TEXT}: {heldout_summary(heldout)}")
-    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png, {HELDOUT_FIGURE})")
+    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png, {HELDOUT_FIGURE}, "
+          f"{HELDOUT_CSV})")
     return report
 
 
@@ -533,7 +540,8 @@ def plot_heldout(path, section, title):
     for kind, style in (("best", dict(color="tab:blue")), ("last", dict(facecolors="none", edgecolors="tab:orange"))):
         points = [(seed, row[f"{kind}_valid_perplexity"], row[f"{kind}_perplexity"])
                   for seed, row in section["by_seed"].items() if row[f"{kind}_valid_perplexity"] is not None]
-        axes.scatter([p[1] for p in points], [p[2] for p in points], label=f"{kind} checkpoint", **style)
+        axes.scatter([p[1] for p in points], [p[2] for p in points], label=f"{kind} checkpoint (labelled by seed)",
+                     **style)
         for seed, valid, heldout in points:
             axes.annotate(seed, (valid, heldout), fontsize=7, xytext=(3, 3), textcoords="offset points")
     if not section["by_seed"]:

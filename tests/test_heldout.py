@@ -110,6 +110,9 @@ def test_every_seed_is_scored_on_the_held_out_stories_as_evaluate_scores_it(held
     assert report["figures_by_seed"]["0"]["held-out perplexity (best checkpoint)"] == heldout["best"]["perplexity"]
     assert "## Held-out stories 101-209" in (study_dir / "report.md").read_text()
     assert (study_dir / "heldout.png").stat().st_size > 10_000
+    assert (study_dir / "heldout.csv").read_text().splitlines()[0] == ("seed,best_step,best_valid_perplexity,"
+                                                                        "best_perplexity,last_step,"
+                                                                        "last_valid_perplexity,last_perplexity,stories")
     assert "Held-out stories 101-209: best checkpoints " in result.stdout
 
 
@@ -146,7 +149,7 @@ def test_summaries_without_held_out_figures_are_said_to_lack_them(heldout_study,
     path.write_text(json.dumps(summary))
     capsys.readouterr()
     assert main(["study", "--report-only", str(old)]) == 0
-    assert "missing for seeds 1" in capsys.readouterr().out
+    assert "no held-out figures for seed 1 (a summary of an older study" in capsys.readouterr().out
     report = json.loads((old / "report.json").read_text())
     assert (report["heldout"]["seeds"], report["heldout"]["seeds_without"]) == ([0], [1])
     assert report["figures_by_seed"]["1"]["held-out perplexity (best checkpoint)"] is None
@@ -185,6 +188,9 @@ def test_studies_are_compared_on_held_out_perplexity_and_story_by_story(heldout_
     low_band = comparison["studies"][0]["bands"]["held-out perplexity (best checkpoint)"]
     high_band = comparison["studies"][1]["bands"]["held-out perplexity (best checkpoint)"]
     assert high_band["median"] == pytest.approx(10 * low_band["median"])
+    assert (out / "heldout_stories.png").stat().st_size > 10_000
+    rows = (out / "heldout_stories.csv").read_text().splitlines()
+    assert rows[0] == "story,low,high,none" and len(rows) == 1 + 107 and rows[1].startswith("101,")
     markdown = (out / "comparison.md").read_text()
     assert "No held-out figures (older summaries, or no story of 101-209 in the stories folder): none (seeds 0, 1)" \
         in markdown
