@@ -22,6 +22,9 @@ HELDOUT_NUMBERS = tuple(range(101, SITE_STORIES + 1))
 HELDOUT_TEXT = ranges_text(HELDOUT_NUMBERS)
 HELDOUT_FILE = "heldout.json"
 CHECKPOINT_KINDS = ("best", "last")
+# what compare reads of each checkpoint's entry in heldout.json
+CHECKPOINT_FIELDS = {"checkpoint": str, "step": (int, type(None)), "perplexity": (int, float),
+                     "valid_perplexity": (int, float, type(None))}
 
 
 def present_stories(stories_dir, num_files, log):
@@ -33,7 +36,10 @@ def present_stories(stories_dir, num_files, log):
         log(f"held-out stories: {HELDOUT_NUMBERS[0]}-{num_files} left out, the run trained on them")
     present = [n for n in candidates if (folder / story_name(n)).is_file()]
     missing = [n for n in candidates if n not in present]
-    if missing and log:
+    if missing and log and not present:
+        log(f"held-out stories: none of {ranges_text(missing)} is in {folder}/, so none is scored; `python "
+            f"reproduce/main.py download --stories-dir {folder} --files {ranges_text(missing)}` fetches them")
+    elif missing and log:
         log(f"held-out stories: {len(missing)} of the {len(candidates)} are not in {folder}/ "
             f"({ranges_text(missing)}); scoring the {len(present)} present")
     return present, missing
@@ -123,8 +129,12 @@ def read_heldout(run, best_checkpoint):
     path = run.path / HELDOUT_FILE
     if not path.is_file():
         return None, None
-    heldout = read_json_object(path, {"scored": int, "stories": str, "missing": list, "best": dict},
-                               what="delete it: the main job writes it again")
+    what = "delete it: the main job writes it again"
+    heldout = read_json_object(path, {"scored": int, "stories": str, "missing": list, "best": dict}, what=what)
+    for key, kinds in CHECKPOINT_FIELDS.items():
+        if not isinstance(heldout["best"].get(key), kinds):
+            raise UserError(f"{path}: field 'best.{key}' is {heldout['best'].get(key)!r:.60}, not what it should be; "
+                            f"{what}")
     if heldout["best"].get("checkpoint") != best_checkpoint:
         return None, (f"{HELDOUT_FILE} scores {heldout['best'].get('checkpoint')}, not the best checkpoint "
                       f"{best_checkpoint}: its held-out figures are left out")
