@@ -3,7 +3,8 @@ printed run, report.md/report.json and the figures. `study` writes it; `study --
 writes it again when it no longer matches the seed folders).
 
 A seed folder `seed-<k>/` is a run folder; a finished one has `summary.json` (its recipe, seed, options and
-`compare_run` dict), which is all the report reads of it. The seeds of one study must agree on recipe,
+`compare_run` dict, with the held-out perplexity of its best and last checkpoint on the stories 101-209 of
+its stories folder), which is all the report reads of it. The seeds of one study must agree on recipe,
 training options and step count: a band of unlike runs means nothing, so the report refuses the odd one.
 """
 import contextlib
@@ -159,7 +160,8 @@ def is_light(run_dir):
 
 
 def read_summary(run_dir):
-    """seed-<k>/summary.json, checked; None when there is none, or when the seed has trained on past it."""
+    """seed-<k>/summary.json, checked; None when there is none, when the seed has trained on past it, or when it
+    has no held-out figures (written before they were) and the seed's checkpoints are there to compute them."""
     path = run_dir / SUMMARY
     if not path.is_file():
         return None
@@ -171,6 +173,8 @@ def read_summary(run_dir):
         check_fields(path, summary["comparison"]["heldout"], HELDOUT_SHAPE, what, "comparison.heldout")
     if (run_dir / "ckpt").is_dir() and RunDir(run_dir).steps()[:1] != [summary["steps"]]:
         return None                                # continued with more --num-steps: computed again when finished
+    if (run_dir / "ckpt").is_dir() and "heldout" not in summary["comparison"]:
+        return None                                # computed again, with the held-out figures
     return summary
 
 

@@ -194,3 +194,18 @@ def test_studies_are_compared_on_held_out_perplexity_and_story_by_story(heldout_
     markdown = (out / "comparison.md").read_text()
     assert "No held-out figures (older summaries, or no story of 101-209 in the stories folder): none (seeds 0, 1)" \
         in markdown
+
+
+def test_a_summary_without_held_out_figures_is_computed_again_from_its_checkpoints(heldout_study, tmp_path,
+                                                                                     capsys):
+    study_dir = tmp_path / "study"
+    shutil.copytree(heldout_study[0], study_dir)
+    path = study_dir / "seed-0" / "summary.json"
+    summary = json.loads(path.read_text())
+    scored = summary["comparison"].pop("heldout")            # as a study made before held-out scoring wrote it
+    path.write_text(json.dumps(summary))
+    (study_dir / "seed-0" / "heldout.json").unlink()
+    assert main(["study", "--report-only", str(study_dir)]) == 0
+    assert "seed-0: held-out: best checkpoint best/model-2 (step 2): perplexity" in capsys.readouterr().out
+    assert json.loads(path.read_text())["comparison"]["heldout"]["best"] == scored["best"] | {
+        "seconds": json.loads(path.read_text())["comparison"]["heldout"]["best"]["seconds"]}
