@@ -465,7 +465,7 @@ def _summary_lines(report):
 def heldout_text(heldout):
     """The held-out figure of a report in words: `perplexity 21.79 on 109 stories (101-209), ...`."""
     if heldout is None:
-        return f"not measured ({HELDOUT_FILE}: the main job scores stories {HELDOUT_TEXT})"
+        return f"not measured (no current {HELDOUT_FILE} in the run folder; the main job writes it)"
     missing = f"; not scored, missing: {ranges_text(heldout['missing'])}" if heldout["missing"] else ""
     return describe(heldout) + missing
 

@@ -32,7 +32,7 @@ def present_stories(stories_dir, num_files, log):
     in `stories_dir`, and the others, named in one line when `log` is given."""
     folder = Path(stories_dir)
     candidates = [n for n in HELDOUT_NUMBERS if n > num_files]
-    if len(candidates) < len(HELDOUT_NUMBERS):
+    if len(candidates) < len(HELDOUT_NUMBERS) and log:
         log(f"held-out stories: {HELDOUT_NUMBERS[0]}-{num_files} left out, the run trained on them")
     present = [n for n in candidates if (folder / story_name(n)).is_file()]
     missing = [n for n in candidates if n not in present]
