@@ -3,6 +3,8 @@ import argparse
 import math
 import os
 
+from reproduce.data import SITE_STORIES
+
 
 def number(text, kind=float):
     """`text` as a number of `kind`; a float must be finite (no option means anything at infinity or NaN)."""
@@ -100,7 +102,7 @@ def number_ranges(text, low, high):
 
 def story_numbers(text):
     """`7,12,30-40` -> [7, 12, 30, ..., 40]: story numbers of the book's site (1 ... 209), sorted, each once."""
-    from reproduce.data import SITE_STORIES as last
+    last = SITE_STORIES
     try:
         return number_ranges(text, 1, last)
     except ValueError as e:
@@ -110,5 +112,5 @@ def story_numbers(text):
 
 def story_count(text):
     """How many of the site's stories, from 001.txt: 1 ... 209."""
-    from reproduce.data import SITE_STORIES as last
+    last = SITE_STORIES
     return at_most(last, int, f" (the site holds stories 1 ... {last})")(text)

@@ -133,7 +133,7 @@ def _load_batches(spec):
 
 def work_book_graph(spec):
     """Train the book's graph (literal or fast) for the timed iterations; the fast one saves a checkpoint."""
-    from reproduce.model import BookModel
+    from reproduce.model import BookModel    # here, not at the top: it turns off eager execution, Keras's mode
 
     graph, cell = BOOK_CONTENDERS[spec["name"]]
     config = Config.from_dict({**spec["config"], "graph": graph, "cell": cell})
@@ -161,7 +161,7 @@ def work_book_graph(spec):
 
 def work_pytorch(spec):
     """nn.Embedding + nn.LSTM + nn.Linear, Adam, gradient norm clipped at 5, state carried like the book's."""
-    import torch
+    import torch                             # each worker loads only its own framework
     from torch import nn
     from torch.nn import functional
 

@@ -15,7 +15,7 @@ import tensorflow as tf
 from reproduce import provenance, text_metrics
 from reproduce.book_record import PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve, printed_stories
 from reproduce.data import fingerprint, load_corpus, same_stories
-from reproduce.errors import UserError, describe_error
+from reproduce.errors import UserError, describe_error, disk_failure
 from reproduce.evaluate import ranges_text
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.heldout import HELDOUT_FILE, HELDOUT_TEXT, describe, read_heldout
@@ -283,7 +283,7 @@ def plot_perplexity(path, series, title, with_train):
     """series: [(label, per-step rows)]; valid solid, train dashed; a triangle where the rate was halved.
     The book's curves are black (LSTM) and grey (GRU); runs take matplotlib's colours."""
     plt = pyplot()
-    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # loaded to draw only
     figure, axes = plt.subplots(figsize=(8, 4.5))
     for label, rows in series:
         steps = [row["step"] for row in rows]
@@ -443,7 +443,8 @@ def _output_folder(run_paths, out_dir):
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise UserError(f"--out {out}: cannot create this folder ({e.strerror})") from e
+        meaning, advice = disk_failure(e)
+        raise UserError(f"--out {out}: cannot create this folder ({meaning}); {advice}") from e
     return out
 
 

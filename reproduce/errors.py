@@ -4,6 +4,8 @@ import contextlib
 import errno
 import os
 import signal
+import sys
+import traceback
 
 
 class UserError(Exception):
@@ -140,8 +142,6 @@ def say_when_done(line):
 def report_errors(action, debug=False):
     """Run `action()`; a UserError, Ctrl-C or SIGTERM becomes one line on stderr, and on success the lines
     of `say_when_done` follow. Returns the exit status."""
-    import sys
-    import traceback
     previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
     previous_int_handler = signal.getsignal(signal.SIGINT)
     if previous_int_handler is signal.default_int_handler:       # not where SIGINT is ignored (a background job)

@@ -22,13 +22,13 @@ import tensorflow as tf
 from threadpoolctl import threadpool_limits
 
 from reproduce.argtypes import story_numbers
-from reproduce.recipes import BOOK_RECIPES, read_book_run
-from reproduce.files import check_writable, pyplot, save_figure, write_csv
-from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.data import SITE_STORIES, read_story, story_name, to_bigrams, to_ids
 from reproduce.errors import UserError
+from reproduce.files import check_writable, pyplot, save_figure, write_csv
 from reproduce.model import BookModel
 from reproduce.numpy_steps import NumpyModel
+from reproduce.recipes import BOOK_RECIPES, read_book_run
+from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.session import session_config
 
 COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]

@@ -2,6 +2,8 @@
 import sys
 import time
 
+from tqdm import tqdm
+
 
 def format_seconds(seconds):
     """`1h05m` or `3m07s`."""
@@ -26,10 +28,6 @@ def rate_and_eta(started, done, total, unit, per_done=1):
 
 
 def progress_bar(total, description):
-    """A tqdm bar on a terminal (none when output is a file or a pipe, or tqdm is missing)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:                                 # progress bars are a nicety, never a requirement
-        return None
+    """A tqdm bar on a terminal (none when output is a file or a pipe)."""
     return tqdm(total=total, desc=description, unit="it", leave=False, disable=None, mininterval=0.5,
                 file=sys.stderr)

@@ -12,6 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy
+import tensorflow as tf
+
 REPO = Path(__file__).resolve().parent.parent
 # The extensions that select TensorFlow's and numpy's CPU kernels (oneDNN, Eigen): their presence can move floats.
 KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "neon", "asimd")
@@ -46,9 +49,6 @@ def _git():
 
 def environment(session_config=None):
     """This process's environment as a JSON-ready dict; `session_config` the tf ConfigProto its sessions use."""
-    import numpy
-    import tensorflow as tf
-
     cpu_model, cpu_flags = cpu()
     threads = None
     if session_config is not None:

@@ -251,8 +251,6 @@ def check_generate_options(args, recipe):
     given = {name: getattr(args, name) for name in ("temperature", "beam_length", "beam_neighbors")
              if getattr(args, name) is not None}
     options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph, **given)
-    if not options.temperature > 0:
-        raise UserError(f"--temperature must be above 0 (got {options.temperature})", exit_code=2)
     if options.length is not None and options.length <= 0:
         raise UserError(f"--length must be above 0 (got {options.length})", exit_code=2)
     if options.length is not None and options.length > MAX_GENERATE_LENGTH:

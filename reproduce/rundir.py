@@ -28,9 +28,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
+from reproduce import provenance
 from reproduce.checkpoints import checkpoint_files, crash_point, remove_checkpoint, restore, restore_for_use
 from reproduce.errors import UserError, describe_error, disk_failure, interrupts_as_errors, say_when_done
 from reproduce.files import remove_stale_temporaries, write_atomic, write_json
+from reproduce.session import session_config
 
 
 RUNS_ROOT = Path("checkpoints")
@@ -310,8 +312,6 @@ class RunDir:
         """Add this training session (the start or a resume; at its first checkpoint, so that a session that
         trained nothing adds nothing) to environment.json: versions, CPU, threads, commit, command line
         (provenance.py)."""
-        from reproduce import provenance
-        from reproduce.session import session_config
         provenance.record(self.path, session_config(), write_json)
         self.environment_recorded = True
 
