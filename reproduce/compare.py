@@ -16,7 +16,9 @@ from reproduce import provenance, text_metrics
 from reproduce.book_record import PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve, printed_stories
 from reproduce.data import fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError, describe_error, disk_failure
+from reproduce.evaluate import ranges_text
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.heldout import HELDOUT_FILE, HELDOUT_TEXT, describe, read_heldout
 from reproduce.model import BookModel
 from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
@@ -255,7 +257,7 @@ def compare_run(run_path, cache):
                      f"in {config.stories_dir}")
     book_model = "gru" if config.cell == "gru" else "lstm"
     book_models = ["lstm", "gru"] if book_model == "gru" else ["lstm"]
-    return {
+    report = {
         "run": str(run.path), "name": run.path.name, "recipe": config.recipe, "cell": config.cell,
         "seed": config.seed, "steps": history[-1]["step"], "num_steps": config.num_steps, "notes": notes,
         "environment": provenance.describe(provenance.load(run.path)),
@@ -268,6 +270,9 @@ def compare_run(run_path, cache):
         },
         "story": story_part(run, config, vocabulary, history, corpus_index, book_model),
     }
+    report["heldout"], outdated = read_heldout(run, report["story"]["article_sample"]["checkpoint"])
+    notes += [outdated] if outdated else []
+    return report
 
 
 # ---------------------------------------------------------------- figures
@@ -376,6 +381,8 @@ def run_markdown(report, figures, level):
               "| | first valid | best valid | last valid | learning rate halved after steps | steps |",
               "|---|---|---|---|---|---|", _curve_row("this run", curves["ours"])]
     lines += [_curve_row(book_labels[name], summary) for name, summary in curves["book"].items()]
+    lines += ["", f"Held-out stories {HELDOUT_TEXT} (the site's stories the book never read): "
+                  f"{heldout_text(report.get('heldout'))}."]
 
     sample = story["article_sample"]
     book_label = book_labels[story["book_model"]]
@@ -452,7 +459,16 @@ def _summary_lines(report):
             f"{ours['last_valid']:.2f}; the book's: best {book['best_valid']:.2f} (step {book['best_step']}), "
             f"last {book['last_valid']:.2f}",
             f"  story: {verdicts.count('inside')} of {len(verdicts)} measures inside the book's range; "
-            f"the article's sample has perplexity {sample['perplexity']:.2f} under this model"]
+            f"the article's sample has perplexity {sample['perplexity']:.2f} under this model",
+            f"  held-out stories: {heldout_text(report.get('heldout'))}"]
+
+
+def heldout_text(heldout):
+    """The held-out figure of a report in words: `perplexity 21.79 on 109 stories (101-209), ...`."""
+    if heldout is None:
+        return f"not measured (no current {HELDOUT_FILE} in the run folder; the main job writes it)"
+    missing = f"; not scored, missing: {ranges_text(heldout['missing'])}" if heldout["missing"] else ""
+    return describe(heldout) + missing
 
 
 def compare_runs(run_dirs, out_dir=None):

@@ -203,6 +203,36 @@ def plot_story_perplexity(path, rows, valid, step, title):
     save_figure(figure, path)
 
 
+def story_ids(paths, vocabulary):
+    """Each story as ids of the run's vocabulary; a story too short to score is a one-line error."""
+    dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
+    stories = [to_ids(to_bigrams(read_story(p)), dictionary) for p in paths]
+    for path, ids in zip(paths, stories):
+        if len(ids) < 2:
+            raise UserError(f"{path}: too short to score (fewer than 2 bigrams); leave it out with --files")
+    return stories
+
+
+def checkpoint_steps(run, config, vocabulary, prefixes, say=True):
+    """[(prefix restored, numpy_steps.NumpyModel)] of each checkpoint prefix of `run` (None: the best one)."""
+    model = BookModel(config, len(vocabulary))
+    restored = []
+    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
+        for prefix in prefixes:
+            prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix, say=say)
+            restored.append((prefix, NumpyModel.from_session(session, model.cell, model.w, model.b)))
+    return restored
+
+
+def timed_scores(steps, stories, names):
+    """(score_stories rows, seconds taken)."""
+    started = time.monotonic()
+    # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = score_stories(steps, stories, names)
+    return rows, time.monotonic() - started
+
+
 def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     """Score the checkpoint on the stories; write evaluate-<name>.csv and .png into the run folder.
 
@@ -213,26 +243,15 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
     name = output_name(name, numbers)
     check_writable(run.path, [f"evaluate-{name}.csv", f"evaluate-{name}.png"])     # before the work, not after
-    dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
-    stories = [to_ids(to_bigrams(read_story(p)), dictionary) for p in paths]
-    for path, ids in zip(paths, stories):
-        if len(ids) < 2:
-            raise UserError(f"{path}: too short to score (fewer than 2 bigrams); leave it out with --files")
+    stories = story_ids(paths, vocabulary)
     if Path(stories_dir).resolve() == Path(config.stories_dir).resolve():
         seen = [n for n in numbers if n <= config.num_files]
         if seen:
             print(f"warning: {len(seen)} of these stories ({ranges_text(seen)}) are among the run's training "
                   "stories", file=sys.stderr)
 
-    model = BookModel(config, len(vocabulary))
-    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
-        steps = NumpyModel.from_session(session, model.cell, model.w, model.b)
-    started = time.monotonic()
-    # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
-    with threadpool_limits(limits=1, user_api="blas"):
-        rows = score_stories(steps, stories, [p.name for p in paths])
-    seconds = time.monotonic() - started
+    [(prefix, steps)] = checkpoint_steps(run, config, vocabulary, [prefix])
+    rows, seconds = timed_scores(steps, stories, [p.name for p in paths])
 
     step, valid = checkpoint_step_and_valid(run, prefix)
     csv_path, figure_path = run.path / f"evaluate-{name}.csv", run.path / f"evaluate-{name}.png"

@@ -1,7 +1,8 @@
 """Command line: `python reproduce/main.py [download|train|generate|compare|bench|study|evaluate] ...`.
 
 With no subcommand it runs the main job: download the stories if needed, train the `book` recipe,
-generate a story from the best checkpoint and compare the run with what the book printed.
+generate a story from the best checkpoint, score it on the stories the book never read (101-209) and
+compare the run with what the book printed.
 """
 import argparse
 import json
@@ -12,7 +13,7 @@ if __package__ in (None, ""):          # run as `python reproduce/main.py`: make
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import reproduce  # noqa: E402,F401  (sets TensorFlow's environment before anything imports it)
-from reproduce import compare, bench, study, evaluate  # noqa: E402
+from reproduce import compare, bench, study, evaluate, heldout  # noqa: E402
 from reproduce.argtypes import positive, seed, story_count, story_numbers  # noqa: E402
 from reproduce.classics import add_train_arguments as add_classics_arguments, refuse_comparison  # noqa: E402
 from reproduce.config import STORIES_ENV, stories_default  # noqa: E402
@@ -118,8 +119,8 @@ def cmd_generate(args):
 
 def cmd_all(args):
     """The main job: the `book` recipe trained on the stories (downloaded if missing) in --run-dir, else in the
-    newest unfinished checkpoints/book-* run, else in a new one; a story from its best checkpoint; the comparison
-    with the book."""
+    newest unfinished checkpoints/book-* run, else in a new one; a story from its best checkpoint; its held-out
+    perplexity on the site's stories 101-209; the comparison with the book."""
     book = RECIPES["book"]
     run_dir = args.run_dir or RunDir.newest_unfinished(book.name)
     resume = run_dir is not None and (Path(run_dir) / "config.json").exists()
@@ -131,8 +132,11 @@ def cmd_all(args):
     story = book.generate(GenerateOptions(str(run_path), book.samplers[0]), RunDir(run_path))
     write_output(story_path, story)
     print("\nA story from the best checkpoint:\n" + story + "\n")
+    scored = heldout.main_job(run_path, train_args.stories_dir)
     compare.compare_runs([run_path])
-    print(f"Run folder: {run_path}\n  metrics.csv, samples.txt, story.txt, best/, ckpt/, events/ (TensorBoard)")
+    print(f"Run folder: {run_path}\n  metrics.csv, samples.txt, story.txt, heldout.json, best/, ckpt/, events/ "
+          "(TensorBoard)")
+    print(heldout.closing_line(scored))
 
 
 def main(argv=None):

@@ -13,7 +13,8 @@ compare work on each), and the report (study_report.py): `report.md`, `report.js
 Ctrl-C (or SIGTERM) stops every seed at its last checkpoint.
 
 A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and the `compare_run` dict
-(history, story measures, environment), all the report reads of it. A light seed folder (LIGHT_FILES, no
+(history, story measures, environment, and the held-out perplexity of its best and last checkpoint on the
+stories 101-209 found in its --stories-dir), all the report reads of it. A light seed folder (LIGHT_FILES, no
 checkpoints) counts as finished: the report reads its summary, the study skips it. `--export DEST` writes
 one light folder per finished seed into DEST and the report of those seeds, small enough for git: copied
 back as a study folder, the same command trains only the seeds it lacks.
