@@ -6,7 +6,6 @@ generate a story from the best checkpoint and compare the run with what the book
 import argparse
 import json
 import sys
-import textwrap
 from pathlib import Path
 
 if __package__ in (None, ""):          # run as `python reproduce/main.py`: make `reproduce` importable
@@ -165,8 +164,12 @@ def run_folder_listing(path):
                      key=lambda entry: (entry.is_dir(), entry.name))
     names = [entry.name + ("/ (TensorBoard)" if entry.name == "events" else "/" if entry.is_dir() else "")
              for entry in entries]
-    return f"Run folder: {path}\n" + textwrap.fill(", ".join(names), width=100, initial_indent="  ",
-                                                    subsequent_indent="  ", break_on_hyphens=False)
+    lines = [[]]
+    for name in names:                    # lines of about 100 characters, a name never cut
+        if lines[-1] and sum(len(n) + 2 for n in lines[-1]) + len(name) > 96:
+            lines.append([])
+        lines[-1].append(name)
+    return f"Run folder: {path}\n  " + ",\n  ".join(", ".join(line) for line in lines)
 
 
 def with_the_main_job(argv):
