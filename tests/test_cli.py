@@ -2,6 +2,7 @@
 the download options, generate's --no-repeat-ngram checked at the edge."""
 import argparse
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +83,42 @@ def test_no_repeat_ngram_is_an_option_of_the_beam_samplers_only():
         in str(refused.value)
     with pytest.raises(SystemExit):
         _generate_args("--sampler", "beam", "--no-repeat-ngram", "0")
+
+
+# ---------------------------------------------------------------- figures a reader understands
+def _captured_figures(monkeypatch, module):
+    figures = {}
+    monkeypatch.setattr(module, "save_figure", lambda figure, path: figures.__setitem__(Path(path).name, figure))
+    return figures
+
+
+def _legend_texts(axes):
+    return [text.get_text() for text in axes.get_legend().get_texts()]
+
+
+def test_compare_names_each_measure_in_words_with_its_unit_and_the_books_configuration(tiny_book_run, tmp_path,
+                                                                                       monkeypatch):
+    from reproduce import compare, text_metrics
+    figures = _captured_figures(monkeypatch, compare)
+    report = compare.compare_runs([tiny_book_run[0]], tmp_path)
+    panels = [axes for axes in figures["story_measures.png"].axes if axes.get_title()]
+    assert len(panels) == len(text_metrics.MEASURES)
+    for axes, name in zip(panels, text_metrics.MEASURES):
+        title, unit = text_metrics.MEASURE_AXES[name]
+        assert " ".join(axes.get_title().split()) == title and axes.get_ylabel() == unit
+        assert "_" not in axes.get_title() and "(" in unit
+    assert set(report["story"]["our_median"]) == set(text_metrics.MEASURES)           # the code names stay in JSON
+    labels = _legend_texts(figures["curves.png"].axes[0])
+    assert "book LSTM (printed; dropout 0, the main notebook's run): valid" in labels, labels
+
+
+def test_evaluate_tells_its_pooled_and_valid_lines_apart(tmp_path, monkeypatch):
+    from reproduce import evaluate
+    figures = _captured_figures(monkeypatch, evaluate)
+    rows = [{"story": "101.txt", "perplexity": 30.0}, {"story": "102.txt", "perplexity": 40.0},
+            {"story": "all", "perplexity": 35.0}]
+    evaluate.plot_story_perplexity(tmp_path / "evaluate.png", rows, 20.0, 7, "a title")
+    labels = _legend_texts(figures["evaluate.png"].axes[0])
+    pooled, valid = (next(label for label in labels if label.startswith(kind)) for kind in ("pooled", "valid"))
+    assert "2 stories scored here" in pooled and "35.00" in pooled
+    assert "validation" in valid and "step 7" in valid and "20.00" in valid
