@@ -122,3 +122,21 @@ def test_evaluate_tells_its_pooled_and_valid_lines_apart(tmp_path, monkeypatch):
     pooled, valid = (next(label for label in labels if label.startswith(kind)) for kind in ("pooled", "valid"))
     assert "2 stories scored here" in pooled and "35.00" in pooled
     assert "validation" in valid and "step 7" in valid and "20.00" in valid
+
+
+def test_generate_with_no_repeat_ngram_from_a_run(tiny_book_run):
+    from conftest import run_here
+    from reproduce.sample import primer_bigrams
+    stories = {}
+    for option in ([], ["--no-repeat-ngram", "2"]):
+        result = run_here("generate", "--checkpoint", tiny_book_run[0], "--sampler", "beam", "--length", "60",
+                          "--seed", "1", "--prime", "the king", *option)
+        assert result.returncode == 0, result.stderr
+        stories[bool(option)] = result.stdout.rstrip("\n")
+    def repeats(story):                         # where 2 bigrams repeat the 2 right before them
+        bigrams = primer_bigrams(story)
+        assert len(bigrams) == 4 + 60
+        return [i for i in range(2, len(bigrams) - 1) if bigrams[i:i + 2] == bigrams[i - 2:i]]
+    assert repeats(stories[False]) and not repeats(stories[True])
+    refused = run_here("generate", "--checkpoint", tiny_book_run[0], "--no-repeat-ngram", "2")
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
