@@ -84,5 +84,5 @@ def test_an_output_in_a_missing_folder_is_one_line_before_any_measuring(tmp_path
     result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1 and len(lines) == 1, result.stderr               # no `[bench]` line either
-    assert lines[0].startswith(f"error: --output {output}") and "no such file or folder" in lines[0]
+    assert lines[0].startswith(f"error: {output}: cannot write it (no such file or folder)")
     assert not output.parent.exists()

@@ -7,6 +7,7 @@ import os
 import stat
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -67,9 +68,20 @@ def test_a_fifo_is_written_through_to_its_reader(tmp_path):
     def read():
         fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)     # a reader is present before the write starts
         ready.set()
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "rb") as f:
-            received.append(f.read())
+        chunks, give_up = [], time.monotonic() + 10
+        while time.monotonic() < give_up:                   # b"" before the writer opens, b"" again after it closes
+            try:
+                chunk = os.read(fd, 4096)
+            except BlockingIOError:                         # the writer is there, its text not yet
+                chunk = None
+            if chunk:
+                chunks.append(chunk)
+            elif chunk == b"" and chunks:
+                break
+            else:
+                time.sleep(0.01)
+        os.close(fd)
+        received.append(b"".join(chunks))
     reader = threading.Thread(target=read)
     reader.start()
     ready.wait(10)
