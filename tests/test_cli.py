@@ -81,8 +81,10 @@ def test_no_repeat_ngram_is_an_option_of_the_beam_samplers_only():
         check_generate_options(_generate_args("--no-repeat-ngram", "3"), RECIPES["book"])
     assert refused.value.exit_code == 2 and "--no-repeat-ngram is used by --sampler beam and beam-book only" \
         in str(refused.value)
-    with pytest.raises(SystemExit):
-        _generate_args("--sampler", "beam", "--no-repeat-ngram", "0")
+    for option, value in (("--no-repeat-ngram", "0"), ("--temperature", "0")):       # argparse's one line
+        with pytest.raises(SystemExit) as stopped:
+            _generate_args("--sampler", "beam", option, value)
+        assert stopped.value.code == 2
 
 
 # ---------------------------------------------------------------- figures a reader understands
