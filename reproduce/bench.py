@@ -88,14 +88,17 @@ def add_arguments(parser):
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip tracing the fast graph's op types")
     tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
-    tiny.add_argument("--num-files", type=at_least(1), default=100)
-    tiny.add_argument("--num-nodes", type=at_least(1), default=128)
-    tiny.add_argument("--batch-size", type=at_least(1), default=64)
-    tiny.add_argument("--num-unrollings", type=at_least(1), default=50)
-    tiny.add_argument("--steps-per-document", type=at_least(2), default=100)
-    tiny.add_argument("--valid-docs", type=at_least(1), default=10)
-    tiny.add_argument("--generate-length", type=at_least(1), default=500)
-    tiny.add_argument("--sgemm-size", type=at_least(1), default=2048)
+    tiny.add_argument("--num-files", type=at_least(1), default=100, help="stories read (default 100)")
+    tiny.add_argument("--num-nodes", type=at_least(1), default=128, help="units of each cell (default 128)")
+    tiny.add_argument("--batch-size", type=at_least(1), default=64, help="default 64")
+    tiny.add_argument("--num-unrollings", type=at_least(1), default=50, help="bigrams per unrolled window "
+                                                                             "(default 50)")
+    tiny.add_argument("--steps-per-document", type=at_least(2), default=100, help="default 100")
+    tiny.add_argument("--valid-docs", type=at_least(1), default=10, help="validation documents (default 10)")
+    tiny.add_argument("--generate-length", type=at_least(1), default=500, help="bigrams of each timed story "
+                                                                               "(default 500)")
+    tiny.add_argument("--sgemm-size", type=at_least(1), default=2048, help="side of the square matrices of "
+                                                                           "the matrix-product probe (default 2048)")
 
 
 def bench_config(args):

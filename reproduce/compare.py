@@ -8,12 +8,14 @@ What the book printed comes from `reproduce.book_record`.
 """
 import json
 import statistics
+import textwrap
 from pathlib import Path
 
 import tensorflow as tf
 
 from reproduce import provenance, text_metrics
-from reproduce.book_record import PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve, printed_stories
+from reproduce.book_record import (PRINTED_CONFIGS, PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve,
+                                   printed_stories)
 from reproduce.data import fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError, describe_error, disk_failure
 from reproduce.evaluate import ranges_text
@@ -276,7 +278,12 @@ def compare_run(run_path, cache):
 
 
 # ---------------------------------------------------------------- figures
-BOOK_COLOURS = {"book LSTM": "black", "book GRU": "darkgrey"}
+def printed_label(run):
+    """A printed run's label in the figures: its name, and how the book trained it."""
+    return f"{PRINTED_RUNS[run]} (printed; {PRINTED_CONFIGS[run]})"
+
+
+BOOK_COLOURS = {printed_label("lstm"): "black", printed_label("gru"): "darkgrey"}
 
 
 def plot_perplexity(path, series, title, with_train):
@@ -314,7 +321,7 @@ def plot_measures(path, story, run_label):
     this run's stories (blue) and story.txt (diamond)."""
     plt = pyplot()
     names = list(text_metrics.MEASURES)
-    figure, panels = plt.subplots(2, 4, figsize=(12, 6))
+    figure, panels = plt.subplots(2, 4, figsize=(13, 7))
     for axes, name in zip(panels.flat, names):
         book = [row["measures"][name] for row in story["book_stories"] if row["measures"][name] is not None]
         ours = [row["measures"][name] for row in story["our_stories"] if row["measures"][name] is not None]
@@ -330,7 +337,9 @@ def plot_measures(path, story, run_label):
             axes.plot([1], [story["story_txt"]["measures"][name]], "D", color="tab:orange", markersize=8)
         axes.set_xlim(-0.6, 1.6)
         axes.set_xticks([0, 1], ["book", "this run"])
-        axes.set_title(name, fontsize=10)
+        title, unit = text_metrics.MEASURE_AXES[name]
+        axes.set_title(textwrap.fill(title, 26), fontsize=10)
+        axes.set_ylabel(unit, fontsize=9)
     legend = panels.flat[-1]
     legend.axis("off")
     for style, color, label in (("o", "grey", f"book's stories, step {BOOK_STORIES_FROM_STEP}+"),
@@ -488,7 +497,7 @@ def compare_runs(run_dirs, out_dir=None):
         lines += [f"# Comparison of {len(reports)} runs with the book", ""]
         plot_perplexity(out / "comparison.png",
                         [(f"{r['recipe']} ({r['name']})", r["learning_curves"]["ours_per_step"]) for r in reports]
-                        + [(label, printed_curve(name)) for name, label in PRINTED_RUNS.items()],
+                        + [(printed_label(name), printed_curve(name)) for name in PRINTED_RUNS],
                         "Valid perplexity per step", with_train=False)
         figures_written.append("comparison.png")
         lines += comparison_markdown(reports, "comparison.png")
@@ -498,7 +507,7 @@ def compare_runs(run_dirs, out_dir=None):
         book_models = report["learning_curves"]["book"]
         plot_perplexity(out / figures["curves"],
                         [("this run", report["learning_curves"]["ours_per_step"])]
-                        + [(PRINTED_RUNS[name], printed_curve(name)) for name in book_models],
+                        + [(printed_label(name), printed_curve(name)) for name in book_models],
                         f"{report['name']} ({report['recipe']}) beside the book", with_train=True)
         plot_measures(out / figures["measures"], report["story"], report["name"])
         report["figures"] = figures

@@ -188,17 +188,19 @@ def plot_story_perplexity(path, rows, valid, step, title):
     plt = pyplot()
     stories, pooled = rows[:-1], rows[-1]
     numbers = [int(STORY_FILE.fullmatch(row["story"])[1]) for row in stories]
-    figure, axes = plt.subplots(figsize=(9, 4))
-    axes.bar(numbers, [row["perplexity"] for row in stories], width=0.8, color="tab:blue", label="story")
-    axes.axhline(pooled["perplexity"], color="tab:blue", linestyle="--",
-                 label=f"all {len(stories)} stories: {pooled['perplexity']:.2f}")
+    figure, axes = plt.subplots(figsize=(9, 5))
+    axes.bar(numbers, [row["perplexity"] for row in stories], width=0.8, color="tab:blue",
+             label="each story scored here")
+    axes.axhline(pooled["perplexity"], color="tab:orange", linestyle="--",
+                 label=f"pooled: every bigram of the {len(stories)} stories scored here: {pooled['perplexity']:.2f}")
     if valid is not None:
-        axes.axhline(valid, color="black", label=f"valid perplexity of the checkpoint (step {step}): {valid:.2f}")
+        axes.axhline(valid, color="black", label=f"valid: the run's own validation documents, at the checkpoint "
+                                                 f"(step {step}): {valid:.2f}")
     axes.set_xlabel("story (file number)")
     axes.set_ylabel("perplexity")
     axes.set_title(title, fontsize=10)
     axes.grid(True, axis="y", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))       # below, clear of the bars
     figure.tight_layout()
     save_figure(figure, path)
 
