@@ -114,7 +114,13 @@ def study_machines(page, *folders):
         entry = read_json(env)[0]
         key = (entry["cpu"], "avx512f" in entry.get("cpu_flags", []), entry["git"]["commit"])
         seen.setdefault(key, env)
-    return "; ".join(machine(page, env) for env in seen.values())
+    lines = [machine(page, env) for env in seen.values()]
+    for folder in folders:                  # a study kept without its seed folders: its report's own line
+        if not any(folder.glob("seed-*/environment.json")):
+            environments = read_json(folder / "report.json")["environments"]
+            lines += [f"{'; '.join(dict.fromkeys(environments))} ({link(page, folder / 'report.json')}, "
+                      "`environments`)"]
+    return "; ".join(lines)
 
 
 def book_band(page):
@@ -147,13 +153,15 @@ def study(page, name):
         lines.append(f"| {figure} | {fmt(entry['book'])} | {fmt(seeds[0])} – {fmt(median)} – {fmt(seeds[-1])} "
                      f"| {entry['rank']} of {entry['of']}{where} |")
     outside = []
-    for curve, entry in report["steps_outside"].items():
+    for curve, entry in report.get("steps_outside", {}).items():      # reports of older studies lack it
         steps = ", ".join(map(str, entry["steps"])) or "none"
         outside.append(f"its {curve} curve at {len(entry['steps'])} of {entry['of']} ({steps})")
-    lines += ["", f"**Verdict: {report['verdict']}** ({len(report['finished_seeds'])} seeds). The book's run leaves "
-              f"the seeds' range: {'; '.join(outside)}; "
-              f"{report['steps_outside']['valid']['expected']:.1f} steps each would be expected were it one more "
-              f"seed. Made on: {study_machines(page, folder)}. The report: {link(page, folder / 'report.md')}."]
+    if outside:
+        outside = (f" The book's run leaves the seeds' range: {'; '.join(outside)}; "
+                   f"{report['steps_outside']['valid']['expected']:.1f} steps each would be expected were it one "
+                   "more seed.")
+    lines += ["", f"**Verdict: {report['verdict']}** ({len(report['finished_seeds'])} seeds).{outside or ''} Made on: "
+              f"{study_machines(page, folder)}. The report: {link(page, folder / 'report.md')}."]
     return "\n".join(lines)
 
 
@@ -273,7 +281,7 @@ def render(name, page):
     if name.startswith("study:"):
         return study(page, name[len("study:"):])
     if name not in TABLES:
-        raise KeyError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, study:FOLDER)")
+        raise ValueError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, study:FOLDER)")
     return TABLES[name](page)
 
 
@@ -301,6 +309,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m reproduce.doc_tables", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 naming each table that differs")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except (KeyError, OSError, ValueError) as error:     # an unknown table, a missing or malformed report
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def run(args):
     if args.check:
         problems = check()
         for line in problems:
