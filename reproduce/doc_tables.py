@@ -246,7 +246,7 @@ def times(page):
 def bench(page):
     """A bench run kept as docs/speed-bench.json (`bench --output docs/speed-bench.json`)."""
     if not BENCH.exists():
-        return ("No bench run is kept in docs/ yet: `python reproduce/main.py bench --output docs/speed-bench.json` "
+        return ("No bench run is kept in docs/: `python reproduce/main.py bench --output docs/speed-bench.json` "
                 "then `python -m reproduce.doc_tables` writes its table here.")
     b = read_json(BENCH)
     fast = b["train_iteration_ms"]["fast"]
