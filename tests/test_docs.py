@@ -53,6 +53,25 @@ def test_every_relative_link_resolves_to_a_file_in_the_repository():
     assert ignored.stdout.split() == [], "links to files git does not keep"
 
 
+def anchors(page):
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = CODE_BLOCK.sub("", page.read_text(encoding="utf-8"))
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def test_every_link_to_a_heading_finds_it():
+    wrong = []
+    for page in doc_tables.pages():
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            path, _, anchor = target.partition("#")
+            if anchor and not re.match(r"[a-z]+:", target):
+                linked = (page.parent / path) if path else page
+                if linked.suffix == ".md" and anchor not in anchors(linked):
+                    wrong.append(f"{page.relative_to(ROOT)}: {target}")
+    assert wrong == []
+
+
 def readme_commands():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for block in CODE_BLOCK.findall(text):
