@@ -127,7 +127,7 @@ def book_band(page):
     """The README's answer: five figures the book printed, the seeds' range, the verdict."""
     folder = DOCS / BOOK_STUDY
     report = read_json(folder / "report.json")
-    lines = ["| the book printed | | seeds: min – max | verdict |", "|---|---|---|---|"]
+    lines = ["| figure | the book printed | seeds: min – max | verdict |", "|---|---|---|---|"]
     for name in BAND_FIGURES:
         entry = report["ranks"][name]
         verdict = ("inside" if entry["inside"] else "**outside**") + f", rank {entry['rank']} of {entry['of']}"
