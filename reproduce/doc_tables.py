@@ -61,7 +61,8 @@ def machine(page, environment_json):
     entry = read_json(environment_json)[0]
     flags = entry.get("cpu_flags", [])
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    return (f"{entry['cpu']} ({isa}), {entry['cores']} core{'s' if entry['cores'] != 1 else ''}, Python {entry['python']}, TensorFlow "
+    cores = f"{entry['cores']} core{'s' if entry['cores'] != 1 else ''}"
+    return (f"{entry['cpu']} ({isa}), {cores}, Python {entry['python']}, TensorFlow "
             f"{entry['tensorflow']}, numpy {entry['numpy']}, commit {entry['git']['commit'][:7]}, "
             f"{entry['recorded'][:10]} ({link(page, environment_json)})")
 
@@ -222,7 +223,8 @@ def classics_probe(page):
 
 def times(page):
     """Recorded times: the seconds column of the main job's and of every study seed's metrics.csv."""
-    lines = ["| run | recipe | steps | a step: median (min – max) | a run, in all | made on |", "|---|---|---|---|---|---|"]
+    lines = ["| run | recipe | steps | a step: median (min – max) | a run, in all | made on |",
+             "|---|---|---|---|---|---|"]
     seconds = step_seconds(SAMPLE / "metrics.csv")
     report = read_json(SAMPLE / "report.json")
     lines.append(f"| {link(page, SAMPLE / 'report.md', 'the main job')} | `{report['recipe']}` | {len(seconds)} | "
@@ -236,10 +238,11 @@ def times(page):
         steps = [s for run in per_seed for s in run]
         totals = [sum(run) for run in per_seed]
         recipe = read_json(folder / "report.json")["recipe"]
+        first = seeds[0].parent
         lines.append(f"| {link(page, folder / 'report.md', folder.name)} | `{recipe}` | {len(seeds)} seeds × "
                      f"{len(per_seed[0])} | {statistics.median(steps):.0f} s ({min(steps):.0f} – {max(steps):.0f}) | "
                      f"{minutes(min(totals))} – {minutes(max(totals))} a seed | "
-                     f"{link(page, seeds[0].parent / 'environment.json', seeds[0].parent.name + '/environment.json')} |")
+                     f"{link(page, first / 'environment.json', f'{first.name}/environment.json')} |")
     return "\n".join(lines)
 
 
@@ -261,7 +264,8 @@ def bench(page):
         p = f"{spread['p10']:.1f} – {spread['p90']:.1f} ms" if spread else ""
         lines.append(f"| {name} | {ms:.1f} ms | {p} | {ms / fast:.2f} |")
     lines += ["", "| other | |", "|---|---|"]
-    lines += [f"| generate {b['generate_length']} bigrams, {name} | {s:.3f} s |" for name, s in b["generate_500_s"].items()]
+    lines += [f"| generate {b['generate_length']} bigrams, {name} | {s:.3f} s |"
+              for name, s in b["generate_500_s"].items()]
     lines += [f"| validation over the validation bigrams | {b['valid_500_s']:.3f} s |",
               f"| peak resident memory of training | {b['peak_rss_mb']:.0f} MB |",
               f"| fast graph achieved | {b['fast_gflops']:.1f} GFLOP/s |"]

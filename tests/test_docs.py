@@ -3,7 +3,6 @@ headings that exist, and show only commands the command line accepts."""
 import re
 import shlex
 import subprocess
-from pathlib import Path
 
 import pytest
 
