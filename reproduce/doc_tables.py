@@ -247,34 +247,14 @@ def times(page):
 
 
 def bench(page):
-    """A bench run kept as docs/speed-bench.json (`bench --output docs/speed-bench.json`)."""
+    """A bench run kept as docs/speed-bench.json (`bench --output docs/speed-bench.json`): the table bench
+    printed, written again from its JSON."""
     if not BENCH.exists():
         return ("No bench run is kept in docs/: `python reproduce/main.py bench --output docs/speed-bench.json` "
                 "then `python -m reproduce.doc_tables` writes its table here.")
-    b = read_json(BENCH)
-    fast = b["train_iteration_ms"]["fast"]
-    lines = ["| training iteration | median | p10 – p90 | × fast |", "|---|---|---|---|"]
-    contenders = dict(b["train_iteration_ms"], **{f"{cell}, {graph}": v for cell, graphs in
-                                                  b.get("cells_train_iteration_ms", {}).items()
-                                                  for graph, v in graphs.items()})
-    for name, ms in contenders.items():
-        if ms is None:
-            continue
-        spread = b.get("train_iteration_spread_ms", {}).get(name)
-        p = f"{spread['p10']:.1f} – {spread['p90']:.1f} ms" if spread else ""
-        lines.append(f"| {name} | {ms:.1f} ms | {p} | {ms / fast:.2f} |")
-    lines += ["", "| other | |", "|---|---|"]
-    lines += [f"| generate {b['generate_length']} bigrams, {name} | {s:.3f} s |"
-              for name, s in b["generate_500_s"].items()]
-    lines += [f"| validation over the validation bigrams | {b['valid_500_s']:.3f} s |",
-              f"| peak resident memory of training | {b['peak_rss_mb']:.0f} MB |",
-              f"| fast graph achieved | {b['fast_gflops']:.1f} GFLOP/s |"]
-    lines += [f"| target: {name} | {t['value']:.3g}, {'met' if t['met'] else '**not met**'} |"
-              for name, t in b.get("targets", {}).items()]
-    c = b["config"]
-    lines += ["", f"`{BENCH.relative_to(ROOT)}`: {b['machine']}; batch {c['batch_size']}, {c['num_unrollings']} "
-              f"unrollings, {c['num_nodes']} units, {c['iterations']} timed iterations after {c['warmup']}."]
-    return "\n".join(lines)
+    from reproduce.bench import format_table    # imports TensorFlow: only when there is a run to show
+    return (f"`bench` on {read_json(BENCH)['machine']} ({link(page, BENCH)}):\n\n```\n"
+            + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
 TABLES = {"main-job": main_job, "book-band": book_band, "extensions": extensions,
