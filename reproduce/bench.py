@@ -6,7 +6,7 @@ training iterations after a warm-up (the book's LSTM, and its peephole LSTM and 
 generating 500 bigrams from a restored checkpoint, validation over the 500 validation bigrams, peak
 memory of training, the machine's sgemm, and the two ways a study can use the cores: one training
 process on all of them, or one process per core side by side (the faster is recorded in
-`study.LAYOUT_RECORD`, which `study` takes as its default on this machine).
+`study.LAYOUT_RECORD`, which `study` takes as its default on the machine it was measured on).
 
 Each training contender runs in a fresh worker process (`reproduce.bench_workers`), one after another,
 never side by side: Keras 3 needs eager execution, which the book's graph module switches off at import;
@@ -382,7 +382,7 @@ def run(args):
         layouts = results["study"]["layouts"]
         jobs = layouts[results["study"]["faster"]]["processes"]
         record_layout(jobs, {name: layout["iterations_per_s"] for name, layout in layouts.items()})
-        print(f"(study's default on this machine: --jobs {jobs}, recorded in {LAYOUT_RECORD})")
+        print(f"(study's default on the machine bench ran on: --jobs {jobs}, recorded in {LAYOUT_RECORD})")
     if not same_story["fast"]:
         raise UserError("the fast graph generated another story than the literal graph from the same checkpoint "
                         f"and seed; see {args.output}")

@@ -107,6 +107,24 @@ def main_job(page):
     return "\n".join(lines)
 
 
+def heldout(page):
+    """The main job's best checkpoint on the stories the book never read (its heldout.json, in report.json)."""
+    scored = read_json(SAMPLE / "report.json").get("heldout")
+    if not scored:
+        return "(The sample report has no held-out figures.)"
+    best = scored["best"]
+    per_story = sorted(best["per_story"].values())
+    return "\n".join([
+        "| checkpoint | valid perplexity (500 bigrams) | held-out perplexity (pooled) | stories | bigrams scored | "
+        "per story: min – median – max | UNK share |",
+        "|---|---|---|---|---|---|---|",
+        f"| `{best['checkpoint']}` (step {best['step']}) | {best['valid_perplexity']:.2f} | {best['perplexity']:.2f} | "
+        f"{scored['scored']} ({scored['stories']}) | {best['bigrams']:,} | {per_story[0]:.2f} – "
+        f"{per_story[len(per_story) // 2]:.2f} – {per_story[-1]:.2f} | {100 * best['unk_share']:.2f}% |",
+        "", f"The main job's run ({link(page, SAMPLE / 'report.md', 'sample report')}); scored in "
+        f"{best['seconds']:.1f} s. Made on: {machine(page, SAMPLE / 'environment.json')}."])
+
+
 def study_machines(page, *folders):
     """The machines of studies' seeds, each named once through one seed's environment.json."""
     seen = {}
@@ -257,7 +275,7 @@ def bench(page):
             + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
-TABLES = {"main-job": main_job, "book-band": book_band, "extensions": extensions,
+TABLES = {"main-job": main_job, "heldout": heldout, "book-band": book_band, "extensions": extensions,
           "classics-cells": classics_cells, "classics-probe": classics_probe, "times": times, "bench": bench}
 
 

@@ -59,7 +59,7 @@ def this_machine():
 
 
 def record_layout(jobs, iterations_per_s, record=LAYOUT_RECORD):
-    """Write bench's finding: `jobs` seeds at a time is the faster study layout on this machine."""
+    """Write bench's finding: `jobs` seeds at a time is the faster study layout on the machine bench ran on."""
     record = Path(record)
     record.parent.mkdir(parents=True, exist_ok=True)
     write_json(record, {**this_machine(), "jobs": jobs, "iterations_per_s": iterations_per_s,
@@ -67,7 +67,7 @@ def record_layout(jobs, iterations_per_s, record=LAYOUT_RECORD):
 
 
 def default_jobs(record=LAYOUT_RECORD):
-    """(seeds at a time, why): bench's faster layout when it was measured on this machine, else 1."""
+    """(seeds at a time, why): bench's faster layout when it was measured on the machine study runs on, else 1."""
     record = Path(record)
     if not record.exists():
         return 1, "the default; `python reproduce/main.py bench` measures which layout is faster here"
@@ -77,7 +77,7 @@ def default_jobs(record=LAYOUT_RECORD):
     machine = {key: layout[key] for key in this_machine()}
     if machine != this_machine():
         return 1, f"the default: {record} was measured on another machine ({layout['cpu']}, {layout['cores']} cores)"
-    return max(1, layout["jobs"]), f"the faster layout `bench` measured on this machine, {record}"
+    return max(1, layout["jobs"]), f"the faster layout `bench` measured where this study runs, {record}"
 
 
 def parse_seeds(text):
