@@ -12,6 +12,11 @@ Two things the book's `get_beam_prediction` does differently are available with 
 (`--sampler beam-book`): it ranks children by their own conditional probability rather than the
 joint probability of the sequence, and it continues from `parent_beam_indices[random_id]`, the
 parent of the drawn beam's last bigram, instead of the drawn beam itself.
+
+With `no_repeat_ngram=N` (`--no-repeat-ngram N`, either beam sampler) a child is refused when it would repeat
+the sequence's last N bigrams immediately (its history counts the primer and the segments before): its score is
+-1 before the children are ranked, at the root and at every step. On the main LSTM run the joint probability
+otherwise favours a run of spaces, which it is very sure of once begun.
 """
 import numpy as np
 import tensorflow as tf
@@ -58,12 +63,38 @@ class BeamGraph:
         session.run(self.update, {self.parents: np.asarray(parents, dtype=np.int32)})
 
 
-def beam_segment(session, beam, current, beam_length, rng, final="top3", book_quirks=False, exclude=()):
-    """One segment: `beam_length` bigram ids continuing from `current`. All beams share the root state. The ids
-    in `exclude` are never proposed (the word notebooks keep UNK, id 0, out of their beams)."""
+def repeating_child(sequence, n):
+    """The id that would make the last `n` ids of `sequence` + [id] repeat the `n` before them at once, or None."""
+    length = len(sequence)
+    if n < 1 or length < 2 * n - 1:
+        return None
+    if list(sequence[length - n + 1:]) != list(sequence[length - 2 * n + 1:length - n]):
+        return None
+    return sequence[length - n]
+
+
+def refuse_repeats(scores, sequences, n):
+    """`scores` [K, V] with the repeating child (repeating_child) of each row's sequence at -1 (a copy)."""
+    scores = np.array(scores, dtype=np.float64)
+    for row, sequence in enumerate(sequences):
+        child = repeating_child(sequence, n)
+        if child is not None:
+            scores[row, child] = -1.0
+    return scores
+
+
+def beam_segment(session, beam, current, beam_length, rng, final="top3", book_quirks=False, no_repeat_ngram=None,
+                 history=None, exclude=()):
+    """One segment: `beam_length` bigram ids continuing from `current`. All beams share the root state.
+    With `no_repeat_ngram`, `history` is the ids so far (the primer's included), ending with `current`. The ids in
+    `exclude` are never proposed (the word notebooks keep UNK, id 0, out of their beams)."""
     K = beam.size
     root = beam.step(session, [current] * K)[0]
-    ranked = root.astype(np.float64)
+    if no_repeat_ngram:
+        tail = list(history[-(2 * no_repeat_ngram - 1):])     # all that repeating_child reads
+        ranked = refuse_repeats(root[None, :], [tail], no_repeat_ngram)[0]
+    else:
+        ranked = np.array(root, dtype=np.float64)
     ranked[list(exclude)] = -1.0
     candidates = np.argsort(ranked)[::-1][:K]
     probabilities = root[candidates].astype(np.float64)
@@ -71,8 +102,12 @@ def beam_segment(session, beam, current, beam_length, rng, final="top3", book_qu
     parents = np.arange(K)
     for _ in range(beam_length - 1):
         children = beam.step(session, candidates).astype(np.float64)           # [K, V]
-        scores = children.copy() if book_quirks else probabilities[:, None] * children
-        scores[:, list(exclude)] = -1.0
+        scores = children if book_quirks else probabilities[:, None] * children
+        if no_repeat_ngram:
+            scores = refuse_repeats(scores, [tail + s for s in sequences], no_repeat_ngram)
+        if exclude:
+            scores = np.array(scores)
+            scores[:, list(exclude)] = -1.0
         best = np.argsort(scores.ravel())[::-1][:K]
         parents, candidates = best // children.shape[1], best % children.shape[1]
         beam.keep(session, parents)
@@ -90,18 +125,18 @@ def beam_segment(session, beam, current, beam_length, rng, final="top3", book_qu
 
 
 def beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng, final="top3",
-                  book_quirks=False, beam=None, exclude=()):
-    """`length // beam_length` segments after the primer; returns the generated ids. `beam`: a beam graph
-    built before (any object with BeamGraph's `size`, `init`, `reset`, `step` and `keep`), else a BeamGraph
-    of `model` is added to its graph."""
+                  book_quirks=False, no_repeat_ngram=None, beam=None, exclude=()):
+    """`length // beam_length` segments after the primer; returns the generated ids. With `no_repeat_ngram`, no
+    segment repeats the last that many bigrams (the primer's included) immediately. `beam`: a beam graph built
+    before (any object with BeamGraph's `size`, `init`, `reset`, `step` and `keep`), else a BeamGraph of `model`
+    is added to its graph; `exclude`: ids never proposed."""
     beam = beam or BeamGraph(model, min(beam_neighbors, model.vocabulary_size))
     session.run(beam.init)
     for bigram_id in prime_ids[:-1]:
         beam.step(session, [bigram_id] * beam.size)
-    ids, current = [], prime_ids[-1]
+    history = list(prime_ids)
     for _ in range(length // beam_length):
-        segment = beam_segment(session, beam, current, beam_length, rng, final, book_quirks, exclude)
-        ids.extend(segment)
-        current = segment[-1]
+        history += beam_segment(session, beam, history[-1], beam_length, rng, final, book_quirks, no_repeat_ngram,
+                                history, exclude=exclude)
     session.run(beam.reset)
-    return ids
+    return history[len(prime_ids):]

@@ -6,7 +6,7 @@ training iterations after a warm-up (the book's LSTM, and its peephole LSTM and 
 generating 500 bigrams from a restored checkpoint, validation over the 500 validation bigrams, peak
 memory of training, the machine's sgemm, and the two ways a study can use the cores: one training
 process on all of them, or one process per core side by side (the faster is recorded in
-`study.LAYOUT_RECORD`, which `study` takes as its default on this machine).
+`study.LAYOUT_RECORD`, which `study` takes as its default on the machine it was measured on).
 
 Each training contender runs in a fresh worker process (`reproduce.bench_workers`), one after another,
 never side by side: Keras 3 needs eager execution, which the book's graph module switches off at import;
@@ -88,14 +88,17 @@ def add_arguments(parser):
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip tracing the fast graph's op types")
     tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
-    tiny.add_argument("--num-files", type=at_least(1), default=100)
-    tiny.add_argument("--num-nodes", type=at_least(1), default=128)
-    tiny.add_argument("--batch-size", type=at_least(1), default=64)
-    tiny.add_argument("--num-unrollings", type=at_least(1), default=50)
-    tiny.add_argument("--steps-per-document", type=at_least(2), default=100)
-    tiny.add_argument("--valid-docs", type=at_least(1), default=10)
-    tiny.add_argument("--generate-length", type=at_least(1), default=500)
-    tiny.add_argument("--sgemm-size", type=at_least(1), default=2048)
+    tiny.add_argument("--num-files", type=at_least(1), default=100, help="stories read (default 100)")
+    tiny.add_argument("--num-nodes", type=at_least(1), default=128, help="units of each cell (default 128)")
+    tiny.add_argument("--batch-size", type=at_least(1), default=64, help="default 64")
+    tiny.add_argument("--num-unrollings", type=at_least(1), default=50, help="bigrams per unrolled window "
+                                                                             "(default 50)")
+    tiny.add_argument("--steps-per-document", type=at_least(2), default=100, help="default 100")
+    tiny.add_argument("--valid-docs", type=at_least(1), default=10, help="validation documents (default 10)")
+    tiny.add_argument("--generate-length", type=at_least(1), default=500, help="bigrams of each timed story "
+                                                                               "(default 500)")
+    tiny.add_argument("--sgemm-size", type=at_least(1), default=2048, help="side of the square matrices of "
+                                                                           "the matrix-product probe (default 2048)")
 
 
 def bench_config(args):
@@ -379,7 +382,7 @@ def run(args):
         layouts = results["study"]["layouts"]
         jobs = layouts[results["study"]["faster"]]["processes"]
         record_layout(jobs, {name: layout["iterations_per_s"] for name, layout in layouts.items()})
-        print(f"(study's default on this machine: --jobs {jobs}, recorded in {LAYOUT_RECORD})")
+        print(f"(study's default on the machine bench ran on: --jobs {jobs}, recorded in {LAYOUT_RECORD})")
     if not same_story["fast"]:
         raise UserError("the fast graph generated another story than the literal graph from the same checkpoint "
                         f"and seed; see {args.output}")

@@ -17,12 +17,15 @@ def build(config, vocabulary_size):
 def train(args, config):
     """Train `config` (the recipe's, with the options given) in --run-dir, downloading the stories first with
     --download; with --resume, the run's own config with the options given checked against it. Returns the run
-    folder."""
+    folder. The main job's `args` also hold `main_job` (it lists the folder at its end) and `base_url`."""
     given = {f.name: getattr(args, f.name) for f in Config.option_fields() if getattr(args, f.name) is not None}
+    main_job = getattr(args, "main_job", False)
     if args.download:
-        download_stories(config.stories_dir, config.num_files, allow_other_corpus=config.allow_other_corpus)
+        download_stories(config.stories_dir, config.num_files, base_url=args.base_url if main_job else None,
+                         allow_other_corpus=config.allow_other_corpus)
     _, run_path = train_config(config, args.run_dir, resume=args.resume, given=given)
-    print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
+    if not main_job:
+        print(f"Run folder: {run_path}  (metrics.csv, samples.txt, best/, ckpt/, events/)")
     return run_path
 
 
@@ -31,4 +34,4 @@ def generate(options, run, config):
     return generate_story(options.checkpoint, length=options.length or STORY_LENGTH, seed=options.seed,
                           prime=options.prime, sampler=options.sampler, temperature=options.temperature,
                           beam_length=options.beam_length, beam_neighbors=options.beam_neighbors,
-                          graph=options.graph)
+                          graph=options.graph, no_repeat_ngram=options.no_repeat_ngram)

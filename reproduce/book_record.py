@@ -22,6 +22,8 @@ from reproduce.text_metrics import join_layout_lines
 FOLDER = Path(__file__).resolve().parent / "golden"
 STORIES_MANIFEST = FOLDER / "book_ch8_stories_sha256sums.txt"     # `sha256sum` format, read by reproduce.data
 PRINTED_RUNS = {"lstm": "book LSTM", "gru": "book GRU"}           # run -> its label in reports and figures
+PRINTED_CONFIGS = {"lstm": "dropout 0, the main notebook's run",            # run -> how it was trained
+                   "gru": "dropout 0.2, the extensions notebook's run"}
 _CURVES = {"lstm": "lstm", "gru": "gru_dropout0.2"}                # run -> its `model` in book_ch8_perplexity.csv
 _OUTPUTS = {"lstm": "book_ch8_lstm_training_output.txt", "gru": "book_ch8_gru_training_output.txt"}
 

@@ -8,16 +8,20 @@ What the book printed comes from `reproduce.book_record`.
 """
 import json
 import statistics
+import textwrap
 from pathlib import Path
 
 import tensorflow as tf
 
 from reproduce import provenance, text_metrics
-from reproduce.book_record import PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve, printed_stories
-from reproduce.curves import plot_perplexity
+from reproduce.book_record import (PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve,
+                                   printed_stories)
+from reproduce.curves import plot_perplexity, printed_label
 from reproduce.data import fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError, describe_error, disk_failure
+from reproduce.evaluate import ranges_text
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.heldout import HELDOUT_FILE, HELDOUT_TEXT, describe, read_heldout
 from reproduce.model import BookModel
 from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
@@ -256,7 +260,7 @@ def compare_run(run_path, cache):
                      f"in {config.stories_dir}")
     book_model = "gru" if config.cell == "gru" else "lstm"
     book_models = ["lstm", "gru"] if book_model == "gru" else ["lstm"]
-    return {
+    report = {
         "run": str(run.path), "name": run.path.name, "recipe": config.recipe, "cell": config.cell,
         "seed": config.seed, "steps": history[-1]["step"], "num_steps": config.num_steps, "notes": notes,
         "environment": provenance.describe(provenance.load(run.path)),
@@ -269,6 +273,9 @@ def compare_run(run_path, cache):
         },
         "story": story_part(run, config, vocabulary, history, corpus_index, book_model),
     }
+    report["heldout"], outdated = read_heldout(run, report["story"]["article_sample"]["checkpoint"])
+    notes += [outdated] if outdated else []
+    return report
 
 
 # ---------------------------------------------------------------- figures
@@ -277,7 +284,7 @@ def plot_measures(path, story, run_label):
     this run's stories (blue) and story.txt (diamond)."""
     plt = pyplot()
     names = list(text_metrics.MEASURES)
-    figure, panels = plt.subplots(2, 4, figsize=(12, 6))
+    figure, panels = plt.subplots(2, 4, figsize=(13, 7))
     for axes, name in zip(panels.flat, names):
         book = [row["measures"][name] for row in story["book_stories"] if row["measures"][name] is not None]
         ours = [row["measures"][name] for row in story["our_stories"] if row["measures"][name] is not None]
@@ -293,7 +300,9 @@ def plot_measures(path, story, run_label):
             axes.plot([1], [story["story_txt"]["measures"][name]], "D", color="tab:orange", markersize=8)
         axes.set_xlim(-0.6, 1.6)
         axes.set_xticks([0, 1], ["book", "this run"])
-        axes.set_title(name, fontsize=10)
+        title, unit = text_metrics.MEASURE_AXES[name]
+        axes.set_title(textwrap.fill(title, 26), fontsize=10)
+        axes.set_ylabel(unit, fontsize=9)
     legend = panels.flat[-1]
     legend.axis("off")
     for style, color, label in (("o", "grey", f"book's stories, step {BOOK_STORIES_FROM_STEP}+"),
@@ -344,6 +353,8 @@ def run_markdown(report, figures, level):
               "| | first valid | best valid | last valid | learning rate halved after steps | steps |",
               "|---|---|---|---|---|---|", _curve_row("this run", curves["ours"])]
     lines += [_curve_row(book_labels[name], summary) for name, summary in curves["book"].items()]
+    lines += ["", f"Held-out stories {HELDOUT_TEXT} (the site's stories the book never read): "
+                  f"{heldout_text(report.get('heldout'))}."]
 
     sample = story["article_sample"]
     book_label = book_labels[story["book_model"]]
@@ -420,7 +431,16 @@ def _summary_lines(report):
             f"{ours['last_valid']:.2f}; the book's: best {book['best_valid']:.2f} (step {book['best_step']}), "
             f"last {book['last_valid']:.2f}",
             f"  story: {verdicts.count('inside')} of {len(verdicts)} measures inside the book's range; "
-            f"the article's sample has perplexity {sample['perplexity']:.2f} under this model"]
+            f"the article's sample has perplexity {sample['perplexity']:.2f} under this model",
+            f"  held-out stories: {heldout_text(report.get('heldout'))}"]
+
+
+def heldout_text(heldout):
+    """The held-out figure of a report in words: `perplexity 21.79 on 109 stories (101-209), ...`."""
+    if heldout is None:
+        return f"not measured (no current {HELDOUT_FILE} in the run folder; the main job writes it)"
+    missing = f"; not scored, missing: {ranges_text(heldout['missing'])}" if heldout["missing"] else ""
+    return describe(heldout) + missing
 
 
 def compare_runs(run_dirs, out_dir=None):
@@ -440,7 +460,7 @@ def compare_runs(run_dirs, out_dir=None):
         lines += [f"# Comparison of {len(reports)} runs with the book", ""]
         plot_perplexity(out / "comparison.png",
                         [(f"{r['recipe']} ({r['name']})", r["learning_curves"]["ours_per_step"]) for r in reports]
-                        + [(label, printed_curve(name)) for name, label in PRINTED_RUNS.items()],
+                        + [(printed_label(name), printed_curve(name)) for name in PRINTED_RUNS],
                         "Valid perplexity per step", with_train=False)
         figures_written.append("comparison.png")
         lines += comparison_markdown(reports, "comparison.png")
@@ -450,7 +470,7 @@ def compare_runs(run_dirs, out_dir=None):
         book_models = report["learning_curves"]["book"]
         plot_perplexity(out / figures["curves"],
                         [("this run", report["learning_curves"]["ours_per_step"])]
-                        + [(PRINTED_RUNS[name], printed_curve(name)) for name in book_models],
+                        + [(printed_label(name), printed_curve(name)) for name in book_models],
                         f"{report['name']} ({report['recipe']}) beside the book", with_train=True)
         plot_measures(out / figures["measures"], report["story"], report["name"])
         report["figures"] = figures

@@ -1,7 +1,14 @@
 """The perplexity-per-step figure: a run's curves beside the book's printed ones (compare, the word recipes)."""
+from reproduce.book_record import PRINTED_CONFIGS, PRINTED_RUNS
 from reproduce.files import pyplot, save_figure
 
-BOOK_COLOURS = {"book LSTM": "black", "book GRU": "darkgrey"}
+
+def printed_label(run):
+    """A printed run's label in the figures: its name, and how the book trained it."""
+    return f"{PRINTED_RUNS[run]} (printed; {PRINTED_CONFIGS[run]})"
+
+
+BOOK_COLOURS = {printed_label("lstm"): "black", printed_label("gru"): "darkgrey"}
 
 
 def plot_perplexity(path, series, title, with_train):

@@ -31,7 +31,7 @@ from urllib3.exceptions import DecodeError, ProtocolError, ReadTimeoutError
 
 from reproduce.data import (MAX_STORY_BYTES, OTHER_CORPUS_FLAG, SITE_STORIES, differs_message, read_story_bytes,
                             site_story_hashes, stories_folder, story_filenames, story_name, story_refusal)
-from reproduce.errors import UserError, write_failed
+from reproduce.errors import UserError, disk_failure, write_failed
 from reproduce.files import remove_stale_temporaries
 from reproduce.progress import rate_and_eta
 
@@ -63,6 +63,10 @@ def make_session(retries=3, backoff=0.5):
 
 class _BrokenTransfer(Exception):
     """The body broke off or came short: worth another try."""
+
+
+class NotOnSite(UserError):
+    """The server answered 404 or 410: it does not hold this file."""
 
 
 def _looks_like_html(head):
@@ -227,7 +231,8 @@ def _save_once(session, url, target, timeout, retries, max_bytes, expected_sha25
             raise UserError(f"{url}: {status}{tries}; the server is failing, try again later "
                             "or use a mirror with --base-url")
         if response.status_code != 200:
-            raise UserError(f"{url}: {status}; check --base-url (a mirror must hold 001.txt, 002.txt, ... "
+            kind = NotOnSite if response.status_code in (404, 410) else UserError
+            raise kind(f"{url}: {status}; check --base-url (a mirror must hold 001.txt, 002.txt, ... "
                             "as the book's site does)")
         expected = response.headers.get("Content-Length")
         if expected is not None and expected.isdigit() and int(expected) > max_bytes:
@@ -313,11 +318,14 @@ def check_base_url(base_url):
 
 
 def _prepare_folder(stories_dir):
+    if stories_dir.exists() and not stories_dir.is_dir():
+        raise UserError(f"--stories-dir {stories_dir}: a file, not a folder; choose another --stories-dir",
+                        exit_code=2)
     try:
         stories_dir.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(stories_dir, unnamed_parts=True)
     except OSError as e:
-        raise UserError(f"{stories_dir}: cannot use it as the stories folder ({e.strerror}); "
+        raise UserError(f"{stories_dir}: cannot use it as the stories folder ({disk_failure(e)[0]}); "
                         "choose another --stories-dir") from e
 
 
@@ -341,14 +349,15 @@ def _present_and_kept(path, book_sha256, allow_other_corpus, max_bytes, log):
 
 def download_stories(stories_dir="stories", num_files=100, base_url=None, timeout=(10, 30), retries=3,
                      backoff=0.5, log=print, numbers=None, max_bytes=MAX_STORY_BYTES, allow_other_corpus=False,
-                     deadline=DEADLINE, min_rate=MIN_RATE):
+                     deadline=DEADLINE, min_rate=MIN_RATE, missing_ok=False):
     """Fetch `001.txt` ... `NNN.txt` (or the story `numbers`, e.g. 101 ... 209) into `stories_dir`. Returns the paths.
 
     Files present are kept when they are the site's (SHA-256, golden manifests) or have no manifest
     entry; one that differs is fetched again, and a fetched one that differs is refused, unless
     `allow_other_corpus`. `timeout` is requests' (connect, read) in seconds; `retries` and `backoff`
     (seconds, doubling), `deadline` (seconds) and `min_rate` (bytes/s) apply to every file. On a failure
-    the files fetched so far stay and the error says so.
+    the files fetched so far stay and the error says so. With `missing_ok`, a story the server does not
+    hold (HTTP 404 or 410) is left out, the absent ones named in one line, and the paths present returned.
     """
     if not numbers and not 1 <= num_files <= SITE_STORIES:
         raise UserError(f"--num-files {num_files}: the site holds stories 1 ... {SITE_STORIES}; give 1 ... "
@@ -366,6 +375,7 @@ def download_stories(stories_dir="stories", num_files=100, base_url=None, timeou
         return [stories_dir / n for n in names]
     log(f"Downloading {len(wanted)} of {what} from {base_url} into {stories_dir}/")
     started = time.monotonic()
+    absent = []
     with make_session(retries=retries, backoff=backoff) as session:
         for count, name in enumerate(wanted, 1):
             expected = None if allow_other_corpus else book.get(name)
@@ -374,11 +384,17 @@ def download_stories(stories_dir="stories", num_files=100, base_url=None, timeou
                                backoff=backoff, max_bytes=max_bytes, expected_sha256=expected, deadline=deadline,
                                min_rate=min_rate)
             except UserError as e:
-                have = len(names) - len(wanted) + count - 1
+                if missing_ok and isinstance(e, NotOnSite):
+                    absent.append(name)
+                    continue
+                have = len(names) - len(wanted) + count - 1 - len(absent)
                 raise UserError(f"{e} [{have} of {len(names)} stories are in {stories_dir}/; "
                                 "a re-run fetches only the missing ones]", e.exit_code) from e
             if name in book and digest != book[name]:
                 log("warning: " + differs_message(stories_dir / name, digest, book[name], f"kept ({OTHER_CORPUS_FLAG})"))
             if count % 10 == 0 or count == len(wanted):
                 log(f"  {count}/{len(wanted)} files  ({rate_and_eta(started, count, len(wanted), 'files')})")
-    return [stories_dir / n for n in names]
+    if absent:
+        log(f"{base_url} lacks {len(absent)} of the {len(names)} stories (HTTP 404): "
+            f"{', '.join(n[:-len('.txt')] for n in absent)}")
+    return [stories_dir / n for n in names if n not in absent]

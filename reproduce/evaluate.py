@@ -194,19 +194,64 @@ def plot_story_perplexity(path, rows, valid, step, title):
     plt = pyplot()
     stories, pooled = rows[:-1], rows[-1]
     numbers = [int(STORY_FILE.fullmatch(row["story"])[1]) for row in stories]
-    figure, axes = plt.subplots(figsize=(9, 4))
-    axes.bar(numbers, [row["perplexity"] for row in stories], width=0.8, color="tab:blue", label="story")
-    axes.axhline(pooled["perplexity"], color="tab:blue", linestyle="--",
-                 label=f"all {len(stories)} stories: {pooled['perplexity']:.2f}")
+    figure, axes = plt.subplots(figsize=(9, 5))
+    axes.bar(numbers, [row["perplexity"] for row in stories], width=0.8, color="tab:blue",
+             label="each story scored here")
+    axes.axhline(pooled["perplexity"], color="tab:orange", linestyle="--",
+                 label=f"pooled: every bigram of the {len(stories)} stories scored here: {pooled['perplexity']:.2f}")
     if valid is not None:
-        axes.axhline(valid, color="black", label=f"valid perplexity of the checkpoint (step {step}): {valid:.2f}")
+        axes.axhline(valid, color="black", label=f"valid: the run's own validation documents, at the checkpoint "
+                                                 f"(step {step}): {valid:.2f}")
     axes.set_xlabel("story (file number)")
     axes.set_ylabel("perplexity")
     axes.set_title(title, fontsize=10)
     axes.grid(True, axis="y", alpha=0.3)
-    axes.legend(fontsize=8)
+    axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15))       # below, clear of the bars
     figure.tight_layout()
     save_figure(figure, path)
+
+
+def story_ids(paths, vocabulary, tokens=to_bigrams, unit="bigrams"):
+    """Each story as ids of the run's vocabulary (`tokens`: how a story's text is cut: bigrams, or words); a story
+    too short to score is a one-line error."""
+    dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
+    stories = [to_ids(tokens(read_story(p)), dictionary) for p in paths]
+    for path, ids in zip(paths, stories):
+        if len(ids) < 2:
+            raise UserError(f"{path}: too short to score (fewer than 2 {unit}); leave it out with --files")
+    return stories
+
+
+def checkpoint_steps(run, config, vocabulary, prefixes, say=True):
+    """[(prefix restored, numpy_steps.NumpyModel)] of each checkpoint prefix of `run` (None: the best one)."""
+    model = BookModel(config, len(vocabulary))
+    restored = []
+    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
+        for prefix in prefixes:
+            prefix = run.restore_for_reading(session, model.saver, model.saved_variables, prefix, say=say)
+            restored.append((prefix, NumpyModel.from_session(session, model.cell, model.w, model.b)))
+    return restored
+
+
+def word_run_scores(run, recipe, config, vocabulary, prefix, stories, names):
+    """(prefix restored, score_stories rows, seconds) of a word recipe's run: its graph steps in the session
+    (word_runs.SessionSteps), every story side by side, the state carried through the story."""
+    model = recipe.build(config, len(vocabulary))
+    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
+        with model.graph.as_default():
+            variables = tf.compat.v1.global_variables()
+            saver = tf.compat.v1.train.Saver(variables)
+        prefix = run.restore_for_reading(session, saver, variables, prefix)
+        return (prefix, *timed_scores(SessionSteps(session, model), stories, names))
+
+
+def timed_scores(steps, stories, names):
+    """(score_stories rows, seconds taken)."""
+    started = time.monotonic()
+    # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = score_stories(steps, stories, names)
+    return rows, time.monotonic() - started
 
 
 def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
@@ -226,35 +271,19 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
     name = output_name(name, numbers)
     check_writable(run.path, [f"evaluate-{name}.csv", f"evaluate-{name}.png"])     # before the work, not after
-    dictionary = {bigram: i for i, bigram in enumerate(vocabulary)}
-    tokens = read_words if word_recipe else to_bigrams
-    stories = [to_ids(tokens(read_story(p)), dictionary) for p in paths]
-    for path, ids in zip(paths, stories):
-        if len(ids) < 2:
-            raise UserError(f"{path}: too short to score (fewer than 2 {unit}); leave it out with --files")
+    stories = story_ids(paths, vocabulary, read_words, unit) if word_recipe else story_ids(paths, vocabulary)
     if Path(stories_dir).resolve() == Path(config.stories_dir).resolve():
         seen = [n for n in numbers if n <= config.num_files]
         if seen:
             print(f"warning: {len(seen)} of these stories ({ranges_text(seen)}) are among the run's training "
                   "stories", file=sys.stderr)
 
-    model = word_recipe.build(config, len(vocabulary)) if word_recipe else BookModel(config, len(vocabulary))
-    with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
-        saver, variables = (None, None) if word_recipe else (model.saver, model.saved_variables)
-        if word_recipe:
-            with model.graph.as_default():
-                variables = tf.compat.v1.global_variables()
-                saver = tf.compat.v1.train.Saver(variables)
-        prefix = run.restore_for_reading(session, saver, variables, prefix)
-        # A word model steps in the session (every story side by side, one run per position, the state carried
-        # through the story); the book's bigram models in numpy on the restored weights.
-        steps = SessionSteps(session, model) if word_recipe else NumpyModel.from_session(session, model.cell,
-                                                                                         model.w, model.b)
-        started = time.monotonic()
-        # One BLAS thread: measured on 2 cores, threaded products of this size run 3-15x slower than one thread.
-        with threadpool_limits(limits=1, user_api="blas"):
-            rows = score_stories(steps, stories, [p.name for p in paths])
-        seconds = time.monotonic() - started
+    names = [p.name for p in paths]
+    if word_recipe:
+        prefix, rows, seconds = word_run_scores(run, word_recipe, config, vocabulary, prefix, stories, names)
+    else:
+        [(prefix, steps)] = checkpoint_steps(run, config, vocabulary, [prefix])
+        rows, seconds = timed_scores(steps, stories, names)
 
     step, valid = checkpoint_step_and_valid(run, prefix)
     csv_path, figure_path = run.path / f"evaluate-{name}.csv", run.path / f"evaluate-{name}.png"

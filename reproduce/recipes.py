@@ -231,6 +231,7 @@ class GenerateOptions:
     temperature: float = 1.0
     beam_length: int = 5
     beam_neighbors: int = 5
+    no_repeat_ngram: int = None        # the beam samplers: None, off
     graph: str = None                  # the book's: None, the graph the run trained with
 
 
@@ -247,7 +248,7 @@ def check_generate_options(args, recipe):
     if args.temperature is not None and sampler != "temperature":
         raise UserError(f"--temperature is used by --sampler temperature only, not by {sampler} (recipe "
                         f"{recipe.name}); leave it out", exit_code=2)
-    for name in ("beam_length", "beam_neighbors"):
+    for name in ("beam_length", "beam_neighbors", "no_repeat_ngram"):
         if getattr(args, name) is not None and sampler not in BEAM_SAMPLERS:
             raise UserError(f"--{name.replace('_', '-')} is used by --sampler beam and beam-book only, not by "
                             f"{sampler}; leave it out", exit_code=2)
@@ -259,7 +260,7 @@ def check_generate_options(args, recipe):
         raise UserError(f"--seed is not used here: recipe {recipe.name} with --sampler {sampler}"
                         f"{' and --prime' if recipe.random_start else ''} draws nothing at random; leave it out",
                         exit_code=2)
-    given = {name: getattr(args, name) for name in ("temperature", "beam_length", "beam_neighbors")
+    given = {name: getattr(args, name) for name in ("temperature", "beam_length", "beam_neighbors", "no_repeat_ngram")
              if getattr(args, name) is not None}
     given.setdefault("beam_length", recipe.beam_length)
     options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph, **given)

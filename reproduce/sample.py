@@ -83,7 +83,7 @@ def primer_bigrams(text):
 
 
 def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temperature=1.0, beam_length=5,
-             beam_neighbors=5, graph=None, warn=None):
+             beam_neighbors=5, graph=None, warn=None, no_repeat_ngram=None):
     """Restore a checkpoint of a book run in a fresh graph and return the story (primer included) as text; the
     options as recipes.check_generate_options checked them."""
     warn = warn or (lambda message: print(message, file=sys.stderr))
@@ -119,7 +119,7 @@ def generate(checkpoint, length=500, seed=None, prime=None, sampler="top3", temp
         run.restore_for_reading(session, model.saver, model.saved_variables, prefix)
         if sampler.startswith("beam"):
             ids = beam_generate(session, model, prime_ids, length, beam_length, beam_neighbors, rng,
-                                book_quirks=(sampler == "beam-book"))
+                                book_quirks=(sampler == "beam-book"), no_repeat_ngram=no_repeat_ngram)
         else:
             for bigram_id in prime_ids[:-1]:
                 session.run(model.test_prediction, model.test_feed(bigram_id))

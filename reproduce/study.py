@@ -13,7 +13,8 @@ compare work on each), and the report (study_report.py): `report.md`, `report.js
 Ctrl-C (or SIGTERM) stops every seed at its last checkpoint.
 
 A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and the `compare_run` dict
-(history, story measures, environment), all the report reads of it. A light seed folder (LIGHT_FILES, no
+(history, story measures, environment, and the held-out perplexity of its best and last checkpoint on the
+stories 101-209 found in its --stories-dir), all the report reads of it. A light seed folder (LIGHT_FILES, no
 checkpoints) counts as finished: the report reads its summary, the study skips it. `--export DEST` writes
 one light folder per finished seed into DEST and the report of those seeds, small enough for git: copied
 back as a study folder, the same command trains only the seeds it lacks.
@@ -58,7 +59,7 @@ def this_machine():
 
 
 def record_layout(jobs, iterations_per_s, record=LAYOUT_RECORD):
-    """Write bench's finding: `jobs` seeds at a time is the faster study layout on this machine."""
+    """Write bench's finding: `jobs` seeds at a time is the faster study layout on the machine bench ran on."""
     record = Path(record)
     record.parent.mkdir(parents=True, exist_ok=True)
     write_json(record, {**this_machine(), "jobs": jobs, "iterations_per_s": iterations_per_s,
@@ -66,7 +67,7 @@ def record_layout(jobs, iterations_per_s, record=LAYOUT_RECORD):
 
 
 def default_jobs(record=LAYOUT_RECORD):
-    """(seeds at a time, why): bench's faster layout when it was measured on this machine, else 1."""
+    """(seeds at a time, why): bench's faster layout when it was measured on the machine study runs on, else 1."""
     record = Path(record)
     if not record.exists():
         return 1, "the default; `python reproduce/main.py bench` measures which layout is faster here"
@@ -76,7 +77,7 @@ def default_jobs(record=LAYOUT_RECORD):
     machine = {key: layout[key] for key in this_machine()}
     if machine != this_machine():
         return 1, f"the default: {record} was measured on another machine ({layout['cpu']}, {layout['cores']} cores)"
-    return max(1, layout["jobs"]), f"the faster layout `bench` measured on this machine, {record}"
+    return max(1, layout["jobs"]), f"the faster layout `bench` measured where this study runs, {record}"
 
 
 def parse_seeds(text):

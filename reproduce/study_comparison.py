@@ -4,9 +4,11 @@
 
 Each STUDY is a study folder (or its `--export`). DIR gets `comparison.md`, `comparison.json` and
 `comparison.png` (the train and valid bands of every study with the book's two printed curves): per study
-its seeds' best, best step and last valid perplexity (median and range) and its story measures; per pair of
-studies whether their best valid perplexities are apart or overlap, and, seed by seed where they share
-seeds, which is lower. Only finished seeds count.
+its seeds' best, best step and last valid perplexity and the held-out perplexity of their best checkpoints
+on stories 101-209 (median and range), and its story measures; per pair of studies whether their best
+valid perplexities, and their held-out perplexities, are apart or overlap, and, seed by seed where they
+share seeds, which is lower; and on how many of the held-out stories each is lower (each story's
+perplexity a median over the study's seeds). Only finished seeds count.
 """
 import itertools
 import statistics
@@ -15,11 +17,15 @@ from pathlib import Path
 from reproduce.book_record import PRINTED_RUNS, printed_curve
 from reproduce.config import printed_run
 from reproduce.errors import UserError
-from reproduce.files import pyplot, save_figure, write_atomic, write_json
-from reproduce.study_report import (band, check_writable, current_report, disk_errors, perplexity_axes,
-                                    run_figures, seed_medians_inside)
+from reproduce.heldout import HELDOUT_TEXT
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
+from reproduce.study_report import (HELDOUT_FIGURES, band_or_none, check_writable, current_report, disk_errors,
+                                    perplexity_axes, run_figures, seed_medians_inside)
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
+HELDOUT = HELDOUT_FIGURES["best"]
+STORIES_FIGURE = "heldout_stories.png"
+STORIES_CSV = "heldout_stories.csv"
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
 
 
@@ -40,11 +46,17 @@ def compare_studies(study_dirs, out_dir):
     with disk_errors("--out", out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
         plot_studies(out_dir / "comparison.png", studies)
+        plot_story_medians(out_dir / STORIES_FIGURE, studies)
+        stories = sorted({story for s in studies for story in s["story_medians"]}, key=int)
+        write_csv(out_dir / STORIES_CSV, ["story", *names],
+                  [{"story": story, **{s["name"]: s["story_medians"].get(story, "") for s in studies}}
+                   for story in stories])
         write_json(out_dir / "comparison.json", comparison)
         write_atomic(out_dir / "comparison.md", comparison_markdown(comparison))
-    for line in (p["best"] for p in comparison["pairs"]):
-        print(line)
-    print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png)")
+    for p in comparison["pairs"]:
+        print("\n".join((p["best"], p["heldout"]["line"], p["stories"]["line"])))
+    print(f"Comparison: {out_dir / 'comparison.md'} (and comparison.json, comparison.png, {STORIES_FIGURE}, "
+          f"{STORIES_CSV})")
     return comparison
 
 
@@ -62,11 +74,15 @@ def read_study(study_dir):
                         f"finished its {report['num_steps']} steps yet; compare it once one has", exit_code=2)
     stories = {name: seed_medians_inside(entry) == len(entry["seed_medians"])
                for name, entry in report["story_measures"].items() if entry["book"] and entry["seed_medians"]}
+    compared = FIGURES + (HELDOUT,)
+    by_figure = {name: {seed: f.get(name) for seed, f in figures.items() if f.get(name) is not None}
+                 for name in compared}
     return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
             "documents": documents(report["options"]["doc_order"], report["cell"]), "book_run": report["book_run"],
-            "seeds": report["finished_seeds"], "figures": {name: {seed: f[name] for seed, f in figures.items()}
-                                                              for name in FIGURES},
-            "bands": {name: band([f[name] for f in figures.values()]) for name in FIGURES},
+            "seeds": report["finished_seeds"], "figures": by_figure,
+            "bands": {name: band_or_none(list(by_figure[name].values())) for name in compared},
+            "heldout_seeds_without": report["heldout"]["seeds_without"],
+            "story_medians": report["heldout"]["per_story_median"],
             "story_measures_inside": stories, "per_step": report["per_step"]}
 
 
@@ -86,9 +102,34 @@ def book_rows():
 
 
 def pair(a, b):
-    """Whether two studies' best valid perplexities are apart or overlap, and seed by seed which is lower."""
-    name = FIGURES[0]
+    """Two studies side by side: on best valid perplexity, on held-out perplexity, and story by story."""
+    best = figure_pair(a, b, FIGURES[0])
+    return {"studies": [a["name"], b["name"]], "apart": best["apart"], "common_seeds": best["common_seeds"],
+            "lower_first": best["lower_first"], "best": best["line"], "heldout": figure_pair(a, b, HELDOUT),
+            "stories": story_pair(a, b)}
+
+
+def story_pair(a, b):
+    """On how many held-out stories each of two studies is lower (each story's median over its seeds)."""
+    medians_a, medians_b = a["story_medians"], b["story_medians"]
+    common = sorted(set(medians_a) & set(medians_b), key=int)
+    lower_a = sum(medians_a[story] < medians_b[story] for story in common)
+    lower_b = sum(medians_b[story] < medians_a[story] for story in common)
+    lacking = " and ".join(s["name"] for s in (a, b) if not s["story_medians"])
+    line = (f"{a['name']} vs {b['name']}, held-out perplexity per story (median over seeds): {a['name']} lower on "
+            f"{lower_a}, {b['name']} lower on {lower_b} of the {len(common)} stories both have" if common else
+            f"{a['name']} vs {b['name']}, held-out perplexity per story: "
+            + (f"no figures of {lacking}" if lacking else "no held-out story scored by both"))
+    return {"stories": len(common), "lower_first": lower_a, "lower_second": lower_b, "line": line}
+
+
+def figure_pair(a, b, name):
+    """Whether two studies' figure `name` (per seed) are apart or overlap, and seed by seed which is lower."""
     values_a, values_b = a["figures"][name], b["figures"][name]
+    if not values_a or not values_b:
+        lacking = " and ".join(s["name"] for s, values in ((a, values_a), (b, values_b)) if not values)
+        return {"apart": None, "common_seeds": [], "lower_first": None,
+                "line": f"{a['name']} vs {b['name']}, {name}: no figures of {lacking}"}
     low_a, high_a = min(values_a.values()), max(values_a.values())
     low_b, high_b = min(values_b.values()), max(values_b.values())
     if high_a < low_b:
@@ -100,33 +141,41 @@ def pair(a, b):
     common = sorted(set(values_a) & set(values_b), key=int)
     lower_a = sum(values_a[s] < values_b[s] for s in common)
     line = (f"{a['name']} {statistics.median(values_a.values()):.2f} ({low_a:.2f}-{high_a:.2f}) vs {b['name']} "
-            f"{statistics.median(values_b.values()):.2f} ({low_b:.2f}-{high_b:.2f}), best valid perplexity: {verdict}")
+            f"{statistics.median(values_b.values()):.2f} ({low_b:.2f}-{high_b:.2f}), {name}: {verdict}")
     if common:
         line += f"; {a['name']} lower for {lower_a} of the {len(common)} seeds both have"
-    return {"studies": [a["name"], b["name"]], "apart": verdict.startswith("apart"), "common_seeds": common,
-            "lower_first": lower_a, "best": line}
+    return {"apart": verdict.startswith("apart"), "common_seeds": common, "lower_first": lower_a, "line": line}
 
 
 def _range(entry, spec=".2f"):
-    """`median (min-max)` of a band; spec "g" for a step."""
-    return f"{entry['median']:{spec}} ({entry['min']:{spec}}-{entry['max']:{spec}})"
+    """`median (min-max)` of a band (spec "g" for a step), `n/a` for none."""
+    return f"{entry['median']:{spec}} ({entry['min']:{spec}}-{entry['max']:{spec}})" if entry else "n/a"
 
 
 def comparison_markdown(comparison):
     lines = ["# Studies compared on bands of seeds", "", "![train and valid bands of the studies](comparison.png)",
              "", "| study | recipe (cell) | documents | seeds | best valid: median (min-max) | its step | "
-                 "last valid | story measures: every seed's median inside the printed stories' range |",
-             "|---|---|---|---|---|---|---|---|"]
+                 "last valid | held-out, best checkpoint | story measures: every seed's median inside the printed "
+                 "stories' range |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for s in comparison["studies"]:
         b = s["bands"]
         inside = s["story_measures_inside"]
         lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['documents']} | {len(s['seeds'])} | "
                      f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 'g')} | {_range(b[FIGURES[2]])} | "
-                     f"{sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
+                     f"{_range(b[HELDOUT])} | {sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
     for label, figures in comparison["book"].items():
         lines.append(f"| {label} (printed) | | | 1 | {figures[FIGURES[0]]:.2f} | {figures[FIGURES[1]]} | "
-                     f"{figures[FIGURES[2]]:.2f} | |")
-    lines += ["", "## Pairs (best valid perplexity)", ""] + [f"- {p['best']}" for p in comparison["pairs"]]
+                     f"{figures[FIGURES[2]]:.2f} | | |")
+    lines += ["", "## Pairs", "",
+              f"![held-out perplexity per story, median over each study's seeds]({STORIES_FIGURE})", ""]
+    for p in comparison["pairs"]:
+        lines += [f"- {p['best']}", f"- {p['heldout']['line']}", f"- {p['stories']['line']}"]
+    without = [f"{s['name']} (seeds {', '.join(map(str, s['heldout_seeds_without']))})"
+               for s in comparison["studies"] if s["heldout_seeds_without"]]
+    if without:
+        lines += ["", f"No held-out figures (older summaries, or no story of {HELDOUT_TEXT} in the stories folder): "
+                      + "; ".join(without) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -148,5 +197,26 @@ def plot_studies(path, studies):
     panels[0].set_ylabel("perplexity")
     panels[1].legend(fontsize=7)
     figure.suptitle("studies compared on bands of seeds")
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
+def plot_story_medians(path, studies):
+    """Each study's held-out perplexity per story (the median over its seeds), story by story."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(12, 4.5))
+    for study, colour in zip(studies, itertools.cycle(COLOURS)):
+        stories = sorted(study["story_medians"], key=int)
+        axes.plot([int(story) for story in stories], [study["story_medians"][story] for story in stories], ".-",
+                  color=colour, linewidth=1, label=f"{study['name']}: median of {len(study['seeds'])} seeds"
+                  if stories else f"{study['name']}: no held-out figures")
+    if not any(study["story_medians"] for study in studies):
+        axes.text(0.5, 0.5, "no held-out figures", ha="center", va="center", transform=axes.transAxes)
+    axes.set_yscale("log")
+    axes.set_xlabel(f"story (file number, {HELDOUT_TEXT})")
+    axes.set_ylabel("held-out perplexity (best checkpoint)")
+    axes.set_title("held-out perplexity per story: median over each study's seeds")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize=8)
     figure.tight_layout()
     save_figure(figure, path)

@@ -3,7 +3,8 @@ printed run, report.md/report.json and the figures. `study` writes it; `study --
 writes it again when it no longer matches the seed folders).
 
 A seed folder `seed-<k>/` is a run folder; a finished one has `summary.json` (its recipe, seed, options and
-`compare_run` dict), which is all the report reads of it. The seeds of one study must agree on recipe,
+`compare_run` dict, with the held-out perplexity of its best and last checkpoint on the stories 101-209 of
+its stories folder), which is all the report reads of it. The seeds of one study must agree on recipe,
 training options and step count: a band of unlike runs means nothing, so the report refuses the odd one.
 """
 import contextlib
@@ -18,7 +19,8 @@ from reproduce import text_metrics
 from reproduce.book_record import PRINTED_RUNS, printed_curve
 from reproduce.compare import compare_run, curve_summary
 from reproduce.errors import UserError, describe_error
-from reproduce.files import pyplot, save_figure, write_atomic, write_json
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
+from reproduce.heldout import HELDOUT_TEXT, score_safely
 from reproduce.recipes import read_book_config
 from reproduce.rundir import RunDir, read_json_object
 
@@ -32,6 +34,10 @@ SHARED_FIELDS = tuple(name for name in TRAIN_FIELDS if name != "stories_dir")
 TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table places
 SUMMARY = "summary.json"
 REPORT = "report.json"
+HELDOUT_FIGURE = "heldout.png"
+HELDOUT_CSV = "heldout.csv"
+HELDOUT_COLUMNS = tuple(f"{kind}_{key}" for kind in ("best", "last") for key in ("step", "valid_perplexity", "perplexity"))
+HELDOUT_FIGURES = {"best": "held-out perplexity (best checkpoint)", "last": "held-out perplexity (last checkpoint)"}
 
 
 # ---------------------------------------------------------------- the folders a study writes
@@ -90,6 +96,12 @@ SUMMARY_SHAPE = {
                                                                "valid_perplexity": NUMBER,
                                                                "learning_rate_reduced": (int, bool)}, at_least=1)},
                    "story": {"our_stories": STORY_ROWS, "book_stories": STORY_ROWS, "our_median": MEASURE_VALUES}}}
+OPTIONAL_NUMBER = NUMBER + (type(None),)
+HELDOUT_CHECKPOINT = {"checkpoint": str, "step": (int, type(None)), "valid_perplexity": OPTIONAL_NUMBER,
+                      "perplexity": NUMBER, "per_story": Values(NUMBER)}
+# comparison.heldout of a summary, when it has one (summaries of older studies have none)
+HELDOUT_SHAPE = {"scored": int, "stories": str, "missing": Items(int), "best": HELDOUT_CHECKPOINT,
+                 "last": HELDOUT_CHECKPOINT}
 BAND = {"median": NUMBER, "min": NUMBER, "max": NUMBER, "n": int}
 FIGURE_VALUES = (int, float, type(None))
 REPORT_SHAPE = {
@@ -148,7 +160,8 @@ def is_light(run_dir):
 
 
 def read_summary(run_dir):
-    """seed-<k>/summary.json, checked; None when there is none, or when the seed has trained on past it."""
+    """seed-<k>/summary.json, checked; None when there is none, when the seed has trained on past it, or when it
+    has no held-out figures (written before they were) and the seed's checkpoints are there to compute them."""
     path = run_dir / SUMMARY
     if not path.is_file():
         return None
@@ -156,14 +169,20 @@ def read_summary(run_dir):
             else f"copy it again from the study's export, or delete {run_dir} to train that seed again")
     summary = read_json_object(path, what=what)
     check_fields(path, summary, SUMMARY_SHAPE, what)
+    if summary["comparison"].get("heldout") is not None:
+        check_fields(path, summary["comparison"]["heldout"], HELDOUT_SHAPE, what, "comparison.heldout")
     if (run_dir / "ckpt").is_dir() and RunDir(run_dir).steps()[:1] != [summary["steps"]]:
         return None                                # continued with more --num-steps: computed again when finished
+    if (run_dir / "ckpt").is_dir() and "heldout" not in summary["comparison"]:
+        return None                                # computed again, with the held-out figures
     return summary
 
 
 def write_summary(run_dir, cache):
-    """Write seed-<k>/summary.json from the seed's checkpoints and stories; returns it."""
+    """Write seed-<k>/summary.json from the seed's checkpoints and stories (its best and last checkpoint scored
+    on the held-out stories in its stories folder first); returns it."""
     config = read_book_config(RunDir.open(run_dir))
+    score_safely(run_dir, config.stories_dir, log=lambda line: print(f"{run_dir.name}: {line}", flush=True))
     comparison = compare_run(run_dir, cache)
     summary = {"recipe": config.recipe, "seed": config.seed, "steps": comparison["steps"],
                "options": {name: getattr(config, name) for name in TRAIN_FIELDS}, "comparison": comparison}
@@ -223,6 +242,10 @@ def band(values):
     return summary
 
 
+def band_or_none(values):
+    return band(values) if values else None
+
+
 def place(book_value, seed_values):
     """Where the book's figure falls among the seeds': its rank among seeds + book, and a verdict."""
     ordered = sorted(seed_values)
@@ -277,6 +300,71 @@ def seed_medians_inside(measure):
     return sum(book["min"] <= m <= book["max"] for m in measure["seed_medians"])
 
 
+# ---------------------------------------------------------------- held-out stories
+def heldout_figures(heldout):
+    """A seed's held-out perplexity of its best and last checkpoint (None without held-out figures)."""
+    return {name: heldout[kind]["perplexity"] if heldout else None for kind, name in HELDOUT_FIGURES.items()}
+
+
+def ranks(values):
+    """1-based ranks of `values`, ties sharing their mean rank."""
+    values = np.asarray(values, dtype=float)
+    ranked = np.empty(len(values))
+    ranked[values.argsort(kind="stable")] = np.arange(1, len(values) + 1)
+    for value in np.unique(values):
+        ranked[values == value] = ranked[values == value].mean()
+    return ranked
+
+
+def spearman(xs, ys):
+    """Spearman's rank correlation of two lists; None for fewer than 3 pairs or a list of equal values."""
+    if len(xs) < 3:
+        return None
+    x, y = ranks(xs), ranks(ys)
+    if x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def heldout_section(heldouts):
+    """The report's held-out part from {seed: comparison.heldout or None} of the finished seeds: per seed the
+    valid and held-out perplexity of its best and last checkpoint, their bands, Spearman's rank correlation of
+    valid and held-out perplexity of the best checkpoints, and each story's median over the seeds."""
+    scored = {seed: h for seed, h in heldouts.items() if h is not None}
+    by_seed = {str(seed): {column: h[column.split("_", 1)[0]][column.split("_", 1)[1]] for column in HELDOUT_COLUMNS}
+               for seed, h in scored.items()}
+    pairs = [(h["best"]["valid_perplexity"], h["best"]["perplexity"]) for h in scored.values()
+             if h["best"]["valid_perplexity"] is not None]
+    stories = sorted({story for h in scored.values() for story in h["best"]["per_story"]}, key=int)
+    per_story = {story: statistics.median(h["best"]["per_story"][story] for h in scored.values()
+                                          if story in h["best"]["per_story"]) for story in stories}
+    return {"seeds": sorted(scored), "seeds_without": sorted(set(heldouts) - set(scored)), "by_seed": by_seed,
+            "bands": {kind: band_or_none([h[kind]["perplexity"] for h in scored.values()]) for kind in ("best", "last")},
+            "valid_bands": {kind: band_or_none([h[kind]["valid_perplexity"] for h in scored.values()
+                                                if h[kind]["valid_perplexity"] is not None]) for kind in ("best", "last")},
+            "spearman": spearman(*zip(*pairs)) if pairs else None, "spearman_pairs": len(pairs),
+            "stories_scored": {str(seed): h["scored"] for seed, h in scored.items()},
+            "missing_stories": sorted({n for h in scored.values() for n in h["missing"]}),
+            "per_story_median": per_story}
+
+
+def heldout_summary(section):
+    """One line on a report's held-out part."""
+    if not section["seeds"]:
+        return ("missing for every finished seed (summaries of an older study, or no story of them in the stories "
+                "folder)" if section["seeds_without"] else "no seed has finished")
+    best = section["bands"]["best"]
+    rho = section["spearman"]
+    rho_text = (f"Spearman {rho:+.2f} between valid and held-out over {section['spearman_pairs']} seeds"
+                if rho is not None else f"too few seeds ({section['spearman_pairs']}) for a rank correlation")
+    without = (f"; no held-out figures for seed{'s' if len(section['seeds_without']) > 1 else ''} "
+               f"{', '.join(map(str, section['seeds_without']))} (a summary of an older study, or no story of them "
+               "in the stories folder)" if section["seeds_without"] else "")
+    seeds = len(section["seeds"])
+    return (f"best checkpoints {best['median']:.2f} ({best['min']:.2f}-{best['max']:.2f}) over "
+            f"{seeds} seed{'s' if seeds > 1 else ''}; {rho_text}{without}")
+
+
 # ---------------------------------------------------------------- the report
 def write_report(study_dir):
     """report.json, report.md, band.png and story_measures.png of the seed folders in `study_dir`; returns
@@ -300,7 +388,9 @@ def write_report(study_dir):
         per_step.append({"step": step, "train": band([r["train_perplexity"] for r in rows]),
                          "valid": band([r["valid_perplexity"] for r in rows])})
 
-    seed_figures = {seed: run_figures(histories[seed]) for seed in finished}
+    heldout = heldout_section({seed: comparisons[seed].get("heldout") for seed in finished})
+    seed_figures = {seed: {**run_figures(histories[seed]), **heldout_figures(comparisons[seed].get("heldout"))}
+                    for seed in finished}
     book_figures = run_figures(book_curve)
     ranks = {}
     for name, book_value in book_figures.items():
@@ -325,15 +415,20 @@ def write_report(study_dir):
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
               "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
-              "story_measures": measures,
+              "story_measures": measures, "heldout": heldout,
               "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
     plot_band(study_dir / "band.png", per_step, book_curve,
               f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
     plot_story_measures(study_dir / "story_measures.png", measures, book_label)
+    plot_heldout(study_dir / HELDOUT_FIGURE, heldout, f"{config.recipe}: valid and held-out perplexity per seed")
+    write_csv(study_dir / HELDOUT_CSV, ["seed", *HELDOUT_COLUMNS, "stories"],
+              [{"seed": seed, **row, "stories": heldout["stories_scored"][seed]} for seed, row in heldout["by_seed"].items()])
     write_json(study_dir / REPORT, report)
     write_atomic(study_dir / "report.md", report_markdown(report))
     print(f"Verdict: {report['verdict']}")
-    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png)")
+    print(f"Held-out stories {HELDOUT_TEXT}: {heldout_summary(heldout)}")
+    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png, {HELDOUT_FIGURE}, "
+          f"{HELDOUT_CSV})")
     return report
 
 
@@ -358,6 +453,8 @@ def current_report(study_dir):
     if sorted(report["figures_by_seed"], key=int) != [str(seed) for seed in now["finished_seeds"]]:
         stale.append(f"figures_by_seed of seeds {', '.join(report['figures_by_seed']) or 'none'} (the finished "
                      f"seeds: {', '.join(map(str, now['finished_seeds'])) or 'none'})")
+    if "heldout" not in report:
+        stale.append("no held-out figures")
     if stale:
         print(f"{path} does not match its seed folders ({'; '.join(stale)}): writing it again")
         return write_report(study_dir)
@@ -387,6 +484,7 @@ def report_markdown(report):
         listed = f" (steps {', '.join(map(str, entry['steps']))})" if entry["steps"] else ""
         lines += ["", f"The book's {key} curve is outside the seeds' range at {len(entry['steps'])} of {entry['of']} "
                       f"steps{listed}; were the book's run one more seed, {entry['expected']:.1f} would be expected."]
+    lines += heldout_markdown(report["heldout"])
     lines += ["", "## Per step", "", "| step | train: median (min - max) | valid: median (min - max) |",
               "|---|---|---|"]
     for row in report["per_step"]:
@@ -407,7 +505,63 @@ def report_markdown(report):
     return "\n".join(lines) + "\n"
 
 
+def _band_text(entry):
+    return f"{entry['median']:.2f} ({entry['min']:.2f} - {entry['max']:.2f})" if entry else "n/a"
+
+
+def heldout_markdown(section):
+    """report.md's part on the held-out stories."""
+    lines = ["", f"## Held-out stories {HELDOUT_TEXT}", "",
+             "The site's stories the book never read, scored from each finished seed's best and last checkpoint "
+             "(`evaluate`'s perplexity, pooled over the stories).", "", heldout_summary(section) + "."]
+    if section["missing_stories"]:
+        lines += ["", f"Not in some seed's stories folder, so not scored there: "
+                      f"{', '.join(map(str, section['missing_stories']))}."]
+    if not section["seeds"]:
+        return lines
+    lines += ["", f"![valid against held-out perplexity per seed]({HELDOUT_FIGURE})", "",
+              "| checkpoint | valid: median (min - max) | held-out: median (min - max) |", "|---|---|---|"]
+    for kind in ("best", "last"):
+        lines.append(f"| {kind} | {_band_text(section['valid_bands'][kind])} | {_band_text(section['bands'][kind])} |")
+    lines += ["", "| seed | best: step | valid | held-out | last: step | valid | held-out | stories |",
+              "|---|---|---|---|---|---|---|---|"]
+    for seed, row in section["by_seed"].items():
+        lines.append(f"| {seed} | " + " | ".join(f"{row[f'{kind}_step']} | {_number(row[f'{kind}_valid_perplexity'])} | "
+                                                 f"{row[f'{kind}_perplexity']:.2f}" for kind in ("best", "last"))
+                     + f" | {section['stories_scored'][seed]} |")
+    return lines
+
+
+def _number(value):
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 # ---------------------------------------------------------------- figures
+def plot_heldout(path, section, title):
+    """Valid against held-out perplexity, one point per seed and checkpoint (best filled, last hollow)."""
+    plt = pyplot()
+    figure, axes = plt.subplots(figsize=(6, 5))
+    for kind, style in (("best", dict(color="tab:blue")), ("last", dict(facecolors="none", edgecolors="tab:orange"))):
+        points = [(seed, row[f"{kind}_valid_perplexity"], row[f"{kind}_perplexity"])
+                  for seed, row in section["by_seed"].items() if row[f"{kind}_valid_perplexity"] is not None]
+        axes.scatter([p[1] for p in points], [p[2] for p in points], label=f"{kind} checkpoint (labelled by seed)",
+                     **style)
+        for seed, valid, heldout in points:
+            axes.annotate(seed, (valid, heldout), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if not section["by_seed"]:
+        axes.text(0.5, 0.5, "no held-out figures", ha="center", va="center", transform=axes.transAxes)
+    rho = section["spearman"]
+    axes.set_title(f"{title}\nSpearman (best checkpoints): "
+                   + (f"{rho:+.2f} over {section['spearman_pairs']} seeds" if rho is not None else "too few seeds"),
+                   fontsize=9)
+    axes.set_xlabel("valid perplexity")
+    axes.set_ylabel(f"held-out perplexity (stories {HELDOUT_TEXT})")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    save_figure(figure, path)
+
+
 def perplexity_axes(axes, title):
     """Log-scale perplexity against step, labelled 1-2-5, as every band figure shows it."""
     from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter  # loaded to draw only

@@ -26,6 +26,17 @@ MEASURES = {
     "char_bigram_jsd": "Jensen-Shannon divergence of character bigrams from the corpus (bits)",
 }
 
+# Measure name -> (a figure's title for it, its axis: the quantity and its unit). The names stay in JSON.
+MEASURE_AXES = {
+    "corpus_words": ("Words found in the corpus", "share of the story's words (0-1)"),
+    "copied_3grams": ("Word 3-grams copied from the corpus", "share of the story's word 3-grams (0-1)"),
+    "copied_5grams": ("Word 5-grams copied from the corpus", "share of the story's word 5-grams (0-1)"),
+    "repeated_4grams": ("Word 4-grams repeating an earlier one", "share of the story's word 4-grams (0-1)"),
+    "distinct_2": ("Distinct word bigrams (distinct-2)", "distinct / all word bigrams (0-1)"),
+    "unk_rate": ("Unknown bigrams (UNK)", "share of the model's bigrams (0-1)"),
+    "char_bigram_jsd": ("Character bigrams: distance from the corpus", "Jensen-Shannon divergence (bits, 0-1)"),
+}
+
 
 def join_layout_lines(text):
     """A printed excerpt as one line: each line break (the article's layout) becomes one space.

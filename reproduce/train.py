@@ -1,6 +1,7 @@
 """The book's session loop (loop.md), with checkpoints after every step and exact resume."""
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -72,9 +73,26 @@ def split_documents(corpus, config, long_enough=None, unit="bigrams"):
     if c.num_unrollings > len(train_texts[shortest]):
         raise UserError(f"--num-unrollings {c.num_unrollings} is more than the {len(train_texts[shortest])} "
                         f"training {unit} of {corpus.files[shortest].name}; lower --num-unrollings", exit_code=2)
+    check_memory(c, corpus.vocabulary_size)
     train_gens = [BatchGenerator(text, c.batch_size, c.num_unrollings) for text in train_texts]
     valid_gens = [BatchGenerator(corpus.data_list[i][-c.steps_per_document:], 1, 1) for i in long_doc_ids]
     return train_gens, valid_gens
+
+
+def check_memory(config, vocabulary_size):
+    """A one-line error, before any graph is built, for a model that cannot fit in this computer's memory: its
+    float32 weights four times over (the weights, their gradients, Adam's two slots) and the unrolled
+    activations of one batch (a generous 8 floats per gate and logit, forward and backward)."""
+    c, V = config, vocabulary_size
+    H, gates = c.num_nodes, 3 if c.cell == "gru" else 4
+    weights = gates * H * (V + H + 1) + H * V + V
+    activations = c.batch_size * c.num_unrollings * (gates * H + V)
+    needed = 4 * (4 * weights + 8 * activations)
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if needed > memory:
+        raise UserError(f"--num-nodes {H} with --batch-size {c.batch_size} and --num-unrollings {c.num_unrollings} "
+                        f"needs about {needed / 2**30:,.0f} GiB, more than the {memory / 2**30:,.0f} GiB of memory "
+                        "here; lower them", exit_code=2)
 
 
 def book_documents(config):

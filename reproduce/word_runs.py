@@ -402,7 +402,8 @@ def generate_text(options, run, config, build, warn=lambda message: print(messag
             quirks = options.sampler == "beam-book"
             beam = model.beam_graph(min(options.beam_neighbors, len(words)))
             ids = beam_generate(session, model, primer, length, options.beam_length, beam.size, rng,
-                                final=config.beam_final if quirks else "best", book_quirks=quirks, beam=beam,
+                                final=config.beam_final if quirks else "best", book_quirks=quirks,
+                                no_repeat_ngram=options.no_repeat_ngram, beam=beam,
                                 exclude=(0,) if config.beam_excludes_unk else ())
     return " ".join(words[i] for i in primer + ids)
 

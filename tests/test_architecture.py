@@ -1,7 +1,6 @@
 """The layout docs/architecture.md describes: imports run one way (no circle, function-local imports
 included), and no module reaches for another's underscore names."""
 import ast
-from pathlib import Path
 
 from conftest import REPO
 

@@ -97,3 +97,63 @@ def test_segments_and_the_book_variant(trained):
                              rng=np.random.RandomState(1), book_quirks=True)
     assert len(ids) == 20 and len(book) == 20                  # 23 // 5 segments of 5 bigrams
     assert all(0 <= i < model.vocabulary_size for i in itertools.chain(ids, book))
+
+
+# ---------------------------------------------------------------- --no-repeat-ngram
+from reproduce.beam import repeating_child  # noqa: E402
+
+# Bigram 0 (two spaces, say) is followed by itself with 0.9: every beam stays on it, as the book recipe's LSTM
+# does on spaces. From 1 and 2 the next is 0 or the other one.
+SPACES = [[0.9, 0.06, 0.04],
+          [0.5, 0.1, 0.4],
+          [0.5, 0.4, 0.1]]
+
+
+def immediate_repeats(ids, n, start):
+    """Where the n ids ending at or after `start` repeat the n right before them."""
+    return [i for i in range(max(start - n + 1, n), len(ids) - n + 1) if ids[i:i + n] == ids[i - n:i]]
+
+
+def test_repeating_child_is_the_id_that_would_repeat_the_last_n_gram():
+    assert repeating_child([4, 0], 1) == 0                   # n=1: the last id again
+    assert repeating_child([1, 2, 1], 2) == 2                # 1 2 1 [2]
+    assert repeating_child([1, 2, 3], 2) is None
+    assert repeating_child([7, 1, 2, 3, 1, 2], 3) == 3       # 1 2 3 1 2 [3]
+    assert repeating_child([1, 2, 1, 2], 3) is None
+    assert repeating_child([2, 1], 2) is None                # too short to hold a repeat
+
+
+@pytest.mark.parametrize("book_quirks", [False, True])
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_no_repeat_ngram_removes_the_immediate_repeat_that_happens_without_it(n, book_quirks):
+    beam = TableBeam(SPACES, size=2)
+    primer = [1, 0, 0]                                       # the primer counts as history
+
+    def story(no_repeat):
+        history = list(primer)
+        for _ in range(4):
+            history += beam_segment(None, beam, history[-1], beam_length=5, rng=np.random.RandomState(0),
+                                    final="best", book_quirks=book_quirks, no_repeat_ngram=no_repeat,
+                                    history=history)
+        return history
+
+    without = story(None)
+    assert without == primer + [0] * 20                       # one run of spaces
+    assert immediate_repeats(without, n, len(primer))
+    with_option = story(n)
+    assert len(with_option) == len(without)
+    assert immediate_repeats(with_option, n, len(primer)) == []
+    # An N no history is long enough to repeat forbids nothing: the same story as without the option.
+    assert story(50) == without
+
+
+def test_without_the_option_beam_generate_is_unchanged(trained):
+    session, model = trained
+    with model.graph.as_default():
+        runs = [beam_generate(session, model, [3, 9], 30, beam_length=5, beam_neighbors=4,
+                              rng=np.random.RandomState(2), book_quirks=quirks, **extra)
+                for quirks in (False, True) for extra in ({}, {"no_repeat_ngram": None}, {"no_repeat_ngram": 40})]
+        limited = beam_generate(session, model, [3, 9], 30, beam_length=5, beam_neighbors=4,
+                                rng=np.random.RandomState(2), no_repeat_ngram=1)
+    assert runs[0] == runs[1] == runs[2] and runs[3] == runs[4] == runs[5]
+    assert immediate_repeats([3, 9] + limited, 1, 2) == []

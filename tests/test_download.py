@@ -261,7 +261,7 @@ def test_a_stories_folder_that_is_a_file_is_a_one_line_error(tmp_path, server):
     blocker = tmp_path / "stories"
     blocker.write_text("not a folder")
     message = download_error(blocker, server.url)
-    assert message.startswith(f"{blocker}: cannot use it as the stories folder")
+    assert message.startswith(f"--stories-dir {blocker}: a file, not a folder")
 
 
 def test_a_download_killed_mid_file_leaves_nothing_a_rerun_would_keep(server, stories, grimm_dir):

@@ -229,3 +229,15 @@ def test_bench_output_is_checked_before_the_benchmark_runs(tmp_path, capsys, whe
     assert main(["bench", "--output", str(tmp_path / where), "--stories-dir", str(tmp_path / "no-stories")]) == 1
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and fragment in err and "no-stories" not in err, err
+
+
+@pytest.mark.parametrize("num_nodes", ["200000", "100000000000"])
+def test_a_model_larger_than_memory_is_refused_before_any_graph(tmp_path, grimm_dir, num_nodes):
+    run_dir = tmp_path / "run"
+    result = subprocess.run(["python", str(REPO / "reproduce" / "main.py"), "train", "--recipe", "book",
+                             "--num-files", "12", "--stories-dir", str(grimm_dir), "--run-dir", str(run_dir),
+                             "--num-nodes", num_nodes], capture_output=True, text=True, timeout=300)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert f"--num-nodes {num_nodes}" in lines[0] and "GiB of memory here" in lines[0]
+    assert not run_dir.exists()

@@ -69,6 +69,7 @@ def fake_run(tmp_path, recipe, **config):
 @pytest.mark.parametrize("recipe, options, fragment", [
     ("book", ["--sampler", "nucleus"], "unknown sampler 'nucleus'"),
     ("char-rnn", ["--sampler", "temperature", "--temperature", "0"], "--temperature: must be above 0"),
+    ("char-rnn", ["--sampler", "temperature", "--length", "100001"], "--length 100001 is past the limit"),
     ("aesop-word", ["--length", "0"], "--length must be above 0"),
     ("book", ["--sampler", "beam", "--length", "3"], "--length 3 is shorter than --beam-length 5"),
     ("book", ["--temperature", "0.5"], "--temperature is used by --sampler temperature only"),

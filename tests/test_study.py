@@ -37,7 +37,7 @@ def test_the_default_jobs_are_the_layout_bench_measured_on_this_machine(tmp_path
     record = tmp_path / "checkpoints" / "study-layout.json"
     assert default_jobs(record)[0] == 1 and "bench" in default_jobs(record)[1]      # nothing measured yet
     record_layout(2, {"one process on every core": 55.5, "one process per core": 59.6}, record)
-    assert default_jobs(record) == (2, f"the faster layout `bench` measured on this machine, {record}")
+    assert default_jobs(record) == (2, f"the faster layout `bench` measured where this study runs, {record}")
     elsewhere = {**json.loads(record.read_text()), "cpu": "Another CPU"}
     record.write_text(json.dumps(elsewhere))
     assert default_jobs(record)[0] == 1 and "another machine (Another CPU" in default_jobs(record)[1]

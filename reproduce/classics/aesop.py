@@ -72,9 +72,7 @@ class AesopModel:
     def __init__(self, config, vocab_size):
         c = config
         n_input, n_hidden = c.num_unrollings, c.num_nodes
-        self.graph = tf.Graph()
-        with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c.seed)
+        with common.new_graph(self, c.seed):
             self.x = tf1.placeholder(tf.float32, [None, n_input, 1], name="x")        # raw word ids as floats
             self.y = tf1.placeholder(tf.float32, [None, vocab_size], name="y")        # one-hot next word
             weights_out = tf1.Variable(tf1.random_normal([n_hidden, vocab_size]), name="weights_out")
@@ -231,6 +229,12 @@ def word_ids(words, dictionary):
     return [dictionary[word] for word in words]
 
 
+def log_finished(state, log):
+    """The article's closing lines of training."""
+    log("Optimization Finished!")
+    log(f"Elapsed time: {format_seconds(state['seconds'])}")
+
+
 def train(args, config, log=print):
     """A run of `config` (a configs.AesopConfig) in --run-dir, or with --resume the run there."""
     run = common.open_run(args, config)
@@ -243,8 +247,7 @@ def train(args, config, log=print):
         log(f"Training {config.recipe} in {run.path}: {config.num_steps} iterations, {config.layers} x "
             f"{config.num_nodes} LSTM over {n_input} words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)
-        log("Optimization Finished!")
-        log(f"Elapsed time: {format_seconds(state['seconds'])}")
+        log_finished(state, log)
         accuracy = model.text_accuracy(session, words, dictionary)
         log(f"Windows of the text predicted by the final model: {100 * accuracy:.2f}% of {len(words) - n_input}; "
             f"at its forks: {model.fork_probabilities(session, words, dictionary)}")

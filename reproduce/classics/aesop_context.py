@@ -27,7 +27,7 @@ import tensorflow as tf
 
 from reproduce.classics import aesop, common
 from reproduce.errors import UserError
-from reproduce.progress import format_seconds, rate_and_eta
+from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_greedy
 
 tf1 = tf.compat.v1
@@ -41,9 +41,7 @@ class ContextModel:
     def __init__(self, config, vocab_size):
         c = config
         self.context = c.num_unrollings
-        self.graph = tf.Graph()
-        with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c.seed)
+        with common.new_graph(self, c.seed):
             self.ids = tf1.placeholder(tf.int32, [None, None], name="ids")            # [batch, words]
             self.lengths = tf1.placeholder(tf.int32, [None], name="lengths")          # words of each row
             self.targets = tf1.placeholder(tf.int32, [None, None], name="targets")    # the next word of each
@@ -135,8 +133,7 @@ def train(args, config, log=print):
         log(f"Training {config.recipe} in {run.path}: {config.num_steps} iterations, {config.layers} x "
             f"{config.num_nodes} LSTM over windows of {context} one-hot words, vocabulary {len(dictionary)}")
         state = train_iterations(session, model, run, state, words, dictionary, log)
-        log("Optimization Finished!")
-        log(f"Elapsed time: {format_seconds(state['seconds'])}")
+        aesop.log_finished(state, log)
         log(f"Words of the text predicted by the final model: {100 * model.text_accuracy(session, ids):.2f}% "
             f"of {len(ids) - 1}; at its 3-word forks: {model.fork_probabilities(session, words, dictionary)}")
         primer = aesop.ARTICLE_PRIME if all(w in dictionary for w in aesop.ARTICLE_PRIME.split()) \

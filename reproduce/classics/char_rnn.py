@@ -77,9 +77,7 @@ def split_text(text, max_chars, log=print):
 class CharModel:
     def __init__(self, config, vocab_size):
         c = config
-        self.graph = tf.Graph()
-        with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c.seed)
+        with common.new_graph(self, c.seed):
             self.inputs = tf1.placeholder(tf.int32, [None, None], name="window_ids")      # [batch, time]
             self.targets = tf1.placeholder(tf.int32, [None], name="next_ids")
             cell = {"rnn": tf1.nn.rnn_cell.BasicRNNCell, "lstm": tf1.nn.rnn_cell.BasicLSTMCell,

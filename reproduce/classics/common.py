@@ -56,6 +56,16 @@ def seeded_initializer():
 
 
 # ---------------------------------------------------------------- text files
+@contextlib.contextmanager
+def new_graph(model, seed):
+    """Build `model` in a fresh graph (`model.graph`), quietly, with the classics' seeded initializer and `seed`
+    as the graph's random seed."""
+    model.graph = tf.Graph()
+    with model.graph.as_default(), quiet_deprecations(), seeded_initializer():
+        tf1.set_random_seed(seed)
+        yield
+
+
 def read_text(path, download_url=None, download=False, log=print):
     """A UTF-8 text file; fetched from `download_url` first when absent and downloading is allowed."""
     path = Path(path)

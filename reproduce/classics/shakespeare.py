@@ -55,9 +55,7 @@ def stream_batches(ids, batch_size):
 class ShakespeareModel:
     def __init__(self, config, vocab_size):
         c = config
-        self.graph = tf.Graph()
-        with self.graph.as_default(), common.quiet_deprecations(), common.seeded_initializer():
-            tf1.set_random_seed(c.seed)
+        with common.new_graph(self, c.seed):
             embedding = tf.constant(np.identity(vocab_size))                       # float64 one-hot rows
             self.inputs = tf1.placeholder(tf.int32, [c.num_unrollings, c.batch_size], name="inputs")
             self.targets = tf1.placeholder(tf.int32, [c.num_unrollings, c.batch_size], name="targets")

@@ -1,0 +1,100 @@
+"""The README and docs/*.md agree with the reports they quote, link only to files in the repository and to
+headings that exist, and show only commands the command line accepts."""
+import re
+import shlex
+import subprocess
+
+import pytest
+
+from reproduce import doc_tables
+
+ROOT = doc_tables.ROOT
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+CODE_BLOCK = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+MAIN = "python reproduce/main.py"
+
+
+def test_every_table_agrees_with_its_report():
+    assert doc_tables.check() == []
+
+
+def test_the_check_names_the_page_and_table_that_differ(tmp_path, monkeypatch):
+    page = tmp_path / "README.md"
+    page.write_text("x\n<!-- table: main-job -->\n| stale |\n<!-- /table -->\n", encoding="utf-8")
+    monkeypatch.setattr(doc_tables, "ROOT", tmp_path)
+    monkeypatch.setattr(doc_tables, "pages", lambda: [page])
+    assert doc_tables.check() == ["README.md: table main-job differs from its report"]
+    assert doc_tables.main(["--check"]) == 1
+    assert doc_tables.main([]) == 0 and doc_tables.check() == []
+    assert "| stale |" not in page.read_text(encoding="utf-8") and "| first valid |" in page.read_text(encoding="utf-8")
+
+
+def links():
+    for page in doc_tables.pages():
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+                yield page, target.split("#")[0]
+
+
+def test_every_relative_link_resolves_to_a_file_in_the_repository():
+    found = list(links())
+    assert len(found) > 20
+    missing = [f"{page.relative_to(ROOT)}: {target}" for page, target in found if not (page.parent / target).exists()]
+    assert missing == []
+    paths = "\n".join(str((page.parent / target).resolve().relative_to(ROOT)) for page, target in found)
+    try:
+        ignored = subprocess.run(["git", "check-ignore", "--stdin"], input=paths, capture_output=True, text=True,
+                                 cwd=ROOT, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        pytest.skip("no git to ask which files it ignores")
+    if ignored.returncode == 128:       # not a git checkout
+        pytest.skip(ignored.stderr.strip())
+    assert ignored.stdout.split() == [], "links to files git does not keep"
+
+
+def anchors(page):
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces as hyphens."""
+    text = CODE_BLOCK.sub("", page.read_text(encoding="utf-8"))
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+def test_every_link_to_a_heading_finds_it():
+    wrong = []
+    for page in doc_tables.pages():
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            path, _, anchor = target.partition("#")
+            if anchor and not re.match(r"[a-z]+:", target):
+                linked = (page.parent / path) if path else page
+                if linked.suffix == ".md" and anchor not in anchors(linked):
+                    wrong.append(f"{page.relative_to(ROOT)}: {target}")
+    assert wrong == []
+
+
+def shown_commands():
+    """Every `python reproduce/main.py …` of a code block in README.md and docs/*.md."""
+    text = "\n".join(page.read_text(encoding="utf-8") for page in doc_tables.pages())
+    for block in CODE_BLOCK.findall(text):
+        for line in block.replace("\\\n", " ").splitlines():
+            for part in line.split("&&"):
+                part = part.split(" #")[0].strip()
+                if part.startswith(MAIN):
+                    yield part
+
+
+def test_the_readme_test_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()[-1].strip()
+    assert ci == "pip install -r requirements.txt && python -m pytest -q"
+    assert f"```\n{ci}\n```" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def test_every_command_shown_parses():
+    from reproduce.main import build_parser
+    commands = list(shown_commands())
+    assert len(commands) >= 20
+    parser = build_parser()
+    for command in commands:
+        try:
+            parser.parse_args(shlex.split(command)[len(MAIN.split()):])
+        except SystemExit:
+            pytest.fail(f"a command shown in the docs does not parse: {command}")
