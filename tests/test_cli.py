@@ -88,9 +88,10 @@ def test_no_repeat_ngram_is_an_option_of_the_beam_samplers_only():
 
 
 # ---------------------------------------------------------------- figures a reader understands
-def _captured_figures(monkeypatch, module):
+def _captured_figures(monkeypatch, *modules):
     figures = {}
-    monkeypatch.setattr(module, "save_figure", lambda figure, path: figures.__setitem__(Path(path).name, figure))
+    for module in modules:
+        monkeypatch.setattr(module, "save_figure", lambda figure, path: figures.__setitem__(Path(path).name, figure))
     return figures
 
 
@@ -100,8 +101,8 @@ def _legend_texts(axes):
 
 def test_compare_names_each_measure_in_words_with_its_unit_and_the_books_configuration(tiny_book_run, tmp_path,
                                                                                        monkeypatch):
-    from reproduce import compare, text_metrics
-    figures = _captured_figures(monkeypatch, compare)
+    from reproduce import compare, curves, text_metrics
+    figures = _captured_figures(monkeypatch, compare, curves)          # the curves figure is curves.py's
     report = compare.compare_runs([tiny_book_run[0]], tmp_path)
     panels = [axes for axes in figures["story_measures.png"].axes if axes.get_title()]
     assert len(panels) == len(text_metrics.MEASURES)
