@@ -94,8 +94,10 @@ def beam_segment(session, beam, current, beam_length, rng, final="top3", book_qu
         tail = list(history[-(2 * no_repeat_ngram - 1):])     # all that repeating_child reads
         ranked = refuse_repeats(root[None, :], [tail], no_repeat_ngram)[0]
     else:
-        ranked = np.array(root, dtype=np.float64)
-    ranked[list(exclude)] = -1.0
+        ranked = root
+    if exclude:
+        ranked = np.array(ranked)
+        ranked[list(exclude)] = -1.0
     candidates = np.argsort(ranked)[::-1][:K]
     probabilities = root[candidates].astype(np.float64)
     sequences = [[int(c)] for c in candidates]
