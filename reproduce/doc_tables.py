@@ -101,10 +101,19 @@ def main_job(page):
     lines += ["", f"The book's printed sample has perplexity {sample['perplexity']:.2f} under this run's "
               f"`{sample['checkpoint']}` (valid perplexity {sample['checkpoint_valid_perplexity']:.2f}); "
               f"{inside} of {len(story['verdicts'])} story measures fall inside the range of the book's printed "
-              f"stories. Its {len(seconds)} steps took {minutes(sum(seconds))} in all (`metrics.csv`, column "
+              f"stories.{heldout_sentence(report.get('heldout'))} Its {len(seconds)} steps took {minutes(sum(seconds))} in all (`metrics.csv`, column "
               f"`seconds`: training, validation and a story per step). Made on: "
               f"{machine(page, SAMPLE / 'environment.json')}."]
     return "\n".join(lines)
+
+
+def heldout_sentence(scored):
+    """' On the N stories the book never read ... ' from report.json's `heldout`, or nothing."""
+    if not scored:
+        return ""
+    best = scored["best"]
+    return (f" On the {scored['scored']} stories the book never read ({scored['stories']}) the same checkpoint has "
+            f"perplexity {best['perplexity']:.2f}.")
 
 
 def heldout(page):
