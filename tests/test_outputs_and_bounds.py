@@ -12,7 +12,7 @@ import time
 import pytest
 
 from conftest import REPO
-from reproduce import files
+from reproduce import files, main
 from reproduce.argtypes import THREADS_PER_CORE, available_cores, at_least, positive, probability, thread_count
 from reproduce.errors import DiskError, UserError, disk_failure, write_failed
 
@@ -210,12 +210,21 @@ def test_threads_are_capped_at_parse_time():
     (["generate", "--checkpoint", "x", "--temperature", "inf"], {}, "--temperature: must be a finite number"),
     (["generate", "--checkpoint", "x"], {"REPRODUCE_THREADS": "20000"}, "$REPRODUCE_THREADS=20000: must be at most"),
 ])
-def test_bounds_are_one_line_usage_errors(argv, env, fragment):
-    result = subprocess.run(["python", str(REPO / "reproduce" / "main.py"), *argv], capture_output=True, text=True,
-                            env=dict(os.environ, **env), timeout=300)
-    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and fragment in lines[0], lines
+def test_bounds_are_one_line_usage_errors(argv, env, fragment, monkeypatch, capsys):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert run_main(argv) == 2
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in stderr, lines
+
+
+def run_main(argv):
+    """The command line in this process: its exit status, also when argparse refuses a value."""
+    try:
+        return main.main(argv)
+    except SystemExit as refused:
+        return refused.code
 
 
 @pytest.mark.parametrize("where, fragment", [
@@ -232,12 +241,11 @@ def test_bench_output_is_checked_before_the_benchmark_runs(tmp_path, capsys, whe
 
 
 @pytest.mark.parametrize("num_nodes", ["200000", "100000000000"])
-def test_a_model_larger_than_memory_is_refused_before_any_graph(tmp_path, grimm_dir, num_nodes):
+def test_a_model_larger_than_memory_is_refused_before_any_graph(tmp_path, grimm_dir, num_nodes, capsys):
     run_dir = tmp_path / "run"
-    result = subprocess.run(["python", str(REPO / "reproduce" / "main.py"), "train", "--recipe", "book",
-                             "--num-files", "12", "--stories-dir", str(grimm_dir), "--run-dir", str(run_dir),
-                             "--num-nodes", num_nodes], capture_output=True, text=True, timeout=300)
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.returncode == 2 and len(lines) == 1, result.stderr
+    assert run_main(["train", "--recipe", "book", "--num-files", "12", "--stories-dir", str(grimm_dir),
+                     "--run-dir", str(run_dir), "--num-nodes", num_nodes]) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
     assert f"--num-nodes {num_nodes}" in lines[0] and "GiB of memory here" in lines[0]
     assert not run_dir.exists()
