@@ -12,6 +12,7 @@ import errno
 import os
 import re
 import statistics
+import textwrap
 
 import numpy as np
 
@@ -598,12 +599,14 @@ def plot_band(path, per_step, book_curve, title, book_label):
 
 def plot_story_measures(path, measures, book_label):
     plt = pyplot()
-    figure, panels = plt.subplots(1, len(measures), figsize=(2.2 * len(measures), 3.8))
+    figure, panels = plt.subplots(1, len(measures), figsize=(2.6 * len(measures), 4.2))
     for axes, (name, entry) in zip(panels, measures.items()):
         data = [entry["values_book"] or [np.nan], entry["values_ours"] or [np.nan]]
         axes.boxplot(data, widths=0.6)
         axes.set_xticks([1, 2], ["book", "seeds"])
-        axes.set_title(name, fontsize=9)
+        title, unit = text_metrics.MEASURE_AXES[name]
+        axes.set_title(textwrap.fill(title, 22), fontsize=9)
+        axes.set_ylabel(textwrap.fill(unit, 30), fontsize=8)
     figure.suptitle(f"story measures: {book_label}'s printed stories beside every seed's stories")
     figure.tight_layout()
     save_figure(figure, path)
