@@ -99,15 +99,22 @@ def book_documents(config):
     """`--doc-order book`: per step, the documents the book's printed run trained on (its GRU run for the GRU,
     its main notebook's LSTM run otherwise; `book-lstm` or `book-gru` names the run), the first
     `docs_per_step` of each step's 10."""
-    printed = printed_documents(printed_run(config.doc_order, config.cell))
+    return replay_printed_documents(printed_documents(printed_run(config.doc_order, config.cell)), config,
+                                    f"--doc-order {config.doc_order} replays the book's")
+
+
+def replay_printed_documents(printed, config, replays):
+    """The first `docs_per_step` documents of each of the first `num_steps` printed steps (`printed`: a list of
+    document-id lists), after checking that the run asks for no more steps or documents than were printed and
+    reads every file they name; `replays` begins the error line ("--doc-order book replays the book's")."""
     if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
-        raise UserError(f"--doc-order {config.doc_order} replays the book's {len(printed)} steps of {len(printed[0])} documents: "
-                        f"--num-steps {config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed "
-                        "them", exit_code=2)
+        raise UserError(f"{replays} {len(printed)} steps of {len(printed[0])} documents: --num-steps "
+                        f"{config.num_steps} and --docs-per-step {config.docs_per_step} must not exceed them",
+                        exit_code=2)
     highest = max(max(step) for step in printed[:config.num_steps])
     if highest >= config.num_files:
-        raise UserError(f"--doc-order {config.doc_order} trains on document {highest} (file {highest + 1:03d}.txt): it needs "
-                        f"--num-files 100 (got {config.num_files})", exit_code=2)
+        raise UserError(f"--doc-order {config.doc_order} trains on document {highest} (file {highest + 1:03d}.txt): "
+                        f"it needs --num-files 100 (got {config.num_files})", exit_code=2)
     return [step[:config.docs_per_step] for step in printed[:config.num_steps]]
 
 

@@ -35,7 +35,7 @@ from reproduce.files import write_atomic, write_csv, write_json
 from reproduce.progress import eta, format_seconds
 from reproduce.sample import draw, pick_sampler
 from reproduce.session import plain_rows, rng_state, set_rng_state
-from reproduce.train import Plateau, split_documents, validate
+from reproduce.train import Plateau, replay_printed_documents, split_documents, validate
 from reproduce.word2vec import (BOOK_EMBEDDINGS_SHA256, BOOK_EMBEDDINGS_URL, CBOWConfig, download_book_embeddings,
                                 load_book_embeddings, train_cbow)
 from reproduce.words import load_words, read_words, untied_ids
@@ -185,16 +185,8 @@ def embeddings_of(config, corpus, download=False, log=print):
 # ---------------------------------------------------------------- the loop
 def book_documents(config):
     """`--doc-order book`: per step, the documents the book's printed run trained on (its first docs_per_step)."""
-    printed = [step["documents"] for step in printed_word_steps(config.printed_run)]
-    if config.num_steps > len(printed) or config.docs_per_step > len(printed[0]):
-        raise UserError(f"--doc-order book replays the {len(printed)} printed steps of {len(printed[0])} documents "
-                        f"of {PRINTED_WORD_RUNS[config.printed_run]}: --num-steps {config.num_steps} and "
-                        f"--docs-per-step {config.docs_per_step} must not exceed them", exit_code=2)
-    highest = max(max(step) for step in printed[:config.num_steps])
-    if highest >= config.num_files:
-        raise UserError(f"--doc-order book trains on document {highest} (file {highest + 1:03d}.txt): it needs "
-                        f"--num-files 100 (got {config.num_files})", exit_code=2)
-    return [step[:config.docs_per_step] for step in printed[:config.num_steps]]
+    return replay_printed_documents([step["documents"] for step in printed_word_steps(config.printed_run)], config,
+                                    f"--doc-order book replays {PRINTED_WORD_RUNS[config.printed_run]}'s printed")
 
 
 def start_word(corpus, config, rng):
