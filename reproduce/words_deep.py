@@ -3,15 +3,26 @@
 Kept from the notebook, on purpose:
 - a `MultiRNNCell` of three `LSTMCell`s [64, 48, 32], each in a `DropoutWrapper` (output keep 0.8,
   `variational_recurrent=True`: one [1, units] mask per layer for the whole batch and all 50 steps of an
-  iteration), run by `dynamic_rnn` time-major over the word vectors (trainable, fine-tuned);
+  iteration), run by `dynamic_rnn` time-major over the word vectors (trainable, fine-tuned); the recipe trains
+  the same maths with one fused op a layer (below);
 - the loss `tf.contrib.seq2seq.sequence_loss` computed with `average_across_timesteps=False,
   average_across_batch=True` and then summed over time (contrib is gone: `sequence_loss` mirrors it);
 - every training iteration and every validation word starts from a zero state (the notebook keeps no state
   between `session.run`s; its valid perplexity is therefore that of one word without context);
 - the loop feeds the learning rate 0.0005 over the decayed schedule (`fed_learning_rate`, word_runs.py);
 - generation: the notebook's beam search, 5 beams of 5 words, UNK never proposed, one of the 3 best beams drawn.
-The dropout masks are drawn in numpy from (seed, iteration) and fed into the wrappers' noise tensors, so a
+The dropout masks' uniform noise is drawn in numpy from (seed, iteration) and fed at every iteration, so a
 resumed run draws what the uninterrupted run drew.
+
+Two builds of the training iteration over the same variables, chosen by `config.graph`:
+- `faithful`: the notebook's graph as written: `dynamic_rnn` over the MultiRNNCell of DropoutWrappers;
+- `fast` (the recipe's): each layer one `BlockLSTM` op over the 50 steps, TensorFlow's fused LSTM kernel forward
+  and backward, on the LSTMCell's own kernel and bias (the same gates in the same order, forget bias 1), its
+  outputs times the layer's [1, units] mask as the DropoutWrapper computes it; the loss and perplexity on the
+  time-major logits, without the two [T, B, V] transposes. No `while` loop: most of the ops of an iteration of
+  `dynamic_rnn` are its control flow, per step and layer.
+Same numbers up to float rounding (tests/test_word_recipes.py holds losses and variables to 1e-6); checkpoints
+are shared. The valid subgraph, the beam search and `single_step` call the LSTMCells as the notebook did.
 """
 import numpy as np
 import tensorflow as tf
@@ -22,13 +33,13 @@ from reproduce.classics import common
 tf1 = tf.compat.v1
 
 
-def sequence_loss(logits, targets, weights):
+def sequence_loss(logits, targets, weights, batch_axis=0):
     """What `tf.contrib.seq2seq.sequence_loss(logits, targets, weights, average_across_timesteps=False,
     average_across_batch=True)` computed, mirrored by hand: logits [B, T, V], targets and weights [B, T];
     per time step the weighted mean over the batch of the softmax cross-entropy (the weights' sum plus 1e-12
-    as divisor, as contrib did), [T]."""
+    as divisor, as contrib did), [T]. `batch_axis` 1: the same from time-major logits [T, B, V] and [T, B]."""
     crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits) * weights
-    return tf.reduce_sum(crossent, axis=0) / (tf.reduce_sum(weights, axis=0) + 1e-12)
+    return tf.reduce_sum(crossent, axis=batch_axis) / (tf.reduce_sum(weights, axis=batch_axis) + 1e-12)
 
 
 class DeepWordModel:
@@ -50,22 +61,40 @@ class DeepWordModel:
             self.w = tf1.Variable(tf1.truncated_normal([sizes[-1], V], stddev=0.01, seed=1), name="w")
             self.b = tf1.Variable(tf1.random_uniform([V], 0.0, 0.01, seed=2), name="b")
             self.cells = [tf1.nn.rnn_cell.LSTMCell(n) for n in sizes]
-            dropped = [tf1.nn.rnn_cell.DropoutWrapper(cell, input_keep_prob=1.0, output_keep_prob=1.0 - c.dropout,
-                                                      state_keep_prob=1.0, variational_recurrent=True,
-                                                      input_size=tf.TensorShape([E]), dtype=tf.float32)
-                       for cell in self.cells]
-            # The wrappers' [1, units] uniform noise: fed at every iteration (train_feed).
-            self.dropout_noise = [wrapper._recurrent_output_noise for wrapper in dropped]
+            self._build_cells(E)
             self.stacked = tf1.nn.rnn_cell.MultiRNNCell(self.cells)          # valid and generation: no dropout
-            self._build_train(tf1.nn.rnn_cell.MultiRNNCell(dropped))
+            if c.graph == "faithful":
+                self._build_notebook_train()
+            elif c.graph == "fast":
+                self._build_fused_train()
+            else:
+                raise ValueError(f"unknown graph {c.graph!r}")
             self._build_valid()
             self._build_optimizer()
             self.reset_valid_state = tf.no_op()            # nothing to reset: every valid word starts from zeros
             self.reset_train_state = tf.no_op()
             self.init = tf1.global_variables_initializer()
 
-    def _build_train(self, stacked_dropout):
-        T, B = self.config.num_unrollings, self.config.batch_size
+    def _build_cells(self, input_width):
+        """The LSTMCells' variables, under the names `dynamic_rnn` gives them (rnn/multi_rnn_cell/cell_k/lstm_cell/),
+        made before either training build so that both draw the same initial values from the graph's seed."""
+        with tf1.variable_scope("rnn"), tf1.variable_scope("multi_rnn_cell"):
+            for k, cell in enumerate(self.cells):
+                with tf1.variable_scope(f"cell_{k}"):
+                    cell.build(tf.TensorShape([None, input_width]))
+                input_width = cell.output_size
+
+    def _build_notebook_train(self):
+        """The notebook's training graph (`graph` faithful): dynamic_rnn over the MultiRNNCell of DropoutWrappers."""
+        c = self.config
+        T, B, E = c.num_unrollings, c.batch_size, c.embedding_size
+        dropped = [tf1.nn.rnn_cell.DropoutWrapper(cell, input_keep_prob=1.0, output_keep_prob=1.0 - c.dropout,
+                                                  state_keep_prob=1.0, variational_recurrent=True,
+                                                  input_size=tf.TensorShape([E]), dtype=tf.float32)
+                   for cell in self.cells]
+        # The wrappers' [1, units] uniform noise: fed at every iteration (train_feed).
+        self.dropout_noise = [wrapper._recurrent_output_noise for wrapper in dropped]
+        stacked_dropout = tf1.nn.rnn_cell.MultiRNNCell(dropped)
         embedded = tf.nn.embedding_lookup(self.embeddings, self.train_inputs)          # [T, B, E]
         outputs, _ = tf1.nn.dynamic_rnn(stacked_dropout, embedded, time_major=True,
                                         initial_state=stacked_dropout.zero_state(B, tf.float32))
@@ -74,6 +103,34 @@ class DeepWordModel:
         # The notebook's loss: the batch mean of each step's cross-entropy, summed over the 50 steps.
         self.loss = tf.reduce_sum(sequence_loss(tf.transpose(time_major_logits, [1, 0, 2]),
                                                 tf.transpose(self.train_labels), tf.ones([B, T], tf.float32)))
+        self._build_train_perplexity(logits)
+
+    def _build_fused_train(self):
+        """The training iteration with one BlockLSTM op a layer (`graph` fast, the module's docstring): the same
+        numbers as `_build_notebook_train` up to float rounding."""
+        c = self.config
+        T, B = c.num_unrollings, c.batch_size
+        keep = 1.0 - c.dropout
+        layer = tf.nn.embedding_lookup(self.embeddings, self.train_inputs)             # [T, B, E]
+        self.dropout_noise = []
+        for k, (cell, units) in enumerate(zip(self.cells, self.sizes)):
+            kernel, bias = cell.weights
+            zeros, no_peephole = tf.zeros([B, units]), tf.zeros([units])
+            layer = tf.raw_ops.BlockLSTM(seq_len_max=tf.constant(T, tf.int64), x=layer, cs_prev=zeros, h_prev=zeros,
+                                         w=kernel, wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=bias,
+                                         forget_bias=1.0, cell_clip=-1.0, use_peephole=False).h     # [T, B, units]
+            if c.dropout > 0:
+                # The DropoutWrapper's variational dropout: output / keep * floor(keep + noise), noise [1, units].
+                noise = tf1.placeholder(tf.float32, [1, units], name=f"dropout_noise_{k}")
+                self.dropout_noise.append(noise)
+                layer = layer / keep * tf.floor(keep + noise)
+        logits = tf.matmul(tf.reshape(layer, [-1, self.sizes[-1]]), self.w) + self.b              # [T * B, V]
+        self.loss = tf.reduce_sum(sequence_loss(tf.reshape(logits, [T, B, -1]), self.train_labels,
+                                                tf.ones([T, B], tf.float32), batch_axis=1))
+        self._build_train_perplexity(logits)
+
+    def _build_train_perplexity(self, logits):
+        T, B = self.config.num_unrollings, self.config.batch_size
         prediction = tf.nn.softmax(logits)
         picked = tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1)
         # The book's perplexity: the mean of -log(p + 1e-10) of the true words (exp() taken later).
