@@ -15,6 +15,11 @@ with the next one's. Everything else runs in the calling process, in the same ru
 
 Dropout is 0 for every contender, so the four do the same arithmetic (the book trains with 0.2;
 `--dropout` measures the book's graphs with it).
+
+The word recipes (book-words, book-words-deep) are timed at their own sizes, with their own dropout: each
+iteration as its recipe builds it, beside the same maths built the obvious way (bench_workers.WORD_CONTENDERS),
+each in a fresh process on the same recorded batches; then what one step of the word loop costs (its
+iterations, validation and beam text) and a whole run of each.
 """
 import argparse
 import dataclasses
@@ -33,17 +38,23 @@ import tensorflow as tf  # noqa: E402
 
 import reproduce  # noqa: E402,F401  (TensorFlow's environment, before anything imports it)
 from reproduce.argtypes import at_least, probability, thread_count  # noqa: E402
-from reproduce.bench_workers import log, run_worker, start_worker, worker_outcome  # noqa: E402
+from reproduce.book_record import printed_word_steps  # noqa: E402
+from reproduce.bench_workers import (WORD_CONTENDERS, log, median_seconds, run_worker,  # noqa: E402
+                                     start_worker, worker_outcome)
 from reproduce.data import BatchGenerator, load_corpus  # noqa: E402
 from reproduce.errors import UserError, report_errors  # noqa: E402
 from reproduce.files import check_output, write_json  # noqa: E402
 from reproduce.model import BookModel  # noqa: E402
+from reproduce.progress import format_seconds  # noqa: E402
 from reproduce.provenance import cpu  # noqa: E402
 from reproduce.recipes import RECIPES  # noqa: E402
 from reproduce.sample import generate_ids, generate_ids_numpy, sample_top3  # noqa: E402
 from reproduce.session import available_cores, session_config  # noqa: E402
 from reproduce.study import LAYOUT_RECORD, record_layout  # noqa: E402
 from reproduce.train import split_documents, validate  # noqa: E402
+from reproduce.word2vec import BOOK_EMBEDDINGS_SHAPE  # noqa: E402
+from reproduce.word_runs import BOOK_EMBEDDINGS_FILE, embeddings_of, layer_sizes  # noqa: E402
+from reproduce.words import load_words  # noqa: E402
 
 tf1 = tf.compat.v1
 BOOK_GRAPHS = {"literal": "faithful", "fast": "fast"}      # contender -> BookModel's config.graph
@@ -51,7 +62,11 @@ CELLS = ("peephole", "gru")
 PEERS = ("pytorch", "keras")
 LABELS = {"literal": "literal graph (one-hot)", "fast": "fast graph (ids)", "pytorch": "PyTorch", "keras": "Keras 3",
           "literal-peephole": "peephole LSTM, literal graph", "fast-peephole": "peephole LSTM, fast graph",
-          "literal-gru": "GRU, literal graph", "fast-gru": "GRU, fast graph"}
+          "literal-gru": "GRU, literal graph", "fast-gru": "GRU, fast graph",
+          "book-words": "book-words (recipe)", "book-words-matmuls": "per-step matmuls",
+          "book-words-deep": "book-words-deep (recipe)", "book-words-deep-dynamic-rnn": "dynamic_rnn, MultiRNNCell",
+          "book-words-deep-fused": "fused LSTM op (BlockLSTM)"}
+WORD_TARGET = 1.5                   # a word recipe's iteration / the same maths built the obvious way, at most
 STUDY_SEEDS = 8                     # the study the targets speak of: 8 seeds of book-notebook, 26 steps each
 
 
@@ -80,19 +95,23 @@ def add_arguments(parser):
     parser.add_argument("--dropout", type=probability, default=0.0,
                         help="dropout of the book's graphs (default 0: like-for-like with the peers)")
     parser.add_argument("--generate-repeats", type=at_least(1), default=3,
-                        help="timed repetitions of generation and validation (default 3)")
+                        help="timed repetitions of generation, validation and the word recipes' beam text "
+                             "(default 3)")
     parser.add_argument("--no-cells", dest="cells", action="store_false",
                         help="skip the peephole LSTM and GRU rows")
     parser.add_argument("--no-study-layouts", dest="study_layouts", action="store_false",
                         help="skip timing two one-core training processes side by side")
     parser.add_argument("--no-profile", dest="profile", action="store_false",
                         help="skip tracing the fast graph's op types")
+    parser.add_argument("--no-words", dest="words", action="store_false",
+                        help="skip the word recipes (book-words, book-words-deep) and their obvious builds")
     tiny = parser.add_argument_group("smaller sizes (for tests; the benchmark's figures are at the defaults)")
     tiny.add_argument("--num-files", type=at_least(1), default=100, help="stories read (default 100)")
-    tiny.add_argument("--num-nodes", type=at_least(1), default=128, help="units of each cell (default 128)")
-    tiny.add_argument("--batch-size", type=at_least(1), default=64, help="default 64")
-    tiny.add_argument("--num-unrollings", type=at_least(1), default=50, help="bigrams per unrolled window "
-                                                                             "(default 50)")
+    tiny.add_argument("--num-nodes", type=at_least(1), help="units of each cell of the book's graphs and "
+                                                            "book-words (default 128)")
+    tiny.add_argument("--batch-size", type=at_least(1), help="default: each recipe's, 64 (book-words-deep 32)")
+    tiny.add_argument("--num-unrollings", type=at_least(1), help="bigrams (words) per unrolled window (default 50)")
+    tiny.add_argument("--layer-nodes", help="book-words-deep: the units of each layer (default 64,48,32)")
     tiny.add_argument("--steps-per-document", type=at_least(2), default=100, help="default 100")
     tiny.add_argument("--valid-docs", type=at_least(1), default=10, help="validation documents (default 10)")
     tiny.add_argument("--generate-length", type=at_least(1), default=500, help="bigrams of each timed story "
@@ -101,13 +120,26 @@ def add_arguments(parser):
                                                                            "the matrix-product probe (default 2048)")
 
 
+def sizes(args):
+    """The config values the benchmark's options give every recipe (a size not given: the recipe's own)."""
+    return dict(stories_dir=str(Path(args.stories_dir).resolve()), num_files=args.num_files,
+                docs_per_step=min(10, args.num_files), num_nodes=args.num_nodes, batch_size=args.batch_size,
+                num_unrollings=args.num_unrollings, steps_per_document=args.steps_per_document,
+                valid_docs=args.valid_docs)
+
+
 def bench_config(args):
     """The book recipe's Config at the benchmark's sizes."""
-    return RECIPES["book"].config(stories_dir=str(Path(args.stories_dir).resolve()), dropout=args.dropout,
-                                  num_files=args.num_files, docs_per_step=min(10, args.num_files),
-                                  num_nodes=args.num_nodes, batch_size=args.batch_size,
-                                  num_unrollings=args.num_unrollings, steps_per_document=args.steps_per_document,
-                                  valid_docs=args.valid_docs)
+    return RECIPES["book"].config(dropout=args.dropout, **sizes(args))
+
+
+def word_configs(args):
+    """{word recipe: its config at the benchmark's sizes}, with the recipe's own dropout (0.2); a bad
+    --layer-nodes is a one-line error."""
+    configs = {"book-words": RECIPES["book-words"].config(**sizes(args)),
+               "book-words-deep": RECIPES["book-words-deep"].config(layer_nodes=args.layer_nodes, **sizes(args))}
+    layer_sizes(configs["book-words-deep"].layer_nodes)
+    return configs
 
 
 # ====================================================================== measurement helpers
@@ -119,11 +151,11 @@ def spread(seconds):
             "min": ms.min(), "max": ms.max(), "n": len(ms)}
 
 
-def record_batches(corpus, config, count):
-    """`count` real training batches, visited as the trainer does (`docs_per_step` random documents,
-    `steps_per_document` iterations each), recorded once so that every contender trains on the same ones.
-    Returns inputs and labels [count, T, B] and whether each batch starts a document."""
-    train_gens, _ = split_documents(corpus, config)
+def record_batches(train_gens, config, count):
+    """`count` real training batches from the documents' batch generators `train_gens`, visited as the trainer
+    does (`docs_per_step` random documents, `steps_per_document` iterations each), recorded once so that every
+    contender trains on the same ones. Returns inputs and labels [count, T, B] and whether each batch starts a
+    document."""
     rng = np.random.RandomState(config.seed)
     inputs, labels, starts = [], [], []
     while len(inputs) < count:
@@ -134,6 +166,89 @@ def record_batches(corpus, config, count):
                 labels.append(batch_labels)
                 starts.append(k == 0)
     return {"inputs": np.stack(inputs[:count]), "labels": np.stack(labels[:count]), "starts": np.array(starts[:count])}
+
+
+def train_contender(name, config, vocabulary_size, args, threads, workdir, batches="batches.npz"):
+    """One training contender in a fresh process (bench_workers.run_worker), its outcome logged and returned."""
+    log(f"training: {LABELS[name]} (fresh process)")
+    outcome = run_worker(name, config, vocabulary_size, args, threads, workdir, batches=batches)
+    if "result" in outcome:
+        log(f"training: {LABELS[name]}: median {spread(outcome['result']['durations'])['median']:.1f} ms "
+            f"per iteration, peak RSS {outcome['result']['peak_rss_mb']:.0f} MB")
+    else:
+        log(f"training: {LABELS[name]}: {'not loaded' if outcome['missing'] else 'failed'}: {outcome['error']}")
+    return outcome
+
+
+# ====================================================================== the word recipes
+def word_vectors(corpus, config):
+    """(the [V, E] word vectors the contenders start from, where they come from): the book's, when
+    ./embeddings.npy holds them and the vocabulary is the book's, else random ones of the book's width (an
+    iteration's time does not depend on their values; nothing is downloaded)."""
+    if Path(BOOK_EMBEDDINGS_FILE).is_file() and corpus.vocabulary_size == BOOK_EMBEDDINGS_SHAPE[0]:
+        vectors, described = embeddings_of(config, corpus, log=log)
+        return vectors, described["source"]
+    rng = np.random.default_rng(config.seed)
+    return rng.normal(0.0, 0.1, [corpus.vocabulary_size, BOOK_EMBEDDINGS_SHAPE[1]]).astype(np.float32), "random"
+
+
+def time_word_recipes(configs, args, threads, workdir):
+    """Each word recipe's iteration as its recipe builds it (`configs`: word_configs), then the same maths built
+    the obvious way, each in a fresh process on the same recorded batches; what a step and a run of the recipe
+    cost (`word_costs`)."""
+    first = next(iter(configs.values()))
+    corpus = load_words(first.stories_dir, first.num_files)
+    words = {"vocabulary_size": corpus.vocabulary_size, "recipes": {}}
+    for recipe, config in configs.items():
+        train_gens, _ = split_documents(corpus, config, config.long_doc_words, "words")
+        vectors, words["word_vectors"] = word_vectors(corpus, config)
+        config.embedding_size = int(vectors.shape[1])
+        batches = f"{recipe}.npz"
+        np.savez(Path(workdir) / batches, vectors=vectors,
+                 **record_batches(train_gens, config, args.warmup + args.iterations))
+        outcomes = {name: train_contender(name, config, corpus.vocabulary_size, args, threads, workdir, batches)
+                    for name, (of, _) in WORD_CONTENDERS.items() if of == recipe}
+        for name, outcome in outcomes.items():
+            if "result" not in outcome:
+                raise UserError(f"{recipe}: the {LABELS[name]} could not be measured: {outcome['error']}")
+        words["recipes"][recipe] = word_costs(recipe, config, {name: o["result"] for name, o in outcomes.items()})
+    return words
+
+
+def word_costs(recipe, config, trained):
+    """A word recipe's iteration beside the obvious builds (median and spread, CPU time, the ratios), and from its
+    median what one step of the word loop costs (docs_per_step x steps_per_document iterations, validation, the
+    beam text; checkpoint writes left out) and a run of the recipe's steps and of the printed run's."""
+    spreads = {name: spread(result["durations"]) for name, result in trained.items()}
+    cpu_ms = {name: float(np.median(result["cpu_durations"])) * 1000.0 for name, result in trained.items()}
+    iteration_ms = spreads[recipe]["median"]
+    iterations = config.docs_per_step * config.steps_per_document
+    result = trained[recipe]
+    step_s = iterations * iteration_ms / 1000.0 + result["validation_s"] + result["beam_text_s"]
+    printed_steps = len(printed_word_steps(config.printed_run))
+    runs = {config.num_steps: "the recipe's run"}
+    if printed_steps > 1:
+        runs.setdefault(printed_steps, "the printed run")
+    return {"config": {"batch_size": config.batch_size, "num_unrollings": config.num_unrollings,
+                       "units": config.layer_nodes if recipe == "book-words-deep" else str(config.num_nodes),
+                       "embedding_size": config.embedding_size, "dropout": config.dropout},
+            "iteration_spread_ms": spreads,
+            # This process's CPU time (all its threads): on a machine shared with other work, the steadier measure
+            # of what an iteration asks; the wall-clock medians are what a run takes.
+            "iteration_cpu_ms": cpu_ms,
+            "ratios": {name: iteration_ms / s["median"] for name, s in spreads.items() if name != recipe},
+            "cpu_ratios": {name: cpu_ms[recipe] / ms for name, ms in cpu_ms.items() if name != recipe},
+            "iterations_per_step": iterations, "validation_s": result["validation_s"],
+            "beam_text_s": result["beam_text_s"], "step_s": step_s,
+            "runs": [{"steps": steps, "of": of, "hours": steps * step_s / 3600.0}
+                     for steps, of in sorted(runs.items())]}
+
+
+def word_targets(words):
+    """Each word recipe's iteration against each obvious build of its maths: at most WORD_TARGET times."""
+    return {f"{recipe} / {WORD_CONTENDERS[name][1]} <= {WORD_TARGET}": {"value": ratio,
+                                                                       "met": bool(ratio <= WORD_TARGET)}
+            for recipe, costs in words["recipes"].items() for name, ratio in costs["ratios"].items()}
 
 
 # ====================================================================== the study layouts
@@ -291,15 +406,10 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
     timings, stories = {}, {}
     for variant, (graph, generate) in variants.items():
         model, session = sessions[graph]
-        durations = []
-        for repeat in range(args.generate_repeats + 1):            # the first run is a warm-up
-            model.saver.restore(session, str(checkpoint))          # the same test state every time
-            started = time.perf_counter()
-            ids = generate(session, model, first_id, args.generate_length, sample_top3,
-                           np.random.RandomState(config.seed))
-            if repeat:
-                durations.append(time.perf_counter() - started)
-        timings[variant], stories[variant] = float(np.median(durations)), ids
+        timings[variant], stories[variant] = median_seconds(       # the first run is a warm-up
+            lambda: generate(session, model, first_id, args.generate_length, sample_top3,
+                             np.random.RandomState(config.seed)),
+            args.generate_repeats, prepare=lambda: model.saver.restore(session, str(checkpoint)))  # the same test state
         log(f"generate {args.generate_length} bigrams, {variant}: {timings[variant]:.3f} s")
     same_story = {variant: stories[variant] == stories["literal"] for variant in variants}
 
@@ -307,13 +417,9 @@ def measure_generation_and_validation(config, corpus, checkpoint, args):
     _, valid_gens = split_documents(corpus, config)
     validation = {}
     for name, (model, session) in sessions.items():
-        durations = []
-        for repeat in range(args.generate_repeats + 1):
-            started = time.perf_counter()
-            perplexity = validate(session, model, valid_gens, config.steps_per_document)
-            if repeat:
-                durations.append(time.perf_counter() - started)
-        validation[name] = {"seconds": float(np.median(durations)), "perplexity": perplexity}
+        seconds, perplexity = median_seconds(lambda: validate(session, model, valid_gens, config.steps_per_document),
+                                             args.generate_repeats)
+        validation[name] = {"seconds": seconds, "perplexity": perplexity}
         log(f"validate {config.valid_docs * (config.steps_per_document // 2)} bigrams, {name}: "
             f"{validation[name]['seconds']:.3f} s (perplexity {perplexity:.3f})")
     for _, session in sessions.values():
@@ -330,6 +436,7 @@ def machine_description(threads):
 def run(args):
     config = bench_config(args)
     check_output(args.output)                       # before the benchmark's minutes, not after
+    word_recipe_configs = word_configs(args) if args.words else None
     threads = args.threads or available_cores()
     corpus = load_corpus(config.stories_dir, config.num_files)           # fails early, naming what is missing
     V = corpus.vocabulary_size
@@ -348,20 +455,15 @@ def run(args):
 
     outcomes = {}
     with tempfile.TemporaryDirectory(prefix="bench-") as workdir:
-        np.savez(Path(workdir) / "batches.npz", **record_batches(corpus, config, args.warmup + args.iterations))
+        np.savez(Path(workdir) / "batches.npz",
+                 **record_batches(split_documents(corpus, config)[0], config, args.warmup + args.iterations))
         cells = [f"{graph}-{cell}" for cell in CELLS for graph in ("literal", "fast")] if args.cells else []
         for name in ["literal", "fast", *cells, *args.peers]:
-            log(f"training: {LABELS[name]} (fresh process)")
-            outcomes[name] = run_worker(name, config, V, args, threads, workdir)
-            outcome = outcomes[name]
-            if "result" in outcome:
-                log(f"training: {LABELS[name]}: median {spread(outcome['result']['durations'])['median']:.1f} ms "
-                    f"per iteration, peak RSS {outcome['result']['peak_rss_mb']:.0f} MB")
-            else:
-                log(f"training: {LABELS[name]}: {'not loaded' if outcome['missing'] else 'failed'}: {outcome['error']}")
+            outcomes[name] = train_contender(name, config, V, args, threads, workdir)
         for name in BOOK_GRAPHS:
             if "result" not in outcomes[name]:
                 raise UserError(f"the {LABELS[name]} could not be measured: {outcomes[name]['error']}")
+        words = time_word_recipes(word_recipe_configs, args, threads, workdir) if args.words else None
         generate_s, same_story, validation = measure_generation_and_validation(config, corpus,
                                                                                Path(workdir) / "model", args)
         if args.study_layouts:
@@ -369,6 +471,9 @@ def run(args):
             outcomes["fast-one-core"] = time_study_layout(config, V, args, workdir)
 
     results = summarise(config, V, threads, args, rates, outcomes, generate_s, same_story, validation)
+    if words:
+        results["words"] = words
+        results["targets"].update(word_targets(words))
     results["batch_generator_ms"] = batch_ms
     # The book's whole iteration: its loop generator, then the literal graph; ours: vectorised ids, fast graph.
     results["book_iteration_with_its_generator_ms"] = (results["train_iteration_ms"]["literal"]
@@ -505,10 +610,36 @@ def format_table(results):
             lines.append(f"  {name + ':':28}{layout['processes']} x {layout['iteration_ms']:6.1f} ms per iteration, "
                          f"{layout['iterations_per_s']:5.1f} iterations/s, {layout['study_minutes']:6.1f} min"
                          + ("  (faster: study's default here)" if name == results["study"]["faster"] else ""))
+    if results.get("words"):
+        lines.extend(format_word_rows(results["words"]))
     lines.append("\nTargets:")
-    lines.extend(f"  {name:30}{t['value']:9.2f}  {'met' if t['met'] else 'NOT met'}"
+    width = max([30] + [len(name) + 1 for name in results["targets"]])
+    lines.extend(f"  {name:{width}}{t['value']:9.2f}  {'met' if t['met'] else 'NOT met'}"
                  for name, t in results["targets"].items())
     return "\n".join(lines)
+
+
+def format_word_rows(words):
+    """The word recipes' lines of the table: each recipe's iteration beside the obvious builds, a step, a run."""
+    vectors = {"book": "the book's word vectors", "random": "random word vectors"}.get(words["word_vectors"],
+                                                                                    "word vectors from a file")
+    lines = [f"\nWord recipes at their own sizes, each beside the same maths built the obvious way (vocabulary "
+             f"{words['vocabulary_size']}, {vectors}):",
+             f"{'':34}{'median':>11}{'p10 - p90':>20}{'CPU':>11}{'recipe / it':>13}{'(CPU)':>8}"]
+    for recipe, costs in words["recipes"].items():
+        c = costs["config"]
+        lines.append(f"{recipe}: units {c['units']}, batch {c['batch_size']}, {c['num_unrollings']} unrollings, "
+                     f"dropout {c['dropout']}, embeddings {c['embedding_size']}")
+        for name, s in costs["iteration_spread_ms"].items():
+            ratio = (f"{costs['ratios'][name]:13.2f}{costs['cpu_ratios'][name]:8.2f}" if name in costs["ratios"]
+                     else "")
+            lines.append(f"{'train  ' + LABELS[name]:34}{s['median']:8.1f} ms{s['p10']:10.1f} - {s['p90']:5.1f} ms"
+                         f"{costs['iteration_cpu_ms'][name]:8.1f} ms{ratio}")
+        lines.append(f"  a step: {costs['iterations_per_step']} iterations, validation {costs['validation_s']:.1f} s, "
+                     f"beam text {costs['beam_text_s']:.1f} s: {format_seconds(costs['step_s'])}; "
+                     + "; ".join(f"{run['steps']} steps ({run['of']}) {format_seconds(run['hours'] * 3600)}"
+                                 for run in costs["runs"]))
+    return lines
 
 
 def main(argv=None):

@@ -1,4 +1,5 @@
-"""`bench`'s training contenders, each in a fresh process: the book's graphs, PyTorch and Keras 3.
+"""`bench`'s training contenders, each in a fresh process: the book's graphs, PyTorch and Keras 3, and each word
+recipe beside the same maths built the obvious way.
 
 `start_worker` writes a spec (the contender, the Config, where the recorded batches are) and starts
 `python -m reproduce.bench_workers SPEC`; `worker_main` times the contender's training iterations and
@@ -68,23 +69,52 @@ def peak_rss_mb():
 
 
 def time_training(name, step, reset_state, batches, warmup, iterations):
-    """Durations of `step(inputs, labels, iteration)` over the recorded batches, after `warmup` untimed ones.
+    """Durations of `step(inputs, labels, iteration)` over the recorded batches, after `warmup` untimed ones:
+    {"durations": wall-clock seconds, "cpu_durations": this process's CPU seconds (all its threads), "losses"}.
 
     The state reset at a new document (the book's `reset_train_state`) is outside the timed region."""
-    durations, losses = [], []
+    timings = {"durations": [], "cpu_durations": [], "losses": []}
     for iteration in range(warmup + iterations):
         if batches["starts"][iteration]:
             reset_state()
         inputs, labels = batches["inputs"][iteration], batches["labels"][iteration]
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         loss = step(inputs, labels, iteration)
-        elapsed = time.perf_counter() - started
-        losses.append(float(loss))
+        elapsed, cpu_elapsed = time.perf_counter() - started, time.process_time() - cpu_started
+        timings["losses"].append(float(loss))
         if iteration >= warmup:
-            durations.append(elapsed)
+            timings["durations"].append(elapsed)
+            timings["cpu_durations"].append(cpu_elapsed)
         if iteration + 1 == warmup:
             log(f"  {name}: {warmup} warm-up iterations done, timing {iterations}")
-    return durations, losses
+    return timings
+
+
+def time_session_training(spec, session, train_op, loss, feed, reset_op, batches):
+    """`time_training` of a tf.compat.v1 graph: one `session.run([train_op, loss], feed(inputs, labels, iteration))`
+    an iteration, `reset_op` (or nothing, when None) at a new document."""
+    def step(inputs, labels, iteration):
+        return session.run([train_op, loss], feed(inputs, labels, iteration))[1]
+
+    def reset_state():
+        if reset_op is not None:
+            session.run(reset_op)
+
+    return time_training(spec["name"], step, reset_state, batches, spec["warmup"], spec["iterations"])
+
+
+def median_seconds(action, repeats, prepare=None):
+    """(median seconds of `action()` over `repeats` timed runs after one untimed, what its last run returned);
+    `prepare()` runs before each, untimed."""
+    durations = []
+    for repeat in range(repeats + 1):
+        if prepare:
+            prepare()
+        started = time.perf_counter()
+        returned = action()
+        if repeat:
+            durations.append(time.perf_counter() - started)
+    return float(np.median(durations)), returned
 
 
 def train_flops(config, vocabulary_size, gates, one_hot):
@@ -141,18 +171,14 @@ def work_book_graph(spec):
     model = BookModel(config, spec["vocabulary_size"])
     session = tf1.Session(graph=model.graph, config=session_config(cores=spec["threads"]))
     session.run(model.init)
-    fetches = [model.optimizer, model.loss, model.train_perplexity_without_exp]
-
-    def step(inputs, labels, iteration):          # what the trainer runs: the book's feed, one session.run
-        return session.run(fetches, model.train_feed(inputs, labels, iteration))[1]
-
-    durations, losses = time_training(spec["name"], step, lambda: session.run(model.reset_train_state), batches,
-                                      spec["warmup"], spec["iterations"])
-    result = {"durations": durations, "losses": losses,
-              "flops": train_flops(config, spec["vocabulary_size"], len(model.cell.gates), spec["name"] == "literal")}
+    # What the trainer runs: the book's feed, one session.run (the perplexity is fetched beside the loss).
+    result = time_session_training(spec, session, [model.optimizer, model.train_perplexity_without_exp], model.loss,
+                                   model.train_feed, model.reset_train_state, batches)
+    result["flops"] = train_flops(config, spec["vocabulary_size"], len(model.cell.gates), spec["name"] == "literal")
     if spec["name"] == "fast":
         if spec["profile"]:
-            feed = model.train_feed(batches["inputs"][-1], batches["labels"][-1], len(losses))
+            fetches = [model.optimizer, model.loss, model.train_perplexity_without_exp]
+            feed = model.train_feed(batches["inputs"][-1], batches["labels"][-1], len(result["losses"]))
             result["profile"] = profile_fast_graph(session, fetches, feed)
         model.saver.save(session, spec["checkpoint"], write_meta_graph=False, write_state=False)
     session.close()
@@ -191,9 +217,8 @@ def work_pytorch(spec):
         nonlocal state
         state = zeros
 
-    durations, losses = time_training("pytorch", step, reset_state, batches, spec["warmup"], spec["iterations"])
-    return {"durations": durations, "losses": losses, "version": torch.__version__,
-            "threads": torch.get_num_threads()}
+    result = time_training("pytorch", step, reset_state, batches, spec["warmup"], spec["iterations"])
+    return {**result, "version": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def work_keras(spec):
@@ -225,12 +250,161 @@ def work_keras(spec):
     def step(inputs, labels, iteration):          # [T, B] ids; Keras wants batch first
         return model.train_on_batch(inputs.T, labels.T)
 
-    durations, losses = time_training("keras", step, lstm.reset_state, batches, spec["warmup"], spec["iterations"])
-    return {"durations": durations, "losses": losses, "version": keras.__version__,
-            "jit_compile": bool(model.jit_compile), "threads": tf.config.threading.get_intra_op_parallelism_threads()}
+    result = time_training("keras", step, lstm.reset_state, batches, spec["warmup"], spec["iterations"])
+    return {**result, "version": keras.__version__, "jit_compile": bool(model.jit_compile),
+            "threads": tf.config.threading.get_intra_op_parallelism_threads()}
 
 
-WORKERS = {**{name: work_book_graph for name in BOOK_CONTENDERS}, "pytorch": work_pytorch, "keras": work_keras}
+# ====================================================================== the word recipes
+# Every word contender -> (its recipe, how its graph is built): "recipe" is the recipe's own model class
+# (recipes.RECIPES), fed and fetched as the word loop does; the others are the same maths built the obvious way.
+WORD_CONTENDERS = {"book-words": ("book-words", "recipe"),
+                   "book-words-matmuls": ("book-words", "matmuls"),
+                   "book-words-deep": ("book-words-deep", "recipe"),
+                   "book-words-deep-dynamic-rnn": ("book-words-deep", "dynamic_rnn"),
+                   "book-words-deep-fused": ("book-words-deep", "BlockLSTM")}
+
+
+def word_recipe_config(spec):
+    """(the word recipe of a spec, its config as the spec carries it)."""
+    from reproduce.recipes import RECIPES        # here: the recipes' modules build graphs (eager execution off)
+    recipe = RECIPES[spec["config"]["recipe"]]
+    return recipe, recipe.config_class.from_dict(spec["config"])
+
+
+def work_word_recipe(spec):
+    """A word recipe's training iteration as the recipe builds it (its model class, its feed, what the word loop
+    fetches: the optimiser and the book's perplexity), then the rest of a step: the validation and the beam text
+    the word loop runs after each step's iterations, each timed (`median_seconds`)."""
+    from reproduce.train import split_documents, validate
+    from reproduce.word_runs import BEAM_NEIGHBORS, beam_text
+    from reproduce.words import load_words
+
+    recipe, config = word_recipe_config(spec)
+    batches = _load_batches(spec)
+    model = recipe.build(config, spec["vocabulary_size"])
+    session = tf1.Session(graph=model.graph, config=session_config(cores=spec["threads"]))
+    session.run(model.init)
+    model.load_embeddings(session, batches["vectors"])
+    result = time_session_training(spec, session, model.optimizer, model.train_perplexity_without_exp,
+                                   model.train_feed, model.reset_train_state if config.reset_train_state else None,
+                                   batches)
+    corpus = load_words(config.stories_dir, config.num_files, allow_other_corpus=config.allow_other_corpus)
+    _, valid_gens = split_documents(corpus, config, config.long_doc_words, "words")
+    result["validation_s"], _ = median_seconds(
+        lambda: validate(session, model, valid_gens, config.steps_per_document), spec["repeats"])
+    beam, rng = model.beam_graph(BEAM_NEIGHBORS), np.random.RandomState(config.seed)
+    result["beam_text_s"], _ = median_seconds(
+        lambda: [beam_text(session, model, beam, corpus, config, rng) for _ in range(config.sample_segments)],
+        spec["repeats"])
+    session.close()
+    return result
+
+
+def plain_loss(outputs, labels, vocabulary_size):
+    """`outputs·w + b` and the mean sparse softmax cross-entropy of `labels` ([T, B] ids), outputs [T * B, units]."""
+    w = tf1.get_variable("w", [outputs.shape[1], vocabulary_size])
+    b = tf1.get_variable("b", [vocabulary_size], initializer=tf1.zeros_initializer())
+    logits = tf.matmul(outputs, w) + b
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=tf.reshape(labels, [-1]),
+                                                                         logits=logits))
+
+
+def book_words_by_matmuls(config, vectors, inputs, labels):
+    """book-words written the obvious way: `embedding_lookup` of the word vectors, per step one
+    [B, E + H] x [E + H, 4H] product and the LSTM's gates, `tf.nn.dropout` on the output that feeds the next step,
+    the state kept in variables between iterations. Returns (loss, the state's reset)."""
+    B, H = config.batch_size, config.num_nodes
+    embeddings = tf1.Variable(vectors, name="embeddings")
+    kernel = tf1.get_variable("kernel", [vectors.shape[1] + H, 4 * H])
+    bias = tf1.get_variable("bias", [4 * H], initializer=tf1.zeros_initializer())
+    saved = [tf1.Variable(tf.zeros([B, H]), trainable=False, name=name) for name in ("saved_output", "saved_state")]
+    output, state = saved
+    outputs = []
+    for x in tf.unstack(tf.nn.embedding_lookup(embeddings, inputs)):
+        i, u, f, o = tf.split(tf.matmul(tf.concat([x, output], axis=1), kernel) + bias, 4, axis=1)
+        state = tf.sigmoid(f) * state + tf.sigmoid(i) * tf.tanh(u)
+        output = tf.sigmoid(o) * tf.tanh(state)
+        if config.dropout > 0:
+            output = tf.nn.dropout(output, rate=config.dropout)
+        outputs.append(output)
+    with tf.control_dependencies([saved[0].assign(output), saved[1].assign(state)]):
+        loss = plain_loss(tf.concat(outputs, axis=0), labels, vectors.shape[0])
+    return loss, tf.group(*[v.assign(tf.zeros_like(v)) for v in saved])
+
+
+def deep_words_by_dynamic_rnn(config, vectors, inputs, labels):
+    """book-words-deep written the obvious way: `dynamic_rnn` over a MultiRNNCell of LSTMCells, each in a
+    DropoutWrapper drawing its own variational masks (nothing fed), from a zero state; the loss summed over
+    the steps. Returns (loss, None: no state is kept)."""
+    from reproduce.classics.common import quiet_deprecations
+    from reproduce.word_runs import layer_sizes
+
+    sizes = layer_sizes(config.layer_nodes)
+    embeddings = tf1.Variable(vectors, name="embeddings")
+    with quiet_deprecations():
+        cells = tf1.nn.rnn_cell.MultiRNNCell([
+            tf1.nn.rnn_cell.DropoutWrapper(tf1.nn.rnn_cell.LSTMCell(n), output_keep_prob=1.0 - config.dropout,
+                                           variational_recurrent=True, dtype=tf.float32) for n in sizes])
+        outputs, _ = tf1.nn.dynamic_rnn(cells, tf.nn.embedding_lookup(embeddings, inputs), time_major=True,
+                                        dtype=tf.float32)
+    return plain_loss(tf.reshape(outputs, [-1, sizes[-1]]), labels, vectors.shape[0]) * config.num_unrollings, None
+
+
+def deep_words_by_fused_op(config, vectors, inputs, labels):
+    """book-words-deep with TensorFlow's fused LSTM op: each layer one `BlockLSTM` over all the steps (the
+    LSTMCell's gates and forget bias 1), its outputs times the layer's one [1, units] variational mask. Returns
+    (loss, None)."""
+    from reproduce.word_runs import layer_sizes
+
+    B, T = config.batch_size, config.num_unrollings
+    keep = 1.0 - config.dropout
+    layer = tf.nn.embedding_lookup(tf1.Variable(vectors, name="embeddings"), inputs)
+    for k, units in enumerate(layer_sizes(config.layer_nodes)):
+        kernel = tf1.get_variable(f"kernel_{k}", [layer.shape[2] + units, 4 * units])
+        bias = tf1.get_variable(f"bias_{k}", [4 * units], initializer=tf1.zeros_initializer())
+        zeros, no_peephole = tf.zeros([B, units]), tf.zeros([units])
+        layer = tf.raw_ops.BlockLSTM(seq_len_max=tf.constant(T, tf.int64), x=layer, cs_prev=zeros, h_prev=zeros,
+                                     w=kernel, wci=no_peephole, wcf=no_peephole, wco=no_peephole, b=bias,
+                                     forget_bias=1.0, cell_clip=-1.0, use_peephole=False).h
+        if config.dropout > 0:
+            layer = layer / keep * tf.floor(keep + tf.random.uniform([1, units]))
+    return plain_loss(tf.reshape(layer, [-1, layer.shape[2]]), labels, vectors.shape[0]) * T, None
+
+
+PLAIN_WORD_GRAPHS = {"matmuls": book_words_by_matmuls, "dynamic_rnn": deep_words_by_dynamic_rnn,
+                     "BlockLSTM": deep_words_by_fused_op}
+
+
+def work_plain_words(spec):
+    """A word recipe's maths built the obvious way (PLAIN_WORD_GRAPHS), trained with the recipe's optimiser:
+    Adam at the rate the recipe trains with, the gradients' global norm clipped."""
+    _, config = word_recipe_config(spec)
+    batches = _load_batches(spec)
+    T, B = config.num_unrollings, config.batch_size
+    graph = tf.Graph()
+    with graph.as_default():
+        tf1.set_random_seed(config.seed)
+        inputs = tf1.placeholder(tf.int32, [T, B], name="inputs")
+        labels = tf1.placeholder(tf.int32, [T, B], name="labels")
+        loss, reset = PLAIN_WORD_GRAPHS[WORD_CONTENDERS[spec["name"]][1]](config, batches["vectors"], inputs, labels)
+        optimizer = tf1.train.AdamOptimizer(getattr(config, "fed_learning_rate", 0) or config.learning_rate)
+        gradients, variables = zip(*optimizer.compute_gradients(loss))
+        gradients, _ = tf.clip_by_global_norm(gradients, config.clip_norm)
+        train = optimizer.apply_gradients(zip(gradients, variables))
+        init = tf1.global_variables_initializer()
+    session = tf1.Session(graph=graph, config=session_config(cores=spec["threads"]))
+    session.run(init)
+    result = time_session_training(spec, session, train, loss,
+                                   lambda batch_inputs, batch_labels, _: {inputs: batch_inputs, labels: batch_labels},
+                                   reset, batches)
+    session.close()
+    return result
+
+
+WORKERS = {**{name: work_book_graph for name in BOOK_CONTENDERS}, "pytorch": work_pytorch, "keras": work_keras,
+           **{name: work_word_recipe if how == "recipe" else work_plain_words
+              for name, (_, how) in WORD_CONTENDERS.items()}}
 
 
 def worker_main(spec_path):
@@ -249,15 +423,15 @@ def worker_main(spec_path):
     Path(spec["output"]).write_text(json.dumps(outcome))
 
 
-def start_worker(name, config, vocabulary_size, args, threads, workdir, cores=None, tag=""):
-    """Start one contender in a fresh process of this module (pinned to `cores` when given); returns
-    (the process, where its outcome will be)."""
+def start_worker(name, config, vocabulary_size, args, threads, workdir, cores=None, tag="", batches="batches.npz"):
+    """Start one contender in a fresh process of this module (pinned to `cores` when given), training on the
+    batches recorded in `batches` of `workdir`; returns (the process, where its outcome will be)."""
     workdir = Path(workdir)
     spec_path, output = workdir / f"{name}{tag}.spec.json", workdir / f"{name}{tag}.result.json"
     spec = {"name": name, "config": dataclasses.asdict(config), "vocabulary_size": vocabulary_size,
             "iterations": args.iterations, "warmup": args.warmup, "threads": threads,
-            "profile": args.profile and name == "fast", "batches": str(workdir / "batches.npz"),
-            "checkpoint": str(workdir / "model"), "output": str(output)}
+            "profile": args.profile and name == "fast", "batches": str(workdir / batches),
+            "repeats": args.generate_repeats, "checkpoint": str(workdir / "model"), "output": str(output)}
     spec_path.write_text(json.dumps(spec))
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     pin = (lambda: os.sched_setaffinity(0, cores)) if cores else None
@@ -274,9 +448,9 @@ def worker_outcome(process, output):
     return json.loads(output.read_text())
 
 
-def run_worker(name, config, vocabulary_size, args, threads, workdir):
+def run_worker(name, config, vocabulary_size, args, threads, workdir, batches="batches.npz"):
     """Train one contender in a fresh process of this module; returns its outcome dict."""
-    return worker_outcome(*start_worker(name, config, vocabulary_size, args, threads, workdir))
+    return worker_outcome(*start_worker(name, config, vocabulary_size, args, threads, workdir, batches=batches))
 
 
 if __name__ == "__main__":

@@ -9,13 +9,14 @@ from types import SimpleNamespace
 from conftest import run_here
 
 from reproduce import bench_workers
-from reproduce.recipes import tiny_options
+from reproduce.recipes import RECIPES, tiny_options
 
 # The book's tiny configuration (Config.tiny) in the sizes the benchmark takes, then the benchmark's own.
 BENCH_SIZES = {"--num-files", "--steps-per-document", "--num-nodes", "--batch-size", "--num-unrollings", "--valid-docs"}
 TINY_BENCH = [text for option, value in zip(tiny_options("book")[::2], tiny_options("book")[1::2])
               if option in BENCH_SIZES for text in (option, value)] + \
     ["--generate-length", "20", "--sgemm-size", "128", "--iterations", "2", "--warmup", "1", "--generate-repeats", "1"]
+TINY_LAYERS = ["--layer-nodes", RECIPES["book-words-deep"].tiny_values()["layer_nodes"]]      # book-words-deep's
 
 
 def workers_in_this_process_but_keras(monkeypatch):
@@ -42,7 +43,8 @@ def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
     output = tmp_path / "bench.json"
     workers_in_this_process_but_keras(monkeypatch)
     # in tmp_path, where bench records the study layout it measured (checkpoints/study-layout.json)
-    result = run_here("bench", *TINY_BENCH, "--stories-dir", grimm_dir, "--output", output, cwd=tmp_path)
+    result = run_here("bench", *TINY_BENCH, "--no-words", "--stories-dir", grimm_dir, "--output", output,
+                      cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "x fast" in result.stdout and "\nTargets:\n" in result.stdout       # the table
     results = json.loads(output.read_text())
@@ -67,6 +69,29 @@ def test_bench_writes_the_required_keys(tmp_path, grimm_dir, monkeypatch):
     assert layout["jobs"] == results["study"]["layouts"][results["study"]["faster"]]["processes"]
     assert {"peephole fast / LSTM fast <= 1.3", "gru fast / LSTM fast <= 1.3",
             "8-seed study minutes <= 60"} <= set(results["targets"])
+
+
+def test_bench_times_each_word_recipe_beside_its_obvious_builds(tmp_path, grimm_dir, monkeypatch):
+    output = tmp_path / "bench.json"
+    workers_in_this_process_but_keras(monkeypatch)
+    result = run_here("bench", *TINY_BENCH, *TINY_LAYERS, "--stories-dir", grimm_dir,
+                      "--output", output, "--no-cells", "--no-study-layouts", "--peers", "none", "--no-profile",
+                      cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    results = json.loads(output.read_text())
+    recipes = results["words"]["recipes"]
+    assert set(recipes) == {"book-words", "book-words-deep"}
+    for recipe, costs in recipes.items():
+        contenders = {name for name, (of, _) in bench_workers.WORD_CONTENDERS.items() if of == recipe}
+        assert set(costs["iteration_spread_ms"]) == contenders and set(costs["ratios"]) == contenders - {recipe}
+        assert all(spread["median"] > 0 and spread["n"] == 2 for spread in costs["iteration_spread_ms"].values())
+        assert all(ratio > 0 for ratio in costs["ratios"].values())
+        assert costs["step_s"] > costs["validation_s"] + costs["beam_text_s"] > 0
+        assert [run["steps"] for run in costs["runs"]] == ([26] if recipe == "book-words" else [197, 251])
+        for how in {how for name, (of, how) in bench_workers.WORD_CONTENDERS.items() if of == recipe} - {"recipe"}:
+            target = f"{recipe} / {how} <= 1.5"
+            assert target in results["targets"] and target in result.stdout
+    assert "Word recipes at their own sizes" in result.stdout
 
 
 def test_a_peer_that_cannot_be_loaded_is_reported(tmp_path, monkeypatch):
