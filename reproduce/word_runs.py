@@ -86,6 +86,14 @@ class WordsConfig(Config):
 
     printed_run = "lstm"                # book_record.PRINTED_WORD_RUNS
 
+    def check(self):
+        """--doc-order random or book; with book, no more steps or documents than the printed run has, and every
+        file it names read (book_documents)."""
+        if self.doc_order not in ("random", "book"):
+            raise UserError(f"--doc-order {self.doc_order}: recipe {self.recipe} has random and book", exit_code=2)
+        if self.doc_order == "book":
+            book_documents(self)
+
     @classmethod
     def tiny(cls):
         return cls(num_files=12, embeddings="cbow", embedding_size=16, cbow_passes=1, cbow_steps_per_doc=20,
@@ -117,6 +125,10 @@ class DeepWordsConfig(WordsConfig):
     beam_excludes_unk: bool = recipe_field(True)
 
     printed_run = "deep"
+
+    def check(self):
+        super().check()
+        layer_sizes(self.layer_nodes)
 
     @classmethod
     def tiny(cls):
@@ -209,12 +221,10 @@ class WordRun:
     """One `train` of a word recipe: the run folder, the corpus, the model and the loop's state."""
 
     def __init__(self, args, config, build, log=print):
-        if config.doc_order not in ("random", "book"):
-            raise UserError(f"--doc-order {config.doc_order}: recipe {config.recipe} has random and book",
-                            exit_code=2)
         self.log = log
         self.run = run = common.open_run(args, config)
         self.config = c = run.config
+        c.check()
         saved = run.vocab()["words"] if run.resumed else None
         self.corpus = load_words(c.stories_dir, c.num_files, reverse_dictionary=saved,
                                  allow_other_corpus=c.allow_other_corpus or run.resumed)
