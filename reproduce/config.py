@@ -137,6 +137,10 @@ class Config(RunConfig):
     # with the gradient it started with.
     ABSENT_MEANS = {"state_variables": "resource"}
 
+    def model_description(self):
+        """The model in a few words, as reports name it beside the recipe: the cell here."""
+        return self.cell
+
     @classmethod
     def tiny(cls, **values):
         """A configuration that trains in seconds (tests, as the PTB tutorial's TestConfig): 12 stories,

@@ -11,7 +11,10 @@ The study folder (default `checkpoints/study-<recipe>[-<option>-<value>...]`, na
 the same command finds it again) holds `study.json`, one run folder `seed-<k>/` per seed (generate and
 compare work on each), and the report (study_report.py): `report.md`, `report.json`, `band.png`, and for a
 book recipe `story_measures.png` (the book printed bigram stories). Running the same command again resumes
-unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM) stops every seed at its last checkpoint.
+unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM) stops every seed at its last checkpoint. A word
+recipe's seeds train the steps they started with: another --num-steps is refused before any seed trains (a new
+--study-dir starts them afresh). With --embeddings book and no ./embeddings.npy, the study fetches the book's
+file once before any seed starts (the seeds, started in the same folder, read it there).
 
 The study's train options are the recipe's (study_report.study_fields): one the recipe does not read is
 refused in one line. A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and its
@@ -36,12 +39,13 @@ from reproduce.errors import UserError, interrupts_as_errors
 from reproduce.files import TEMPORARY, copy_atomic, process_alive, write_json
 from reproduce.progress import format_seconds
 from reproduce.provenance import cpu
-from reproduce.recipes import BOOK_RECIPES, RECIPES, option_type, recipe_config
+from reproduce.recipes import BOOK_RECIPES, RECIPES, WORD_RECIPES, option_type, recipe_config
 from reproduce.rundir import read_json_object
 from reproduce.session import available_cores
 from reproduce.study_comparison import compare_studies
 from reproduce.study_report import (STUDY_RECIPES, SUMMARY, check_writable, completed_steps, disk_errors, is_light,
                                     read_summary, study_fields, write_report, write_summary)
+from reproduce.word_runs import BOOK_EMBEDDINGS_FILE, fetch_book_embeddings
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+train perplexity ([\d.]+)\s+valid perplexity ([\d.]+)")
@@ -213,6 +217,9 @@ def train_seeds(args, export_dir):
         for seed in unfinished:
             print(" ".join(_quote(word) for word in commands[seed]))
         return None
+    starting = [seed for seed in unfinished if not (study_dir / f"seed-{seed}" / "config.json").is_file()]
+    if starting:
+        fetch_shared_files(recipe, options)
     with disk_errors("--study-dir", study_dir):
         study_dir.mkdir(parents=True, exist_ok=True)
         write_json(study_dir / "study.json", {"recipe": recipe, "options": options, "seeds": seeds})
@@ -228,6 +235,21 @@ def train_seeds(args, export_dir):
     else:
         print(f"Study {study_dir}: every seed has finished its {num_steps} steps")
     return study_dir
+
+
+def fetch_shared_files(recipe, options):
+    """What every seed starting afresh would otherwise fetch itself, fetched once before any starts: a word
+    recipe's --embeddings book, the book's embeddings.npy, into BOOK_EMBEDDINGS_FILE of the working folder, where
+    the seeds (started here) read it. A failure is one line, and no seed trains."""
+    if recipe not in WORD_RECIPES or recipe_config(recipe, **options).embeddings != "book":
+        return
+    path = Path(BOOK_EMBEDDINGS_FILE)
+    if path.is_file():
+        return
+    print(f"Fetching the book's embeddings.npy into {path}, once for every seed")
+    with interrupts_as_errors(f"; {path} was not fetched (no partial file is kept) and no seed has started: run the "
+                              "same command again"):
+        fetch_book_embeddings(path)
 
 
 def default_study_dir(recipe, options):
@@ -277,8 +299,10 @@ def check_word_seed_steps(run_dir, recipe, num_steps):
         return
     started = read_json_object(run_dir / "config.json").get("num_steps")
     if started != num_steps:
-        raise UserError(f"{run_dir} was started with {started} steps and a run of {recipe} trains the steps it was "
-                        f"started with: give --num-steps {started}, or choose another --study-dir", exit_code=2)
+        raise UserError(f"{run_dir} was started with {started} steps, and a run of {recipe} trains only the steps "
+                        f"it was started with (it cannot be extended to {num_steps}): for {num_steps} steps start a "
+                        f"new study in another --study-dir, or give --num-steps {started} to finish this one",
+                        exit_code=2)
 
 
 class Scheduler:

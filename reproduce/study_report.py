@@ -462,7 +462,8 @@ def write_report(study_dir):
     measures = story_measures({seed: comparison["story"] for seed, comparison in comparisons.items()
                                if "story" in comparison})
     headline = ranks.get("best valid perplexity")
-    report = {"study": str(study_dir), "recipe": config.recipe, "cell": config.cell, "seeds": [s for s, _ in folders],
+    report = {"study": str(study_dir), "recipe": config.recipe, "cell": config.cell,
+              "model": config.model_description(), "seeds": [s for s, _ in folders],
               "finished_seeds": finished, "num_steps": config.num_steps, "book_run": book_label,
               "printed_steps": printed[-1]["step"], "compared_steps": compared,
               "options": {name: getattr(config, name) for name in study_fields(config.recipe)},
@@ -538,14 +539,22 @@ def current_report(study_dir):
                      f"seeds: {', '.join(map(str, now['finished_seeds'])) or 'none'})")
     if "heldout" not in report:
         stale.append("no held-out figures")
+    if "model" not in report and report["recipe"] in WORD_RECIPES:
+        stale.append("no description of its word model")
     if stale:
         print(f"{path} does not match its seed folders ({'; '.join(stale)}): writing it again")
         return write_report(study_dir)
     return report
 
 
+def model_of(report):
+    """The model of a study's report in a few words (its config's model_description; a report written before
+    reports had it, all of book recipes: its cell)."""
+    return report.get("model", report["cell"])
+
+
 def report_markdown(report):
-    lines = [f"# Study of `{report['recipe']}` ({report['cell']}) over {len(report['seeds'])} seeds "
+    lines = [f"# Study of `{report['recipe']}` ({model_of(report)}) over {len(report['seeds'])} seeds "
              f"({len(report['finished_seeds'])} finished)", "",
              f"**Verdict: {report['verdict']}** (best valid perplexity, against the {report['book_run']}"
              + (f"; {compared_text(report)}" if compared_text(report) else "") + ").", "",

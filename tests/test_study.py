@@ -10,15 +10,16 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY, run_here
+from conftest import REPO, SHARED, TINY, run_here
+from http_server import OK, StoryServer
+from reproduce import text_metrics, word_runs
 from reproduce.book_record import printed_curve, printed_word_steps
 from reproduce.evaluate import evaluate
 from reproduce.main import main
 from reproduce.errors import UserError
-from reproduce.recipes import tiny_options
-from reproduce.study import default_jobs, parse_seeds, record_layout
+from reproduce.recipes import recipe_config, tiny_options
+from reproduce.study import default_jobs, fetch_shared_files, parse_seeds, record_layout
 from reproduce.study_report import place, steps_outside
-from reproduce.word_runs import WordsConfig
 
 
 def test_seeds_and_the_verdict_are_computed():
@@ -203,7 +204,7 @@ def test_studies_of_several_recipes_are_compared_on_bands(finished_study, tmp_pa
     assert low_bands["median"] == statistics.median(bests) and low_bands["n"] == 2
     assert high_bands["min"] == pytest.approx(10 * min(bests)) and high_bands["max"] == pytest.approx(10 * max(bests))
     assert comparison["book"]["book LSTM"]["best valid perplexity"] == pytest.approx(18.26, abs=0.005)
-    assert comparison["book"]["book GRU"]["step of the best valid perplexity"] == 20
+    assert list(comparison["book"]) == ["book LSTM"]            # each study's own printed run: no GRU study here
     assert "| low | book (lstm) | random | 2 |" in (out / "comparison.md").read_text()
     assert (out / "comparison.png").stat().st_size > 10_000
 
@@ -445,6 +446,7 @@ def test_a_word_recipe_study_scores_its_seeds_and_places_the_printed_steps_it_ha
     assert report["steps_outside"]["valid"]["of"] == 2 and report["heldout"]["bands"]["best"]["n"] == 2
     assert report["story_measures"] == {} and not (study_dir / "story_measures.png").exists()
     assert "the figures, ranks and verdict compare the 2 steps both have" in (study_dir / "report.md").read_text()
+    assert (study_dir / "report.md").read_text().startswith("# Study of `book-words-deep` (3 LSTMCells [16, 12, 8])")
     assert (study_dir / "band.png").stat().st_size > 10_000
 
 
@@ -488,21 +490,28 @@ def test_a_word_recipe_study_takes_the_recipes_options_and_refuses_others_in_one
     assert not (tmp_path / "study").exists()
 
 
-def test_the_word_lstms_single_printed_step_is_placed_among_the_seeds(tmp_path, capsys):
-    """A study of book-words (light seed folders written here): the book printed one step of its run, so the
-    figures and the verdict compare step 1."""
-    study_dir = tmp_path / "study"
-    first_valid = {0: 900.0, 1: 1000.0, 2: 1100.0}
+def _light_study(study_dir, recipe, first_valid):
+    """Light seed folders of 3 steps of `recipe` written here, seed k's valid perplexity first_valid[k] / step."""
     for seed, valid in first_valid.items():
         folder = study_dir / f"seed-{seed}"
         folder.mkdir(parents=True)
-        (folder / "config.json").write_text(json.dumps(WordsConfig(seed=seed, num_steps=3).to_dict()))
+        (folder / "config.json").write_text(json.dumps(recipe_config(recipe, seed=seed, num_steps=3).to_dict()))
         history = [{"step": step, "train_perplexity": valid, "valid_perplexity": valid / step, "learning_rate": 0.001,
                     "learning_rate_reduced": 0} for step in (1, 2, 3)]
+        stories = {"story": {"our_stories": [], "book_stories": [],
+                             "our_median": dict.fromkeys(text_metrics.MEASURES)}} if recipe == "book" else {}
         (folder / "summary.json").write_text(json.dumps({
-            "recipe": "book-words", "seed": seed, "steps": 3, "options": {},
+            "recipe": recipe, "seed": seed, "steps": 3, "options": {},
             "comparison": {"steps": 3, "environment": "here", "learning_curves": {"ours_per_step": history},
-                           "heldout": None}}))
+                           "heldout": None, **stories}}))
+    return study_dir
+
+
+def test_the_word_lstms_single_printed_step_is_placed_among_the_seeds(tmp_path, capsys):
+    """A study of book-words (light seed folders written here): the book printed one step of its run, so the
+    figures and the verdict compare step 1."""
+    first_valid = {0: 900.0, 1: 1000.0, 2: 1100.0}
+    study_dir = _light_study(tmp_path / "study", "book-words", first_valid)
     assert main(["study", "--report-only", str(study_dir)]) == 0
     report = json.loads((study_dir / "report.json").read_text())
     book = printed_word_steps("lstm")[0]["valid_perplexity"]                  # 973.43
@@ -511,3 +520,43 @@ def test_the_word_lstms_single_printed_step_is_placed_among_the_seeds(tmp_path, 
     assert report["verdict"] == f"inside: the book's {book:.2f} ranks 2 of 4"
     assert report["figures_by_seed"]["0"]["best valid perplexity"] == 300.0      # a seed's own: its 3 steps
     assert "the book printed 1 step of its run, the study has 3" in capsys.readouterr().out
+    assert (study_dir / "report.md").read_text().startswith("# Study of `book-words` (LSTM, 128 units, word vectors)")
+
+
+def test_word_studies_are_compared_beside_their_own_printed_runs_and_never_with_bigram_ones(tmp_path, capsys):
+    words = _light_study(tmp_path / "words", "book-words", {0: 900.0, 1: 1000.0})
+    deep = _light_study(tmp_path / "deep", "book-words-deep", {0: 2000.0, 1: 2200.0})
+    bigrams = _light_study(tmp_path / "bigrams", "book", {0: 30.0, 1: 40.0})
+    out = tmp_path / "out"
+    assert main(["study", "--compare", str(words), str(deep), "--out", str(out)]) == 0
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert list(comparison["book"]) == ["book deep LSTM (RNN API)", "book word2vec LSTM"]
+    assert comparison["book"]["book word2vec LSTM"]["best valid perplexity"] == \
+        printed_word_steps("lstm")[0]["valid_perplexity"]
+    table = (out / "comparison.md").read_text()
+    assert "Perplexity per word; each study beside its own printed run" in table
+    assert "| words | book-words (LSTM, 128 units, word vectors) | random | 2 |" in table
+    assert "| deep | book-words-deep (3 LSTMCells [64, 48, 32]) | random | 2 |" in table
+    capsys.readouterr()
+    assert main(["study", "--compare", str(words), str(bigrams), "--out", str(tmp_path / "mixed")]) == 2
+    _one_line(capsys, "words is a study of book-words (perplexity per word), bigrams of book (perplexity per "
+                      "bigram)", "not comparable")
+    assert not (tmp_path / "mixed").exists()
+
+
+def test_a_word_study_fetches_the_books_embeddings_once_before_any_seed_starts(tmp_path, monkeypatch, capsys):
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(SHARED / "golden" / "book_ch8_embeddings.npy", served / "embeddings.npy")
+    monkeypatch.chdir(tmp_path)
+    with StoryServer(served) as server:
+        monkeypatch.setattr(word_runs, "BOOK_EMBEDDINGS_URL", server.url + "embeddings.npy")
+        server.script("embeddings.npy", 404)
+        assert main(["study", "--recipe", "book-words", "--seeds", "0-1", "--study-dir", "study"]) == 2
+        _one_line(capsys, "fetching the book's embeddings.npy into embeddings.npy failed")
+        assert not (tmp_path / "study").exists() and not (tmp_path / "embeddings.npy").exists()
+        server.script("embeddings.npy", OK)
+        for recipe in ("book-words", "book-words-deep"):               # fetched once, read by every seed
+            fetch_shared_files(recipe, {})
+        assert (tmp_path / "embeddings.npy").read_bytes() == (served / "embeddings.npy").read_bytes()
+        assert server.requests["embeddings.npy"] == 2
