@@ -73,6 +73,9 @@ class RunConfig:
         """The fields that are options of `train` (all but the recipe fields)."""
         return [f for f in dataclasses.fields(cls) if f.metadata.get("option", True)]
 
+    def check(self):
+        """Refuse, in one line, a value the recipe cannot train with, before any story is read (none here)."""
+
     def with_options(self, options):
         """A copy with `options` ({option dest: value}) applied, those that are None left out."""
         return dataclasses.replace(self, **{f.name: options[option_dest(f)] for f in self.option_fields()
@@ -133,6 +136,10 @@ class Config(RunConfig):
     # A run whose config.json has no `state_variables` was trained with resource variables: resumed, it goes on
     # with the gradient it started with.
     ABSENT_MEANS = {"state_variables": "resource"}
+
+    def model_description(self):
+        """The model in a few words, as reports name it beside the recipe: the cell here."""
+        return self.cell
 
     @classmethod
     def tiny(cls, **values):

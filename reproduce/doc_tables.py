@@ -134,6 +134,40 @@ def heldout(page):
         f"{best['seconds']:.1f} s. Made on: {machine(page, SAMPLE / 'environment.json')}."])
 
 
+def heldout_by_recipe(page):
+    """Held-out perplexity per recipe beside valid: the main job's run, then every study exported under docs/
+    whose seeds were scored (median and range over its seeds)."""
+    def band(values):
+        values = sorted(values)
+        if len(values) == 1:
+            return f"{values[0]:.2f}"
+        return f"{statistics.median(values):.2f} ({values[0]:.2f} – {values[-1]:.2f})"
+
+    lines = ["| run | recipe | seeds | valid perplexity, best checkpoint | held-out, best checkpoint | held-out, last "
+             "checkpoint | Spearman: valid vs held-out |", "|---|---|---|---|---|---|---|"]
+    report = read_json(SAMPLE / "report.json")
+    scored = report.get("heldout")
+    if scored:
+        lines.append(f"| {link(page, SAMPLE / 'report.md', 'the main job')} | `{report['recipe']}` | 1 | "
+                     f"{scored['best']['valid_perplexity']:.2f} | {scored['best']['perplexity']:.2f} | | |")
+    unscored = []
+    for folder in sorted(DOCS.glob("study-*")):
+        report = read_json(folder / "report.json")
+        section = report.get("heldout") or {"seeds": []}
+        if not section["seeds"]:
+            unscored.append(link(page, folder / "report.md", folder.name))
+            continue
+        rows = section["by_seed"].values()
+        rho = section["spearman"]
+        lines.append(f"| {link(page, folder / 'report.md', folder.name)} | `{report['recipe']}` | "
+                     f"{len(section['seeds'])} | {band([r['best_valid_perplexity'] for r in rows])} | "
+                     f"{band([r['best_perplexity'] for r in rows])} | {band([r['last_perplexity'] for r in rows])} | "
+                     f"{'–' if rho is None else f'{rho:+.2f}'} |")
+    if unscored:
+        lines += ["", f"Without held-out figures (their seeds' summaries hold none): {', '.join(unscored)}."]
+    return "\n".join(lines)
+
+
 def study_machines(page, *folders):
     """The machines of studies' seeds, each named once through one seed's environment.json."""
     seen = {}
@@ -284,7 +318,8 @@ def bench(page):
             + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
-TABLES = {"main-job": main_job, "heldout": heldout, "book-band": book_band, "extensions": extensions,
+TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "book-band": book_band,
+          "extensions": extensions,
           "classics-cells": classics_cells, "classics-probe": classics_probe, "times": times, "bench": bench}
 
 

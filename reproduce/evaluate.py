@@ -22,20 +22,18 @@ import numpy as np
 import tensorflow as tf
 from threadpoolctl import threadpool_limits
 
-from reproduce import words_deep, words_lstm
 from reproduce.argtypes import story_numbers
 from reproduce.data import SITE_STORIES, read_story, story_name, to_bigrams, to_ids
 from reproduce.errors import UserError
 from reproduce.files import check_writable, pyplot, save_figure, write_csv
 from reproduce.model import BookModel
 from reproduce.numpy_steps import NumpyModel
-from reproduce.recipes import BOOK_RECIPES, RECIPES, read_book_run
+from reproduce.recipes import BOOK_RECIPES, RECIPES, WORD_RECIPES, read_book_config
 from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.session import session_config
 from reproduce.word_runs import SessionSteps
 from reproduce.words import read_words
 
-WORD_MODULES = (words_deep, words_lstm)   # recipes whose runs read stories as words
 COLUMNS = ["story", "bigrams", "unk_bigrams", "unk_share", "predicted", "perplexity"]
 STORY_FILE = re.compile(r"(\d{3})\.txt")
 CHUNK_ROWS = 8192                     # rows of the output layer computed at once
@@ -115,15 +113,34 @@ def output_name(name, numbers):
 
 
 # ---------------------------------------------------------------- the run
-def book_run(checkpoint):
-    """(RunDir, config, vocabulary, checkpoint prefix or None) of a book recipe's run; a classic run is refused."""
-    run, prefix = RunDir.find(checkpoint)
-    if (run.path / "comparison.json").is_file():
-        raise UserError(f"{run.path} is a cell comparison of the classics, not a book run: evaluate scores the "
-                        f"book's bigram models ({', '.join(BOOK_RECIPES)}); each cell's validation loss is in its "
-                        "metrics.csv and cell_comparison.csv", exit_code=2)
-    config, vocab = read_book_run(run, "evaluate")
-    return run, config, vocab["bigrams"], prefix
+class ScoredRun:
+    """A run whose checkpoints `evaluate` scores: a book recipe's (the stories read as bigrams, its restored
+    weights stepped in numpy) or a word recipe's (the stories read as words, its graph stepped in a session).
+    A cell comparison of the classics, or a run of another recipe, is a one-line error naming `reader`."""
+
+    def __init__(self, run, reader):
+        if (run.path / "comparison.json").is_file():
+            raise UserError(f"{run.path} is a cell comparison of the classics, not a book run: {reader} scores the "
+                            f"book's bigram and word models ({', '.join(BOOK_RECIPES + WORD_RECIPES)}); each cell's "
+                            "validation loss is in its metrics.csv and cell_comparison.csv", exit_code=2)
+        self.run = run
+        self.config = read_book_config(run, reader, word_runs=True)
+        self.word_recipe = RECIPES[self.config.recipe] if self.config.recipe in WORD_RECIPES else None
+        self.unit = "words" if self.word_recipe else "bigrams"
+        self.vocabulary = run.vocab({self.unit: list})[self.unit]
+
+    def story_ids(self, paths):
+        """Each story of `paths` as ids of the run's vocabulary, read as the run reads its stories."""
+        return story_ids(paths, self.vocabulary, read_words if self.word_recipe else to_bigrams, self.unit)
+
+    def scores(self, prefixes, stories, names, say=True):
+        """(prefix restored, score_stories rows, seconds) of each checkpoint prefix (None: the best one) in turn,
+        as it is scored; with `say`, one line on stderr names each checkpoint restored."""
+        if self.word_recipe:
+            return word_run_scores(self.run, self.word_recipe, self.config, self.vocabulary, prefixes, stories,
+                                   names, say)
+        return ((prefix, *timed_scores(steps, stories, names))
+                for prefix, steps in checkpoint_steps(self.run, self.config, self.vocabulary, prefixes, say))
 
 
 def checkpoint_step_and_valid(run, prefix):
@@ -233,16 +250,18 @@ def checkpoint_steps(run, config, vocabulary, prefixes, say=True):
     return restored
 
 
-def word_run_scores(run, recipe, config, vocabulary, prefix, stories, names):
-    """(prefix restored, score_stories rows, seconds) of a word recipe's run: its graph steps in the session
-    (word_runs.SessionSteps), every story side by side, the state carried through the story."""
+def word_run_scores(run, recipe, config, vocabulary, prefixes, stories, names, say=True):
+    """(prefix restored, score_stories rows, seconds) of each checkpoint prefix of a word recipe's run in turn:
+    its graph steps in the session (word_runs.SessionSteps), every story side by side, the state carried."""
     model = recipe.build(config, len(vocabulary))
     with tf.compat.v1.Session(graph=model.graph, config=session_config()) as session:
         with model.graph.as_default():
             variables = tf.compat.v1.global_variables()
             saver = tf.compat.v1.train.Saver(variables)
-        prefix = run.restore_for_reading(session, saver, variables, prefix)
-        return (prefix, *timed_scores(SessionSteps(session, model), stories, names))
+        steps = SessionSteps(session, model)
+        for prefix in prefixes:
+            prefix = run.restore_for_reading(session, saver, variables, prefix, say=say)
+            yield (prefix, *timed_scores(steps, stories, names))
 
 
 def timed_scores(steps, stories, names):
@@ -260,30 +279,20 @@ def evaluate(checkpoint, stories_dir, numbers=None, name=None, log=print):
     Returns {"rows", "csv", "figure", "step", "valid_perplexity", "seconds"}.
     """
     run, prefix = RunDir.find(checkpoint)
-    word_recipe = RECIPES.get(run.read_config().get("recipe"))
-    if word_recipe is None or word_recipe.module not in WORD_MODULES:
-        word_recipe = None
-        run, config, vocabulary, prefix = book_run(checkpoint)
-    else:
-        config, vocabulary = word_recipe.read_config(run), run.vocab()["words"]
-    unit = "words" if word_recipe else "bigrams"
+    scored = ScoredRun(run, "evaluate")
+    config, unit = scored.config, scored.unit
     paths = story_paths(stories_dir, numbers)
     numbers = [int(STORY_FILE.fullmatch(p.name)[1]) for p in paths]
     name = output_name(name, numbers)
     check_writable(run.path, [f"evaluate-{name}.csv", f"evaluate-{name}.png"])     # before the work, not after
-    stories = story_ids(paths, vocabulary, read_words, unit) if word_recipe else story_ids(paths, vocabulary)
+    stories = scored.story_ids(paths)
     if Path(stories_dir).resolve() == Path(config.stories_dir).resolve():
         seen = [n for n in numbers if n <= config.num_files]
         if seen:
             print(f"warning: {len(seen)} of these stories ({ranges_text(seen)}) are among the run's training "
                   "stories", file=sys.stderr)
 
-    names = [p.name for p in paths]
-    if word_recipe:
-        prefix, rows, seconds = word_run_scores(run, word_recipe, config, vocabulary, prefix, stories, names)
-    else:
-        [(prefix, steps)] = checkpoint_steps(run, config, vocabulary, [prefix])
-        rows, seconds = timed_scores(steps, stories, names)
+    [(prefix, rows, seconds)] = scored.scores([prefix], stories, [p.name for p in paths])
 
     step, valid = checkpoint_step_and_valid(run, prefix)
     csv_path, figure_path = run.path / f"evaluate-{name}.csv", run.path / f"evaluate-{name}.png"

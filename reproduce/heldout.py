@@ -1,4 +1,5 @@
-"""Held-out perplexity: a book run's checkpoints scored on the site's stories 101-209, which no recipe reads.
+"""Held-out perplexity: a book or word run's checkpoints scored on the site's stories 101-209, which no recipe
+reads.
 
 The main job downloads them into its stories folder and scores its best checkpoint; a study scores each
 seed's best and last checkpoint on those present in its --stories-dir. The scoring is `evaluate`'s (each
@@ -12,8 +13,7 @@ from pathlib import Path
 from reproduce.data import SITE_STORIES, story_name
 from reproduce.download import download_stories
 from reproduce.errors import UserError, describe_error
-from reproduce.evaluate import (checkpoint_step_and_valid, checkpoint_steps, ranges_text, story_ids,
-                                timed_scores)
+from reproduce.evaluate import ScoredRun, checkpoint_step_and_valid, ranges_text
 from reproduce.files import write_json
 from reproduce.recipes import read_book_run
 from reproduce.rundir import RunDir, read_json_object
@@ -50,28 +50,27 @@ def checkpoint_name(run, prefix):
 
 
 def score_run(run_dir, stories_dir, kinds=CHECKPOINT_KINDS, log=print, name_missing=True):
-    """Score the run's checkpoints of `kinds` ("best", "last") on the held-out stories present in
-    `stories_dir` (those missing named in one line with `name_missing`); write heldout.json into the run folder
-    and return it (None when no story is present)."""
+    """Score the checkpoints of `kinds` ("best", "last") of a book or word run on the held-out stories present
+    in `stories_dir` (those missing named in one line with `name_missing`); write heldout.json into the run
+    folder and return it (None when no story is present)."""
     run = RunDir.open(run_dir)
-    config, vocab = read_book_run(run, "held-out scoring")
-    present, missing = present_stories(stories_dir, config.num_files, log if name_missing else None)
+    scored = ScoredRun(run, "held-out scoring")
+    present, missing = present_stories(stories_dir, scored.config.num_files, log if name_missing else None)
     if not present:
         return None
-    paths = [Path(stories_dir) / story_name(n) for n in present]
-    stories = story_ids(paths, vocab["bigrams"])
+    stories = scored.story_ids([Path(stories_dir) / story_name(n) for n in present])
     prefixes = [run.checkpoint_for_generation(prefer_best=kind == "best") for kind in kinds]
     result = {"stories_dir": str(stories_dir), "stories": ranges_text(present), "scored": len(present),
               "missing": missing}
-    restored = checkpoint_steps(run, config, vocab["bigrams"], prefixes, say=False)
-    for kind, (prefix, steps) in zip(kinds, restored):
+    log(f"held-out: scoring the {' and '.join(kinds)} checkpoint{'s' if len(kinds) > 1 else ''} on {len(present)} "
+        f"stories ...")
+    for kind, (prefix, rows, seconds) in zip(kinds, scored.scores(prefixes, stories, [str(n) for n in present],
+                                                                  say=False)):
         name = checkpoint_name(run, prefix)
-        log(f"held-out: scoring the {kind} checkpoint {name} on {len(present)} stories ...")
-        rows, seconds = timed_scores(steps, stories, [str(n) for n in present])
         step, valid = checkpoint_step_and_valid(run, prefix)
         pooled = rows[-1]
         result[kind] = {"checkpoint": name, "step": step, "valid_perplexity": valid,
-                        "perplexity": pooled["perplexity"], "bigrams": pooled["predicted"],
+                        "perplexity": pooled["perplexity"], scored.unit: pooled["predicted"],
                         "unk_share": pooled["unk_share"], "seconds": round(seconds, 2),
                         "per_story": {row["story"]: row["perplexity"] for row in rows[:-1]}}
         log(f"held-out: {describe(result, kind)} ({seconds:.1f} s)")

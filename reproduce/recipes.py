@@ -143,6 +143,7 @@ RECIPES = {recipe.name: recipe for recipe in (
            beam_length=20),
 )}
 BOOK_RECIPES = tuple(name for name, recipe in RECIPES.items() if recipe.is_book)
+WORD_RECIPES = tuple(name for name, recipe in RECIPES.items() if recipe.module in (words_deep, words_lstm))
 
 
 def recipe_config(name, **values):
@@ -159,14 +160,17 @@ def tiny_options(name):
 
 
 # ---------------------------------------------------------------- the book's runs, for their readers
-def read_book_config(run, reader="compare"):
-    """The Config of the book run in `run` (a rundir.RunDir), checked when read. A run of another recipe (a
-    classic) is a one-line error saying what can be done with it instead of `reader` (the command reading)."""
+def read_book_config(run, reader="compare", word_runs=False):
+    """The config of the book run (with `word_runs`, or word run) in `run` (a rundir.RunDir), checked when read.
+    A run of another recipe (a classic) is a one-line error saying what can be done with it instead of `reader`
+    (the command reading)."""
     recipe = run.read_config()["recipe"]
-    if recipe not in BOOK_RECIPES:
-        raise UserError(f"{run.path} is a run of {recipe}, not of a book recipe ({', '.join(BOOK_RECIPES)}); "
-                        f"{reader} reads the book's runs only (for this one see {run.path}/metrics.csv and "
-                        f"samples.txt, or `generate --checkpoint {run.path}`)", exit_code=2)
+    if recipe not in BOOK_RECIPES + (WORD_RECIPES if word_runs else ()):
+        kinds = f"a book recipe ({', '.join(BOOK_RECIPES)})" + (f" or a word recipe ({', '.join(WORD_RECIPES)})"
+                                                                 if word_runs else "")
+        raise UserError(f"{run.path} is a run of {recipe}, not of {kinds}; {reader} reads their runs only (for this "
+                        f"one see {run.path}/metrics.csv and samples.txt, or `generate --checkpoint {run.path}`)",
+                        exit_code=2)
     return RECIPES[recipe].read_config(run)
 
 

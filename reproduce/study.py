@@ -1,6 +1,7 @@
-"""Many seeds of one book recipe, each an ordinary run folder, and a verdict on the book's printed run.
+"""Many seeds of one book or word recipe, each an ordinary run folder, and a verdict on the book's printed run.
 
     python reproduce/main.py study --recipe book-notebook --seeds 0-7 [--doc-order book] [train options]
+    python reproduce/main.py study --recipe book-words-deep --seeds 0-7 --doc-order book --num-steps 20
     python reproduce/main.py study ... --print-commands       # the seeds' `train` commands, for any scheduler
     python reproduce/main.py study --report-only DIR          # the report from whatever seed folders exist
     python reproduce/main.py study ... --export docs/NAME     # after the report: the finished seeds, light
@@ -8,16 +9,20 @@
 
 The study folder (default `checkpoints/study-<recipe>[-<option>-<value>...]`, named by the command, so
 the same command finds it again) holds `study.json`, one run folder `seed-<k>/` per seed (generate and
-compare work on each), and the report (study_report.py): `report.md`, `report.json`, `band.png`,
-`story_measures.png`. Running the same command again resumes unfinished seeds and skips finished ones;
-Ctrl-C (or SIGTERM) stops every seed at its last checkpoint.
+compare work on each), and the report (study_report.py): `report.md`, `report.json`, `band.png`, and for a
+book recipe `story_measures.png` (the book printed bigram stories). Running the same command again resumes
+unfinished seeds and skips finished ones; Ctrl-C (or SIGTERM) stops every seed at its last checkpoint. A word
+recipe's seeds train the steps they started with: another --num-steps is refused before any seed trains (a new
+--study-dir starts them afresh). With --embeddings book and no ./embeddings.npy, the study fetches the book's
+file once before any seed starts (the seeds, started in the same folder, read it there).
 
-A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and the `compare_run` dict
-(history, story measures, environment, and the held-out perplexity of its best and last checkpoint on the
-stories 101-209 found in its --stories-dir), all the report reads of it. A light seed folder (LIGHT_FILES, no
-checkpoints) counts as finished: the report reads its summary, the study skips it. `--export DEST` writes
-one light folder per finished seed into DEST and the report of those seeds, small enough for git: copied
-back as a study folder, the same command trains only the seeds it lacks.
+The study's train options are the recipe's (study_report.study_fields): one the recipe does not read is
+refused in one line. A finished seed gets `seed-<k>/summary.json`: its recipe, seed and options, and its
+`comparison` (history, environment, the held-out perplexity of its best and last checkpoint on the stories
+101-209 found in its --stories-dir, and for a book recipe the story measures), all the report reads of it.
+A light seed folder (LIGHT_FILES, no checkpoints) counts as finished: the report reads its summary, the study
+skips it. `--export DEST` writes one light folder per finished seed into DEST and the report of those seeds,
+small enough for git: copied back as a study folder, the same command trains only the seeds it lacks.
 """
 import os
 import re
@@ -30,23 +35,24 @@ import time
 from pathlib import Path
 
 from reproduce.argtypes import SEED_MAX, number_ranges
-from reproduce.config import Config
 from reproduce.errors import UserError, interrupts_as_errors
 from reproduce.files import TEMPORARY, copy_atomic, process_alive, write_json
 from reproduce.progress import format_seconds
 from reproduce.provenance import cpu
-from reproduce.recipes import BOOK_RECIPES, option_type, recipe_config
+from reproduce.recipes import BOOK_RECIPES, RECIPES, WORD_RECIPES, option_type, recipe_config
 from reproduce.rundir import read_json_object
 from reproduce.session import available_cores
 from reproduce.study_comparison import compare_studies
-from reproduce.study_report import (SUMMARY, TRAIN_FIELDS, check_writable, completed_steps, disk_errors, is_light,
-                                    read_summary, write_report, write_summary)
+from reproduce.study_report import (STUDY_RECIPES, SUMMARY, check_writable, completed_steps, disk_errors, is_light,
+                                    read_summary, study_fields, write_report, write_summary)
+from reproduce.word_runs import BOOK_EMBEDDINGS_FILE, fetch_book_embeddings
 
 MAIN = Path(__file__).resolve().parent / "main.py"
 STEP_LINE = re.compile(r"^step (\d+)/(\d+)\s+train perplexity ([\d.]+)\s+valid perplexity ([\d.]+)")
 MAX_SEEDS = 10_000                   # seeds in one study, counted before any range is expanded
 # What a light seed folder keeps of a finished seed: enough for the report and for a reader, no checkpoint.
-LIGHT_FILES = ("config.json", "environment.json", SUMMARY, "metrics.csv", "samples.txt", "story.txt")
+LIGHT_FILES = ("config.json", "environment.json", SUMMARY, "metrics.csv", "samples.txt", "story.txt",
+               "embeddings.json", "book_comparison.csv")
 # `bench` measures which study layout is faster on the machine it runs on (one process on every core, or one
 # per core side by side: which wins depends on the CPU) and records it here; `study` takes it as its --jobs
 # default on the same machine (CPU model, kernel flags, cores), and 1 elsewhere.
@@ -106,7 +112,7 @@ def check_jobs(jobs, seeds):
 
 
 def add_arguments(parser):
-    parser.add_argument("--recipe", choices=BOOK_RECIPES, help="the book recipe to study (default book-notebook)")
+    parser.add_argument("--recipe", choices=STUDY_RECIPES, help="the recipe to study (default book-notebook)")
     parser.add_argument("--seeds", default="0-7", help=f"seeds, e.g. 0-7 (default) or 0,3,5-9; at most "
                                                         f"{MAX_SEEDS:,}")
     parser.add_argument("--study-dir", help="the study folder (default: checkpoints/study-<recipe>[-<options>])")
@@ -124,11 +130,33 @@ def add_arguments(parser):
     parser.add_argument("--compare", nargs="+", metavar="STUDY", help="compare finished studies of several recipes "
                                                                       "on bands (training nothing); needs --out")
     parser.add_argument("--out", metavar="DIR", help="with --compare: the folder for comparison.md/.json/.png")
-    fields = {field.name: field for field in Config.option_fields()}
-    for name in TRAIN_FIELDS:                      # typed and checked as `train` types and checks them
-        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(fields[name]),
-                            choices=fields[name].metadata.get("choices"),
-                            help="passed to each seed's train (the recipe's value when left out)")
+    for name, (field, users) in study_options().items():       # typed as `train` types them
+        only = "" if users == list(STUDY_RECIPES) else f"{', '.join(users)}: "
+        parser.add_argument("--" + name.replace("_", "-"), dest=name, type=option_type(field),
+                            choices=field.metadata.get("choices"),
+                            help=f"{only}passed to each seed's train (the recipe's value when left out)")
+
+
+def study_options():
+    """{option: (its config field, the recipes whose study takes it)} of every study recipe's train options."""
+    options = {}
+    for recipe in STUDY_RECIPES:
+        fields = {field.name: field for field in RECIPES[recipe].config_class.option_fields()}
+        for name in study_fields(recipe):
+            options.setdefault(name, (fields[name], []))[1].append(recipe)
+    return options
+
+
+def given_options(args, recipe):
+    """{option: value} of the train options given to the study of `recipe`; one the recipe does not read is a
+    one-line usage error naming it and the recipes that read it."""
+    given = {name: getattr(args, name) for name in study_options() if getattr(args, name, None) is not None}
+    for name in given:
+        if name not in study_fields(recipe):
+            users = [other for other in STUDY_RECIPES if name in study_fields(other)]
+            raise UserError(f"--{name.replace('_', '-')} is not used by recipe {recipe}; leave it out (it is an "
+                            f"option of {', '.join(users)})", exit_code=2)
+    return given
 
 
 def run(args):
@@ -169,8 +197,8 @@ def train_seeds(args, export_dir):
     """Train the study's unfinished seeds (or print their commands, returning None); returns the study folder.
     `export_dir` (--export) is checked before the training, not hours after it."""
     recipe = args.recipe or "book-notebook"
-    options = {name: getattr(args, name) for name in TRAIN_FIELDS if getattr(args, name) is not None}
-    recipe_config(recipe, **options)                          # a value of the wrong kind fails here, once
+    options = given_options(args, recipe)
+    recipe_config(recipe, **options).check()                  # a value train refuses fails here, once
     seeds = parse_seeds(args.seeds)
     if args.jobs is not None:
         check_jobs(args.jobs, seeds)
@@ -184,10 +212,14 @@ def train_seeds(args, export_dir):
     unfinished = [seed for seed in seeds if done[seed] < num_steps]
     for seed in seeds:
         check_seed_summary(study_dir / f"seed-{seed}", recipe, seed, options, num_steps)
+        check_word_seed_steps(study_dir / f"seed-{seed}", recipe, num_steps)
     if args.print_commands:
         for seed in unfinished:
             print(" ".join(_quote(word) for word in commands[seed]))
         return None
+    starting = [seed for seed in unfinished if not (study_dir / f"seed-{seed}" / "config.json").is_file()]
+    if starting:
+        fetch_shared_files(recipe, options)
     with disk_errors("--study-dir", study_dir):
         study_dir.mkdir(parents=True, exist_ok=True)
         write_json(study_dir / "study.json", {"recipe": recipe, "options": options, "seeds": seeds})
@@ -203,6 +235,21 @@ def train_seeds(args, export_dir):
     else:
         print(f"Study {study_dir}: every seed has finished its {num_steps} steps")
     return study_dir
+
+
+def fetch_shared_files(recipe, options):
+    """What every seed starting afresh would otherwise fetch itself, fetched once before any starts: a word
+    recipe's --embeddings book, the book's embeddings.npy, into BOOK_EMBEDDINGS_FILE of the working folder, where
+    the seeds (started here) read it. A failure is one line, and no seed trains."""
+    if recipe not in WORD_RECIPES or recipe_config(recipe, **options).embeddings != "book":
+        return
+    path = Path(BOOK_EMBEDDINGS_FILE)
+    if path.is_file():
+        return
+    print(f"Fetching the book's embeddings.npy into {path}, once for every seed")
+    with interrupts_as_errors(f"; {path} was not fetched (no partial file is kept) and no seed has started: run the "
+                              "same command again"):
+        fetch_book_embeddings(path)
 
 
 def default_study_dir(recipe, options):
@@ -243,6 +290,19 @@ def check_seed_summary(run_dir, recipe, seed, options, num_steps):
         raise UserError(f"{run_dir} is a light seed folder of {summary['steps']} steps, without the checkpoints to "
                         f"continue to {num_steps}; delete it to train that seed again, or choose another "
                         "--study-dir", exit_code=2)
+
+
+def check_word_seed_steps(run_dir, recipe, num_steps):
+    """A word recipe's run trains the steps it was started with (its train refuses another --num-steps on
+    resume): a seed folder of the study begun with other steps is a one-line error, before any seed trains."""
+    if recipe in BOOK_RECIPES or is_light(run_dir) or not (run_dir / "config.json").is_file():
+        return
+    started = read_json_object(run_dir / "config.json").get("num_steps")
+    if started != num_steps:
+        raise UserError(f"{run_dir} was started with {started} steps, and a run of {recipe} trains only the steps "
+                        f"it was started with (it cannot be extended to {num_steps}): for {num_steps} steps start a "
+                        f"new study in another --study-dir, or give --num-steps {started} to finish this one",
+                        exit_code=2)
 
 
 class Scheduler:

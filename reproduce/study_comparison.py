@@ -1,9 +1,13 @@
-"""Studies of several book recipes side by side, on bands of seeds (the book's LSTM / peephole / GRU comparison).
+"""Studies of several recipes side by side, on bands of seeds (the book's LSTM / peephole / GRU comparison; the
+word notebooks' two models).
 
     python reproduce/main.py study --compare STUDY [STUDY ...] --out DIR
 
-Each STUDY is a study folder (or its `--export`). DIR gets `comparison.md`, `comparison.json` and
-`comparison.png` (the train and valid bands of every study with the book's two printed curves): per study
+Each STUDY is a study folder (or its `--export`), all of bigram recipes or all of word recipes: a perplexity per
+word and one per bigram are not comparable, so a mix is refused in one line. Each study is set beside its own
+printed run (its report's: the book's LSTM or GRU run for a bigram recipe, the word notebook's run for a word
+recipe), each such run once. DIR gets `comparison.md`, `comparison.json` and `comparison.png` (the train and
+valid bands of every study with those printed curves): per study
 its seeds' best, best step and last valid perplexity and the held-out perplexity of their best checkpoints
 on stories 101-209 (median and range), and its story measures; per pair of studies whether their best
 valid perplexities, and their held-out perplexities, are apart or overlap, and, seed by seed where they
@@ -14,19 +18,23 @@ import itertools
 import statistics
 from pathlib import Path
 
-from reproduce.book_record import PRINTED_RUNS, printed_curve
+from reproduce.book_record import PRINTED_RUNS, PRINTED_WORD_RUNS, printed_curve, printed_word_steps
 from reproduce.config import printed_run
 from reproduce.errors import UserError
 from reproduce.heldout import HELDOUT_TEXT
 from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
-from reproduce.study_report import (HELDOUT_FIGURES, band_or_none, check_writable, current_report, disk_errors,
-                                    perplexity_axes, run_figures, seed_medians_inside)
+from reproduce.recipes import WORD_RECIPES
+from reproduce.study_report import (HELDOUT_FIGURES, REPORT, band_or_none, check_writable, current_report, disk_errors,
+                                    model_of, perplexity_axes, run_figures, seed_medians_inside)
 
 FIGURES = ("best valid perplexity", "step of the best valid perplexity", "last valid perplexity")
 HELDOUT = HELDOUT_FIGURES["best"]
 STORIES_FIGURE = "heldout_stories.png"
 STORIES_CSV = "heldout_stories.csv"
 COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")
+# The book's printed runs by the label a study's report names its own with: how to read each one's rows.
+PRINTED = {**{label: (printed_curve, run) for run, label in PRINTED_RUNS.items()},
+           **{label: (printed_word_steps, run) for run, label in PRINTED_WORD_RUNS.items()}}
 
 
 def compare_studies(study_dirs, out_dir):
@@ -41,11 +49,14 @@ def compare_studies(study_dirs, out_dir):
     if len(set(names)) < len(names):
         raise UserError(f"--compare: two studies have the same name ({', '.join(names)}); give each one once",
                         exit_code=2)
-    comparison = {"studies": [{k: v for k, v in s.items() if k != "per_step"} for s in studies],
-                  "book": book_rows(), "pairs": [pair(a, b) for a, b in itertools.combinations(studies, 2)]}
+    check_units(studies)
+    printed = printed_runs(studies)
+    comparison = {"unit": studies[0]["unit"], "studies": [{k: v for k, v in s.items() if k != "per_step"}
+                                                          for s in studies],
+                  "book": book_rows(printed), "pairs": [pair(a, b) for a, b in itertools.combinations(studies, 2)]}
     with disk_errors("--out", out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-        plot_studies(out_dir / "comparison.png", studies)
+        plot_studies(out_dir / "comparison.png", studies, printed)
         plot_story_medians(out_dir / STORIES_FIGURE, studies)
         stories = sorted({story for s in studies for story in s["story_medians"]}, key=int)
         write_csv(out_dir / STORIES_CSV, ["story", *names],
@@ -74,29 +85,63 @@ def read_study(study_dir):
                         f"finished its {report['num_steps']} steps yet; compare it once one has", exit_code=2)
     stories = {name: seed_medians_inside(entry) == len(entry["seed_medians"])
                for name, entry in report["story_measures"].items() if entry["book"] and entry["seed_medians"]}
+    if report["book_run"] not in PRINTED:
+        raise UserError(f"--compare {study_dir}: its {REPORT} names {report['book_run']!r}, none of the book's printed "
+                        f"runs ({', '.join(PRINTED)}); delete it: `study --report-only {study_dir}` writes it again",
+                        exit_code=2)
     compared = FIGURES + (HELDOUT,)
     by_figure = {name: {seed: f.get(name) for seed, f in figures.items() if f.get(name) is not None}
                  for name in compared}
     return {"name": study_dir.name, "folder": str(study_dir), "recipe": report["recipe"], "cell": report["cell"],
-            "documents": documents(report["options"]["doc_order"], report["cell"]), "book_run": report["book_run"],
-            "seeds": report["finished_seeds"], "figures": by_figure,
+            "model": model_of(report), "unit": unit(report["recipe"]), "documents": documents(report),
+            "book_run": report["book_run"], "seeds": report["finished_seeds"], "figures": by_figure,
             "bands": {name: band_or_none(list(by_figure[name].values())) for name in compared},
             "heldout_seeds_without": report["heldout"]["seeds_without"],
             "story_medians": report["heldout"]["per_story_median"],
             "story_measures_inside": stories, "per_step": report["per_step"]}
 
 
-def documents(doc_order, cell):
-    """What a study's seeds trained on, in words: the same for `book` on a GRU and `book-gru` on any cell."""
-    run = printed_run(doc_order, cell)
-    return f"the book's {run.upper()} run's" if run else "random"
+def unit(recipe):
+    """What a perplexity of a study of `recipe` is per: "word" for a word recipe, "bigram" for a book recipe."""
+    return "word" if recipe in WORD_RECIPES else "bigram"
 
 
-def book_rows():
-    """The figures of the book's two printed runs."""
+def check_units(studies):
+    """Studies whose perplexities are per word and per bigram are not compared: a one-line usage error naming
+    the first of each."""
+    first = studies[0]
+    other = next((s for s in studies if s["unit"] != first["unit"]), None)
+    if other:
+        raise UserError(f"--compare: {first['name']} is a study of {first['recipe']} (perplexity per "
+                        f"{first['unit']}), {other['name']} of {other['recipe']} (perplexity per {other['unit']}); "
+                        "perplexities per word and per bigram are not comparable: compare word studies with word "
+                        "studies, bigram studies with bigram studies", exit_code=2)
+
+
+def documents(report):
+    """What a study's seeds trained on, in words, from its report: random, or the documents of a printed run (the
+    same for `book` on a GRU and `book-gru` on any cell; a word recipe's `book`, its own printed run's)."""
+    doc_order = report["options"]["doc_order"]
+    if report["recipe"] in WORD_RECIPES:
+        label = report["book_run"] if doc_order == "book" else None
+    else:
+        run = printed_run(doc_order, report["cell"])
+        label = PRINTED_RUNS[run] if run else None
+    return f"the book's {label.removeprefix('book ')} run's" if label else "random"
+
+
+def printed_runs(studies):
+    """{label: per-step rows} of the printed runs the studies are set beside (each study's own), each once, in
+    the order of PRINTED."""
+    own = {s["book_run"] for s in studies}
+    return {label: read(run) for label, (read, run) in PRINTED.items() if label in own}
+
+
+def book_rows(printed):
+    """The figures of the printed runs {label: rows}."""
     rows = {}
-    for run, label in PRINTED_RUNS.items():
-        figures = run_figures(printed_curve(run))
+    for label, curve in printed.items():
+        figures = run_figures(curve)
         rows[label] = {name: figures[name] for name in FIGURES}
     return rows
 
@@ -153,17 +198,20 @@ def _range(entry, spec=".2f"):
 
 
 def comparison_markdown(comparison):
-    lines = ["# Studies compared on bands of seeds", "", "![train and valid bands of the studies](comparison.png)",
-             "", "| study | recipe (cell) | documents | seeds | best valid: median (min-max) | its step | "
+    lines = ["# Studies compared on bands of seeds", "",
+             f"Perplexity per {comparison['unit']}; each study beside its own printed run: "
+             + ", ".join(comparison["book"]) + ".", "", "![train and valid bands of the studies](comparison.png)",
+             "", "| study | recipe (model) | documents | seeds | best valid: median (min-max) | its step | "
                  "last valid | held-out, best checkpoint | story measures: every seed's median inside the printed "
                  "stories' range |",
              "|---|---|---|---|---|---|---|---|---|"]
     for s in comparison["studies"]:
         b = s["bands"]
         inside = s["story_measures_inside"]
-        lines.append(f"| {s['name']} | {s['recipe']} ({s['cell']}) | {s['documents']} | {len(s['seeds'])} | "
-                     f"{_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 'g')} | {_range(b[FIGURES[2]])} | "
-                     f"{_range(b[HELDOUT])} | {sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s) |")
+        stories = f"{sum(inside.values())} of {len(inside)} (against the {s['book_run']}'s)" if inside else "n/a"
+        lines.append(f"| {s['name']} | {s['recipe']} ({s['model']}) | {s['documents']} | "
+                     f"{len(s['seeds'])} | {_range(b[FIGURES[0]])} | {_range(b[FIGURES[1]], 'g')} | "
+                     f"{_range(b[FIGURES[2]])} | {_range(b[HELDOUT])} | {stories} |")
     for label, figures in comparison["book"].items():
         lines.append(f"| {label} (printed) | | | 1 | {figures[FIGURES[0]]:.2f} | {figures[FIGURES[1]]} | "
                      f"{figures[FIGURES[2]]:.2f} | | |")
@@ -179,7 +227,7 @@ def comparison_markdown(comparison):
     return "\n".join(lines) + "\n"
 
 
-def plot_studies(path, studies):
+def plot_studies(path, studies, printed):
     plt = pyplot()
     figure, panels = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for axes, key, book_key in zip(panels, ("train", "valid"), ("train_perplexity", "valid_perplexity")):
@@ -189,8 +237,8 @@ def plot_studies(path, studies):
             axes.fill_between(steps, [b["min"] for b in bands], [b["max"] for b in bands], color=colour, alpha=0.15)
             axes.plot(steps, [b["median"] for b in bands], color=colour,
                       label=f"{study['name']}: median and range of {len(study['seeds'])} seeds")
-        for (run, label), style, shade in zip(PRINTED_RUNS.items(), ("o-", "s--"), ("black", "dimgray")):
-            rows = printed_curve(run)
+        for (label, rows), style, shade in zip(printed.items(), itertools.cycle(("o-", "s--")),
+                                               itertools.cycle(("black", "dimgray"))):
             axes.plot([r["step"] for r in rows], [r[book_key] for r in rows], style, color=shade, markersize=3,
                       linewidth=1, label=f"{label} (printed)")
         perplexity_axes(axes, f"{key} perplexity")

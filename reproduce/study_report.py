@@ -3,9 +3,11 @@ printed run, report.md/report.json and the figures. `study` writes it; `study --
 writes it again when it no longer matches the seed folders).
 
 A seed folder `seed-<k>/` is a run folder; a finished one has `summary.json` (its recipe, seed, options and
-`compare_run` dict, with the held-out perplexity of its best and last checkpoint on the stories 101-209 of
-its stories folder), which is all the report reads of it. The seeds of one study must agree on recipe,
-training options and step count: a band of unlike runs means nothing, so the report refuses the odd one.
+`comparison` dict: compare_run's for a book recipe, word_comparison's for a word recipe, with the held-out
+perplexity of its best and last checkpoint on the stories 101-209 of its stories folder), which is all the
+report reads of it. The seeds of one study must agree on recipe, training options and step count: a band of
+unlike runs means nothing, so the report refuses the odd one. The book's figures are set beside the seeds'
+over the steps both have (a study of fewer steps than the book printed compares those, and says so).
 """
 import contextlib
 import errno
@@ -16,22 +18,24 @@ import textwrap
 
 import numpy as np
 
-from reproduce import text_metrics
-from reproduce.book_record import PRINTED_RUNS, printed_curve
+from reproduce import provenance, text_metrics
+from reproduce.book_record import PRINTED_RUNS, PRINTED_WORD_RUNS, printed_curve, printed_word_steps
 from reproduce.compare import compare_run, curve_summary
 from reproduce.errors import UserError, describe_error
 from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
-from reproduce.heldout import HELDOUT_TEXT, score_safely
-from reproduce.recipes import read_book_config
+from reproduce.heldout import HELDOUT_TEXT, checkpoint_name, read_heldout, score_safely
+from reproduce.recipes import BOOK_RECIPES, RECIPES, WORD_RECIPES, read_book_config
 from reproduce.rundir import RunDir, read_json_object
 
 # The train options a study passes to every seed: the book loop's Config fields (the recipe, seed and
-# run folder are the study's own).
+# run folder are the study's own), and for a word recipe those of them it reads and its own (study_fields).
 TRAIN_FIELDS = ("graph", "state_variables", "doc_order", "stories_dir", "num_files", "num_steps", "docs_per_step",
                 "steps_per_document", "num_nodes", "batch_size", "num_unrollings", "dropout", "chars_in_segment",
                 "valid_docs")
-# The options the seeds of one study must share (the stories may have been read from another folder).
-SHARED_FIELDS = tuple(name for name in TRAIN_FIELDS if name != "stories_dir")
+WORD_FIELDS = ("embeddings", "embedding_size", "cbow_passes", "cbow_steps_per_doc", "layer_nodes", "fed_learning_rate",
+               "sample_words")
+STUDY_RECIPES = BOOK_RECIPES + WORD_RECIPES
+WORD_HISTORY = ("step", "train_perplexity", "valid_perplexity", "learning_rate", "learning_rate_reduced")
 TRAIN_STEPS_RANKED = (1, 13, 26)     # the train perplexities the rank table places
 SUMMARY = "summary.json"
 REPORT = "report.json"
@@ -72,6 +76,17 @@ def check_writable(path, option):
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
 
 
+def study_fields(recipe):
+    """The train options a study of `recipe` passes to every seed (the recipe's value when one is not given)."""
+    fields = TRAIN_FIELDS if recipe in BOOK_RECIPES else TRAIN_FIELDS + WORD_FIELDS
+    return tuple(name for name in fields if name in RECIPES[recipe].options)
+
+
+def shared_fields(recipe):
+    """The options the seeds of one study must share (the stories may have been read from another folder)."""
+    return tuple(name for name in study_fields(recipe) if name != "stories_dir")
+
+
 # ---------------------------------------------------------------- nested fields of summary.json and report.json
 class Items:
     """A list whose every item has `shape`, with at least `at_least` items."""
@@ -95,8 +110,9 @@ SUMMARY_SHAPE = {
     "comparison": {"environment": str,
                    "learning_curves": {"ours_per_step": Items({"step": int, "train_perplexity": NUMBER,
                                                                "valid_perplexity": NUMBER,
-                                                               "learning_rate_reduced": (int, bool)}, at_least=1)},
-                   "story": {"our_stories": STORY_ROWS, "book_stories": STORY_ROWS, "our_median": MEASURE_VALUES}}}
+                                                               "learning_rate_reduced": (int, bool)}, at_least=1)}}}
+# comparison.story of a book recipe's summary (a word recipe's has none: the printed stories are of bigrams)
+STORY_SHAPE = {"our_stories": STORY_ROWS, "book_stories": STORY_ROWS, "our_median": MEASURE_VALUES}
 OPTIONAL_NUMBER = NUMBER + (type(None),)
 HELDOUT_CHECKPOINT = {"checkpoint": str, "step": (int, type(None)), "valid_perplexity": OPTIONAL_NUMBER,
                       "perplexity": NUMBER, "per_story": Values(NUMBER)}
@@ -170,6 +186,8 @@ def read_summary(run_dir):
             else f"copy it again from the study's export, or delete {run_dir} to train that seed again")
     summary = read_json_object(path, what=what)
     check_fields(path, summary, SUMMARY_SHAPE, what)
+    if summary["recipe"] in BOOK_RECIPES:
+        check_fields(path, summary["comparison"], {"story": STORY_SHAPE}, what, "comparison")
     if summary["comparison"].get("heldout") is not None:
         check_fields(path, summary["comparison"]["heldout"], HELDOUT_SHAPE, what, "comparison.heldout")
     if (run_dir / "ckpt").is_dir() and RunDir(run_dir).steps()[:1] != [summary["steps"]]:
@@ -179,16 +197,39 @@ def read_summary(run_dir):
     return summary
 
 
+def seed_config(run_dir):
+    """The config of the seed folder `run_dir`, a run of a book or word recipe, checked when read."""
+    return read_book_config(RunDir.open(run_dir), "study", word_runs=True)
+
+
 def write_summary(run_dir, cache):
     """Write seed-<k>/summary.json from the seed's checkpoints and stories (its best and last checkpoint scored
     on the held-out stories in its stories folder first); returns it."""
-    config = read_book_config(RunDir.open(run_dir))
+    config = seed_config(run_dir)
     score_safely(run_dir, config.stories_dir, log=lambda line: print(f"{run_dir.name}: {line}", flush=True))
-    comparison = compare_run(run_dir, cache)
+    comparison = run_comparison(run_dir, config.recipe, cache)
     summary = {"recipe": config.recipe, "seed": config.seed, "steps": comparison["steps"],
-               "options": {name: getattr(config, name) for name in TRAIN_FIELDS}, "comparison": comparison}
+               "options": {name: getattr(config, name) for name in study_fields(config.recipe)},
+               "comparison": comparison}
     write_json(run_dir / SUMMARY, summary)
     return summary
+
+
+def run_comparison(run_dir, recipe, cache):
+    """A seed's `comparison` from its checkpoints: compare_run's for a book recipe, word_comparison's for a word
+    recipe."""
+    return compare_run(run_dir, cache) if recipe in BOOK_RECIPES else word_comparison(run_dir)
+
+
+def word_comparison(run_dir):
+    """What the report reads of a word run, as compare_run gives it of a book run: its history (WORD_HISTORY of
+    each step, from its newest checkpoint's state), its environment and its held-out figures. No story
+    measures: the stories the book printed beside its curves are of bigrams."""
+    run = RunDir.open(run_dir)
+    history = [{key: row[key] for key in WORD_HISTORY} for row in run.read_state(run.steps()[0])["rows"]]
+    heldout, _ = read_heldout(run, checkpoint_name(run, run.checkpoint_for_generation()))
+    return {"steps": history[-1]["step"], "environment": provenance.describe(provenance.load(run.path)),
+            "learning_curves": {"ours_per_step": history}, "heldout": heldout}
 
 
 def seed_folders(study_dir):
@@ -204,10 +245,11 @@ def seed_folders(study_dir):
 def seed_configs(study_dir, folders):
     """{seed: Config} of the seed folders, which must agree on recipe, shared options and step count: the
     odd seed (against the most common kind; the lowest seed's on a tie) is refused, named."""
-    configs = {seed: read_book_config(RunDir.open(path)) for seed, path in folders}
+    configs = {seed: seed_config(path) for seed, path in folders}
 
     def kind(config):
-        return (("recipe", config.recipe),) + tuple((name, getattr(config, name)) for name in SHARED_FIELDS)
+        return (("recipe", config.recipe),) + tuple((name, getattr(config, name))
+                                                    for name in shared_fields(config.recipe))
 
     kinds = [kind(config) for config in configs.values()]
     usual = max(kinds, key=kinds.count)           # the first of the most common: the lowest seed's on a tie
@@ -225,13 +267,21 @@ def finished_seeds(folders, num_steps):
     return [seed for seed, path in folders if completed_steps(path) >= num_steps]
 
 
-def seed_comparison(run_dir, num_steps, cache):
-    """The compare_run dict of one seed: from its summary.json; a finished seed without one gets it; an
-    unfinished seed's is computed from its checkpoints."""
+def seed_comparison(run_dir, config, cache):
+    """The `comparison` of one seed of a study of `config`: from its summary.json; a finished seed without one
+    gets it; an unfinished seed's is computed from its checkpoints."""
     summary = read_summary(run_dir)
-    if summary is None and completed_steps(run_dir) >= num_steps:
+    if summary is None and completed_steps(run_dir) >= config.num_steps:
         summary = write_summary(run_dir, cache)
-    return summary["comparison"] if summary else compare_run(run_dir, cache)
+    return summary["comparison"] if summary else run_comparison(run_dir, config.recipe, cache)
+
+
+def printed_run_of(config):
+    """(the per-step rows the book printed of the run a study of `config` is set beside, its label)."""
+    if config.recipe in BOOK_RECIPES:
+        run = "gru" if config.cell == "gru" else "lstm"
+        return printed_curve(run), PRINTED_RUNS[run]
+    return printed_word_steps(config.printed_run), PRINTED_WORD_RUNS[config.printed_run]
 
 
 # ---------------------------------------------------------------- bands, ranks and verdicts
@@ -367,19 +417,29 @@ def heldout_summary(section):
 
 
 # ---------------------------------------------------------------- the report
+def compared_steps(config, printed):
+    """The steps a study of `config` and the book's `printed` rows both have: 1 ... the fewer of their counts."""
+    return min(config.num_steps, printed[-1]["step"])
+
+
+def up_to(rows, last_step):
+    """The per-step rows of steps 1 ... `last_step`."""
+    return [row for row in rows if row["step"] <= last_step]
+
+
 def write_report(study_dir):
-    """report.json, report.md, band.png and story_measures.png of the seed folders in `study_dir`; returns
-    the report."""
+    """report.json, report.md, band.png and (for a book recipe) story_measures.png of the seed folders in
+    `study_dir`; returns the report."""
     folders = seed_folders(study_dir)
     if not folders:
         raise UserError(f"{study_dir}: no seed folder with a completed step (seed-<k>/); run the study first")
     config = seed_configs(study_dir, folders)[folders[0][0]]
     cache = {}
-    comparisons = {seed: seed_comparison(path, config.num_steps, cache) for seed, path in folders}
+    comparisons = {seed: seed_comparison(path, config, cache) for seed, path in folders}
     histories = {seed: comparison["learning_curves"]["ours_per_step"] for seed, comparison in comparisons.items()}
-    book_model = "gru" if config.cell == "gru" else "lstm"
-    book_curve = printed_curve(book_model)
-    book_label = PRINTED_RUNS[book_model]
+    printed, book_label = printed_run_of(config)
+    compared = compared_steps(config, printed)
+    book_curve = up_to(printed, compared)
     finished = [seed for seed, history in histories.items() if history[-1]["step"] >= config.num_steps]
 
     steps = sorted({row["step"] for history in histories.values() for row in history})
@@ -392,14 +452,47 @@ def write_report(study_dir):
     heldout = heldout_section({seed: comparisons[seed].get("heldout") for seed in finished})
     seed_figures = {seed: {**run_figures(histories[seed]), **heldout_figures(comparisons[seed].get("heldout"))}
                     for seed in finished}
-    book_figures = run_figures(book_curve)
+    compared_figures = {seed: run_figures(up_to(histories[seed], compared)) for seed in finished}
     ranks = {}
-    for name, book_value in book_figures.items():
-        values = [f[name] for f in seed_figures.values() if f[name] is not None]
+    for name, book_value in run_figures(book_curve).items():
+        values = [f[name] for f in compared_figures.values() if f[name] is not None]
         if values and book_value is not None:
             ranks[name] = place(book_value, values)
 
-    stories = {seed: comparison["story"] for seed, comparison in comparisons.items()}
+    measures = story_measures({seed: comparison["story"] for seed, comparison in comparisons.items()
+                               if "story" in comparison})
+    headline = ranks.get("best valid perplexity")
+    report = {"study": str(study_dir), "recipe": config.recipe, "cell": config.cell,
+              "model": config.model_description(), "seeds": [s for s, _ in folders],
+              "finished_seeds": finished, "num_steps": config.num_steps, "book_run": book_label,
+              "printed_steps": printed[-1]["step"], "compared_steps": compared,
+              "options": {name: getattr(config, name) for name in study_fields(config.recipe)},
+              "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
+              "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
+              "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
+              "story_measures": measures, "heldout": heldout,
+              "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
+    figures = ["band.png", *(["story_measures.png"] if measures else []), HELDOUT_FIGURE, HELDOUT_CSV]
+    plot_band(study_dir / "band.png", per_step, book_curve,
+              f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
+    if measures:
+        plot_story_measures(study_dir / "story_measures.png", measures, book_label)
+    plot_heldout(study_dir / HELDOUT_FIGURE, heldout, f"{config.recipe}: valid and held-out perplexity per seed")
+    write_csv(study_dir / HELDOUT_CSV, ["seed", *HELDOUT_COLUMNS, "stories"],
+              [{"seed": seed, **row, "stories": heldout["stories_scored"][seed]} for seed, row in heldout["by_seed"].items()])
+    write_json(study_dir / REPORT, report)
+    write_atomic(study_dir / "report.md", report_markdown(report))
+    print(f"Verdict: {report['verdict']}" + (f" ({compared_text(report)})" if compared_text(report) else ""))
+    print(f"Held-out stories {HELDOUT_TEXT}: {heldout_summary(heldout)}")
+    print(f"Report: {study_dir / 'report.md'} (and report.json, {', '.join(figures)})")
+    return report
+
+
+def story_measures(stories):
+    """The report's story measures from {seed: comparison.story} ({} for a word recipe's seeds, which have none):
+    per measure every seed's and the book's printed stories' values and bands, and each seed's median."""
+    if not stories:
+        return {}
     measures = {}
     for name in text_metrics.MEASURES:
         ours = [row["measures"][name] for story in stories.values() for row in story["our_stories"]
@@ -409,28 +502,18 @@ def write_report(study_dir):
         seed_medians = [story["our_median"][name] for story in stories.values() if story["our_median"][name] is not None]
         measures[name] = {"ours": band(ours) if ours else None, "book": band(book) if book else None,
                           "seed_medians": seed_medians, "values_ours": ours, "values_book": book}
-    headline = ranks.get("best valid perplexity")
-    report = {"study": str(study_dir), "recipe": config.recipe, "cell": config.cell, "seeds": [s for s, _ in folders],
-              "finished_seeds": finished, "num_steps": config.num_steps, "book_run": book_label,
-              "options": {name: getattr(config, name) for name in TRAIN_FIELDS},
-              "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
-              "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
-              "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
-              "story_measures": measures, "heldout": heldout,
-              "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
-    plot_band(study_dir / "band.png", per_step, book_curve,
-              f"{config.recipe}: {len(folders)} seeds ({len(finished)} finished)", book_label)
-    plot_story_measures(study_dir / "story_measures.png", measures, book_label)
-    plot_heldout(study_dir / HELDOUT_FIGURE, heldout, f"{config.recipe}: valid and held-out perplexity per seed")
-    write_csv(study_dir / HELDOUT_CSV, ["seed", *HELDOUT_COLUMNS, "stories"],
-              [{"seed": seed, **row, "stories": heldout["stories_scored"][seed]} for seed, row in heldout["by_seed"].items()])
-    write_json(study_dir / REPORT, report)
-    write_atomic(study_dir / "report.md", report_markdown(report))
-    print(f"Verdict: {report['verdict']}")
-    print(f"Held-out stories {HELDOUT_TEXT}: {heldout_summary(heldout)}")
-    print(f"Report: {study_dir / 'report.md'} (and report.json, band.png, story_measures.png, {HELDOUT_FIGURE}, "
-          f"{HELDOUT_CSV})")
-    return report
+    return measures
+
+
+def compared_text(report):
+    """A sentence on the steps the report compares when the study's steps and the book's printed ones differ,
+    else ""."""
+    printed, compared = report["printed_steps"], report["compared_steps"]
+    if compared == printed == report["num_steps"]:
+        return ""
+    return (f"the book printed {printed} step{'s' if printed > 1 else ''} of its run, the study has "
+            f"{report['num_steps']}: the figures, ranks and verdict compare the {compared} step"
+            f"{'s' if compared > 1 else ''} both have")
 
 
 def current_report(study_dir):
@@ -456,16 +539,25 @@ def current_report(study_dir):
                      f"seeds: {', '.join(map(str, now['finished_seeds'])) or 'none'})")
     if "heldout" not in report:
         stale.append("no held-out figures")
+    if "model" not in report and report["recipe"] in WORD_RECIPES:
+        stale.append("no description of its word model")
     if stale:
         print(f"{path} does not match its seed folders ({'; '.join(stale)}): writing it again")
         return write_report(study_dir)
     return report
 
 
+def model_of(report):
+    """The model of a study's report in a few words (its config's model_description; a report written before
+    reports had it, all of book recipes: its cell)."""
+    return report.get("model", report["cell"])
+
+
 def report_markdown(report):
-    lines = [f"# Study of `{report['recipe']}` ({report['cell']}) over {len(report['seeds'])} seeds "
+    lines = [f"# Study of `{report['recipe']}` ({model_of(report)}) over {len(report['seeds'])} seeds "
              f"({len(report['finished_seeds'])} finished)", "",
-             f"**Verdict: {report['verdict']}** (best valid perplexity, against the {report['book_run']}).", "",
+             f"**Verdict: {report['verdict']}** (best valid perplexity, against the {report['book_run']}"
+             + (f"; {compared_text(report)}" if compared_text(report) else "") + ").", "",
              f"Seeds {', '.join(map(str, report['seeds']))}; finished ({report['num_steps']} steps): "
              f"{len(report['finished_seeds'])}. Options: "
              + ", ".join(f"{k} {v}" for k, v in report["options"].items()) + ".",
@@ -492,6 +584,8 @@ def report_markdown(report):
         t, v = row["train"], row["valid"]
         lines.append(f"| {row['step']} | {t['median']:.2f} ({t['min']:.2f} - {t['max']:.2f}) | "
                      f"{v['median']:.2f} ({v['min']:.2f} - {v['max']:.2f}) |")
+    if not report["story_measures"]:
+        return "\n".join(lines) + "\n"
     lines += ["", "## The stories", "", "![story measures](story_measures.png)", "",
               f"| measure | {report['book_run']}'s stories: median (min - max) | every seed's stories: median "
               "(min - max) | seeds whose median is inside the book's range |", "|---|---|---|---|"]

@@ -86,6 +86,17 @@ class WordsConfig(Config):
 
     printed_run = "lstm"                # book_record.PRINTED_WORD_RUNS
 
+    def model_description(self):
+        return f"LSTM, {self.num_nodes} units, word vectors"
+
+    def check(self):
+        """--doc-order random or book; with book, no more steps or documents than the printed run has, and every
+        file it names read (book_documents)."""
+        if self.doc_order not in ("random", "book"):
+            raise UserError(f"--doc-order {self.doc_order}: recipe {self.recipe} has random and book", exit_code=2)
+        if self.doc_order == "book":
+            book_documents(self)
+
     @classmethod
     def tiny(cls):
         return cls(num_files=12, embeddings="cbow", embedding_size=16, cbow_passes=1, cbow_steps_per_doc=20,
@@ -118,6 +129,14 @@ class DeepWordsConfig(WordsConfig):
 
     printed_run = "deep"
 
+    def model_description(self):
+        sizes = layer_sizes(self.layer_nodes)
+        return f"{len(sizes)} LSTMCells {sizes}"
+
+    def check(self):
+        super().check()
+        layer_sizes(self.layer_nodes)
+
     @classmethod
     def tiny(cls):
         small = WordsConfig.tiny()
@@ -137,6 +156,22 @@ def layer_sizes(text):
 
 
 # ---------------------------------------------------------------- word vectors
+def fetch_book_embeddings(path=BOOK_EMBEDDINGS_FILE, download=False):
+    """`--embeddings book`: the book's embeddings.npy fetched into `path` from the book's repository (SHA-256
+    checked, never a partial file) when it is absent, or with `download` when it is not the book's; a one-line
+    error otherwise. A run does it before reading the vectors, `study` once before any seed starts."""
+    path = Path(path)
+    if path.is_file() and not download:
+        return
+    try:
+        with make_session() as session:
+            download_book_embeddings(path, url=BOOK_EMBEDDINGS_URL, session=session)
+    except UserError as e:
+        reason = str(e).split("; check the network")[0]
+        raise UserError(f"{reason}; fetching the book's embeddings.npy into {path} failed: check the network, "
+                        "or give --embeddings the path of a copy, or --embeddings cbow", exit_code=2) from e
+
+
 def embeddings_of(config, corpus, download=False, log=print):
     """(the [V, E] float32 vectors the run starts from, what they are: a dict for embeddings.json)."""
     V = corpus.vocabulary_size
@@ -147,14 +182,8 @@ def embeddings_of(config, corpus, download=False, log=print):
         vectors = train_cbow(corpus.data_list, corpus.reverse_dictionary, cbow, log=log).embeddings
         return vectors, {"source": "cbow", "rows": "this run's dictionary", **dataclasses.asdict(cbow)}
     path = Path(BOOK_EMBEDDINGS_FILE if config.embeddings == "book" else config.embeddings)
-    if config.embeddings == "book" and (download or not path.is_file()):      # fetched like the stories
-        try:
-            with make_session() as session:
-                download_book_embeddings(path, session=session)
-        except UserError as e:
-            reason = str(e).split("; check the network")[0]
-            raise UserError(f"{reason}; fetching the book's embeddings.npy into {path} failed: check the network, "
-                            "or give --embeddings the path of a copy, or --embeddings cbow", exit_code=2) from e
+    if config.embeddings == "book":
+        fetch_book_embeddings(path, download)
     try:
         raw = path.read_bytes()
     except OSError as e:
@@ -209,12 +238,10 @@ class WordRun:
     """One `train` of a word recipe: the run folder, the corpus, the model and the loop's state."""
 
     def __init__(self, args, config, build, log=print):
-        if config.doc_order not in ("random", "book"):
-            raise UserError(f"--doc-order {config.doc_order}: recipe {config.recipe} has random and book",
-                            exit_code=2)
         self.log = log
         self.run = run = common.open_run(args, config)
         self.config = c = run.config
+        c.check()
         saved = run.vocab()["words"] if run.resumed else None
         self.corpus = load_words(c.stories_dir, c.num_files, reverse_dictionary=saved,
                                  allow_other_corpus=c.allow_other_corpus or run.resumed)

@@ -1,5 +1,5 @@
 """`study`: seeds as ordinary run folders, resumed and skipped, the band report and its computed verdict; finished
-seeds kept light (summary.json), exported and continued from."""
+seeds kept light (summary.json), exported and continued from; a word recipe studied through the same table."""
 import json
 import shutil
 import signal
@@ -10,10 +10,15 @@ import time
 
 import pytest
 
-from conftest import REPO, TINY, run_here
+from conftest import REPO, SHARED, TINY, run_here
+from http_server import OK, StoryServer
+from reproduce import text_metrics, word_runs
+from reproduce.book_record import printed_curve, printed_word_steps
+from reproduce.evaluate import evaluate
 from reproduce.main import main
 from reproduce.errors import UserError
-from reproduce.study import default_jobs, parse_seeds, record_layout
+from reproduce.recipes import recipe_config, tiny_options
+from reproduce.study import default_jobs, fetch_shared_files, parse_seeds, record_layout
 from reproduce.study_report import place, steps_outside
 
 
@@ -78,7 +83,9 @@ def test_a_study_trains_every_seed_reports_and_resumes_only_what_is_unfinished(g
     valid = [json.loads((study_dir / f"seed-{s}" / "ckpt" / "state-2.json").read_text())["history"][1]
              ["valid_perplexity"] for s in (0, 1)]
     assert report["per_step"][1]["valid"]["min"] == min(valid) and report["per_step"][1]["valid"]["max"] == max(valid)
-    assert report["verdict"].startswith("outside: the book's 18.26 is below all 2 seeds")   # a 2-step tiny model
+    book_best = min(row["valid_perplexity"] for row in printed_curve("lstm")[:2])      # the 2 steps both have
+    assert report["verdict"].startswith(f"outside: the book's {book_best:.2f} is below all 2 seeds")  # a tiny model
+    assert (report["printed_steps"], report["compared_steps"]) == (26, 2)
     assert (study_dir / "band.png").stat().st_size > 10_000 and "Verdict: outside" in (study_dir / "report.md").read_text()
 
     before = (study_dir / "seed-0" / "metrics.csv").read_text()
@@ -197,7 +204,7 @@ def test_studies_of_several_recipes_are_compared_on_bands(finished_study, tmp_pa
     assert low_bands["median"] == statistics.median(bests) and low_bands["n"] == 2
     assert high_bands["min"] == pytest.approx(10 * min(bests)) and high_bands["max"] == pytest.approx(10 * max(bests))
     assert comparison["book"]["book LSTM"]["best valid perplexity"] == pytest.approx(18.26, abs=0.005)
-    assert comparison["book"]["book GRU"]["step of the best valid perplexity"] == 20
+    assert list(comparison["book"]) == ["book LSTM"]            # each study's own printed run: no GRU study here
     assert "| low | book (lstm) | random | 2 |" in (out / "comparison.md").read_text()
     assert (out / "comparison.png").stat().st_size > 10_000
 
@@ -385,3 +392,171 @@ def test_a_stopped_report_says_what_was_stopped_and_how_to_continue(light_study,
     monkeypatch.setattr(study, "write_report", stopped)
     assert main(["study", "--report-only", str(light_study)]) == 143
     _one_line(capsys, "terminated; the report was not finished", f"`study --report-only {light_study}` writes it")
+
+
+# ---------------------------------------------------------------- word recipes
+def _valid_curve(study_dir, seed):
+    summary = json.loads((study_dir / f"seed-{seed}" / "summary.json").read_text())
+    return [row["valid_perplexity"] for row in summary["comparison"]["learning_curves"]["ours_per_step"]]
+
+
+@pytest.fixture(scope="module")
+def word_study(corpora_dir, tmp_path_factory):
+    """A tiny study of book-words-deep, seeds 0-1, 2 steps on the documents of the book's printed run (which
+    need all 100 stories), its stories folder holding 001-100 and two short held-out stories, 106 and 107: (its
+    folder, the stories folder, the study's output)."""
+    root = tmp_path_factory.mktemp("word-study")
+    stories = root / "stories"
+    stories.mkdir()
+    for story in [*sorted((corpora_dir / "grimm").glob("[0-9][0-9][0-9].txt")),
+                  *(corpora_dir / "grimm-unseen" / f"{n}.txt" for n in (106, 107))]:
+        (stories / story.name).symlink_to(story)
+    result = run_here("study", "--recipe", "book-words-deep", "--seeds", "0-1", "--jobs", "2", "--stories-dir", stories,
+                      *tiny_options("book-words-deep"), "--cbow-steps-per-doc", "1", "--num-files", "100",
+                      "--doc-order", "book", "--num-steps", "2", "--study-dir", root / "study")
+    assert result.returncode == 0, result.stderr
+    return root / "study", stories, result
+
+
+def test_a_word_recipe_study_scores_its_seeds_and_places_the_printed_steps_it_has(word_study):
+    study_dir, stories, result = word_study
+    assert "seed 1: step 2/2" in result.stdout and "study 4/4 steps" in result.stdout
+    seed_dir = study_dir / "seed-0"
+    summary = json.loads((seed_dir / "summary.json").read_text())
+    history = summary["comparison"]["learning_curves"]["ours_per_step"]
+    metrics = (seed_dir / "metrics.csv").read_text().splitlines()[1:]
+    assert [row["valid_perplexity"] for row in history] == [float(line.split(",")[2]) for line in metrics]
+    assert [row["learning_rate"] for row in history] == [0.0005, 0.0005] and "story" not in summary["comparison"]
+    assert summary["options"]["layer_nodes"] == "16,12,8" and "graph" not in summary["options"]
+
+    heldout = summary["comparison"]["heldout"]
+    assert (heldout["scored"], heldout["stories"], heldout["last"]["checkpoint"]) == (2, "106-107", "ckpt/model-2")
+    scored = evaluate(seed_dir, stories, numbers=[106, 107], log=lambda line: None)     # the best checkpoint
+    assert heldout["best"]["perplexity"] == pytest.approx(scored["rows"][-1]["perplexity"], abs=1e-6)
+    assert heldout["best"]["per_story"]["107"] == pytest.approx(scored["rows"][1]["perplexity"], abs=1e-4)
+    assert heldout["best"]["step"] == scored["step"]
+
+    report = json.loads((study_dir / "report.json").read_text())
+    assert (report["book_run"], report["printed_steps"], report["compared_steps"]) == \
+        ("book deep LSTM (RNN API)", 197, 2)
+    book_best = min(row["valid_perplexity"] for row in printed_word_steps("deep")[:2])
+    assert report["ranks"]["best valid perplexity"] == place(book_best, [min(_valid_curve(study_dir, seed))
+                                                                         for seed in (0, 1)])
+    assert report["verdict"] == report["ranks"]["best valid perplexity"]["verdict"]
+    assert report["steps_outside"]["valid"]["of"] == 2 and report["heldout"]["bands"]["best"]["n"] == 2
+    assert report["story_measures"] == {} and not (study_dir / "story_measures.png").exists()
+    assert "the figures, ranks and verdict compare the 2 steps both have" in (study_dir / "report.md").read_text()
+    assert (study_dir / "report.md").read_text().startswith("# Study of `book-words-deep` (3 LSTMCells [16, 12, 8])")
+    assert (study_dir / "band.png").stat().st_size > 10_000
+
+
+def test_a_word_recipe_study_is_exported_light_and_continued_from_its_export(word_study, tmp_path, capsys):
+    study_dir = word_study[0]
+    exported = tmp_path / "exported"
+    assert main(["study", "--report-only", str(study_dir), "--export", str(exported)]) == 0
+    assert sorted(p.name for p in (exported / "seed-0").iterdir()) == \
+        ["book_comparison.csv", "config.json", "embeddings.json", "environment.json", "metrics.csv", "samples.txt",
+         "summary.json"]
+    assert _without_path(json.loads((exported / "report.json").read_text())) == \
+        _without_path(json.loads((study_dir / "report.json").read_text()))
+    command = ["study", "--recipe", "book-words-deep", "--seeds", "0-1", *tiny_options("book-words-deep"),
+               "--cbow-steps-per-doc", "1", "--num-files", "100", "--doc-order", "book", "--num-steps", "2",
+               "--study-dir", str(exported), "--print-commands"]
+    capsys.readouterr()
+    assert main(command) == 0 and capsys.readouterr().out == ""          # its seeds have finished
+    assert main(command[:-1] + ["--seeds", "0-2", "--print-commands"]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and " --seed 2 " in printed[0] and "--layer-nodes 16,12,8" in printed[0]
+
+
+def test_a_word_recipe_study_takes_the_recipes_options_and_refuses_others_in_one_line(tmp_path, capsys):
+    study_dir = str(tmp_path / "study")
+    assert main(["study", "--recipe", "book-words-deep", "--graph", "faithful", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "--graph is not used by recipe book-words-deep; leave it out (it is an option of book, "
+                      "book-notebook, book-peephole, book-gru)")
+    assert main(["study", "--recipe", "book-words-deep", "--num-nodes", "8", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "--num-nodes is not used by recipe book-words-deep", "book-words)")
+    assert main(["study", "--recipe", "book", "--embeddings", "cbow", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "--embeddings is not used by recipe book;", "book-words-deep, book-words)")
+    assert main(["study", "--recipe", "book-words-deep", "--doc-order", "book", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "printed 197 steps", "--num-steps 251")              # the recipe's 251: more than printed
+    assert main(["study", "--recipe", "book-words-deep", "--layer-nodes", "16,x", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "--layer-nodes '16,x': give the units of each layer")
+    assert main(["study", "--recipe", "book-words", "--fed-learning-rate", "0", "--study-dir", study_dir]) == 2
+    _one_line(capsys, "--fed-learning-rate is not used by recipe book-words")
+    with pytest.raises(SystemExit) as exit_info:                          # typed as train types it
+        main(["study", "--recipe", "book-words", "--embedding-size", "-3", "--study-dir", study_dir])
+    assert exit_info.value.code == 2
+    assert not (tmp_path / "study").exists()
+
+
+def _light_study(study_dir, recipe, first_valid):
+    """Light seed folders of 3 steps of `recipe` written here, seed k's valid perplexity first_valid[k] / step."""
+    for seed, valid in first_valid.items():
+        folder = study_dir / f"seed-{seed}"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps(recipe_config(recipe, seed=seed, num_steps=3).to_dict()))
+        history = [{"step": step, "train_perplexity": valid, "valid_perplexity": valid / step, "learning_rate": 0.001,
+                    "learning_rate_reduced": 0} for step in (1, 2, 3)]
+        stories = {"story": {"our_stories": [], "book_stories": [],
+                             "our_median": dict.fromkeys(text_metrics.MEASURES)}} if recipe == "book" else {}
+        (folder / "summary.json").write_text(json.dumps({
+            "recipe": recipe, "seed": seed, "steps": 3, "options": {},
+            "comparison": {"steps": 3, "environment": "here", "learning_curves": {"ours_per_step": history},
+                           "heldout": None, **stories}}))
+    return study_dir
+
+
+def test_the_word_lstms_single_printed_step_is_placed_among_the_seeds(tmp_path, capsys):
+    """A study of book-words (light seed folders written here): the book printed one step of its run, so the
+    figures and the verdict compare step 1."""
+    first_valid = {0: 900.0, 1: 1000.0, 2: 1100.0}
+    study_dir = _light_study(tmp_path / "study", "book-words", first_valid)
+    assert main(["study", "--report-only", str(study_dir)]) == 0
+    report = json.loads((study_dir / "report.json").read_text())
+    book = printed_word_steps("lstm")[0]["valid_perplexity"]                  # 973.43
+    assert (report["printed_steps"], report["compared_steps"]) == (1, 1)
+    assert report["ranks"]["best valid perplexity"] == place(book, list(first_valid.values()))
+    assert report["verdict"] == f"inside: the book's {book:.2f} ranks 2 of 4"
+    assert report["figures_by_seed"]["0"]["best valid perplexity"] == 300.0      # a seed's own: its 3 steps
+    assert "the book printed 1 step of its run, the study has 3" in capsys.readouterr().out
+    assert (study_dir / "report.md").read_text().startswith("# Study of `book-words` (LSTM, 128 units, word vectors)")
+
+
+def test_word_studies_are_compared_beside_their_own_printed_runs_and_never_with_bigram_ones(tmp_path, capsys):
+    words = _light_study(tmp_path / "words", "book-words", {0: 900.0, 1: 1000.0})
+    deep = _light_study(tmp_path / "deep", "book-words-deep", {0: 2000.0, 1: 2200.0})
+    bigrams = _light_study(tmp_path / "bigrams", "book", {0: 30.0, 1: 40.0})
+    out = tmp_path / "out"
+    assert main(["study", "--compare", str(words), str(deep), "--out", str(out)]) == 0
+    comparison = json.loads((out / "comparison.json").read_text())
+    assert list(comparison["book"]) == ["book deep LSTM (RNN API)", "book word2vec LSTM"]
+    assert comparison["book"]["book word2vec LSTM"]["best valid perplexity"] == \
+        printed_word_steps("lstm")[0]["valid_perplexity"]
+    table = (out / "comparison.md").read_text()
+    assert "Perplexity per word; each study beside its own printed run" in table
+    assert "| words | book-words (LSTM, 128 units, word vectors) | random | 2 |" in table
+    assert "| deep | book-words-deep (3 LSTMCells [64, 48, 32]) | random | 2 |" in table
+    capsys.readouterr()
+    assert main(["study", "--compare", str(words), str(bigrams), "--out", str(tmp_path / "mixed")]) == 2
+    _one_line(capsys, "words is a study of book-words (perplexity per word), bigrams of book (perplexity per "
+                      "bigram)", "not comparable")
+    assert not (tmp_path / "mixed").exists()
+
+
+def test_a_word_study_fetches_the_books_embeddings_once_before_any_seed_starts(tmp_path, monkeypatch, capsys):
+    served = tmp_path / "served"
+    served.mkdir()
+    shutil.copyfile(SHARED / "golden" / "book_ch8_embeddings.npy", served / "embeddings.npy")
+    monkeypatch.chdir(tmp_path)
+    with StoryServer(served) as server:
+        monkeypatch.setattr(word_runs, "BOOK_EMBEDDINGS_URL", server.url + "embeddings.npy")
+        server.script("embeddings.npy", 404)
+        assert main(["study", "--recipe", "book-words", "--seeds", "0-1", "--study-dir", "study"]) == 2
+        _one_line(capsys, "fetching the book's embeddings.npy into embeddings.npy failed")
+        assert not (tmp_path / "study").exists() and not (tmp_path / "embeddings.npy").exists()
+        server.script("embeddings.npy", OK)
+        for recipe in ("book-words", "book-words-deep"):               # fetched once, read by every seed
+            fetch_shared_files(recipe, {})
+        assert (tmp_path / "embeddings.npy").read_bytes() == (served / "embeddings.npy").read_bytes()
+        assert server.requests["embeddings.npy"] == 2
