@@ -53,7 +53,7 @@ from reproduce.session import available_cores, session_config  # noqa: E402
 from reproduce.study import LAYOUT_RECORD, record_layout  # noqa: E402
 from reproduce.train import split_documents, validate  # noqa: E402
 from reproduce.word2vec import BOOK_EMBEDDINGS_SHAPE  # noqa: E402
-from reproduce.word_runs import BOOK_EMBEDDINGS_FILE, embeddings_of, layer_sizes  # noqa: E402
+from reproduce.word_runs import BOOK_EMBEDDINGS_FILE, embeddings_of  # noqa: E402
 from reproduce.words import load_words  # noqa: E402
 
 tf1 = tf.compat.v1
@@ -134,11 +134,12 @@ def bench_config(args):
 
 
 def word_configs(args):
-    """{word recipe: its config at the benchmark's sizes}, with the recipe's own dropout (0.2); a bad
-    --layer-nodes is a one-line error."""
+    """{word recipe: its config at the benchmark's sizes}, with the recipe's own dropout (0.2), each checked as
+    `train` checks it (a bad --layer-nodes is a one-line error)."""
     configs = {"book-words": RECIPES["book-words"].config(**sizes(args)),
                "book-words-deep": RECIPES["book-words-deep"].config(layer_nodes=args.layer_nodes, **sizes(args))}
-    layer_sizes(configs["book-words-deep"].layer_nodes)
+    for config in configs.values():
+        config.check()
     return configs
 
 
