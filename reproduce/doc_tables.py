@@ -354,6 +354,10 @@ def of(count, total):
     return f"all {total}" if count == total else f"{count} of {total}" if count else f"none of the {total}"
 
 
+def runs_count(runs):
+    return f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+
+
 def departure(story):
     found = story["first_departure"]
     return f'word {found["word"]}: "{found["story"]}" for "{found["text"]}"' if found else "none"
@@ -474,8 +478,8 @@ def aesop_word_layers(page):
             f"`Average Accuracy= {run.figure('average_accuracy'):.2f}%` at {run.config['num_steps']:,}, "
             f"{run.figure('text_accuracy'):.2f} % of the fable's windows right with the final weights; from "
             f'"{story["prime"]}", {story["words_as_in_text"]} of {length} words as in the fable{leaves}, '
-            f"{story['follow_their_context']} of {length} following their own context; the continuation read last "
-            f"led at {led} of the progress lines at which either window had been read. Its story: "
+            f"{story['follow_their_context']} of {length} following their own context. At the progress lines at "
+            f"which the walk had read either window of a fork, the continuation read last led at {led}. Its story: "
             f"\"{story['prime']} {' '.join(story['story'])}\".")
 
 
@@ -505,8 +509,8 @@ def aesop_context_seeds(page):
     lines += ["", f"The story target (≥ {STORY_TARGET} of {length}) is met by {of(len(told), len(runs))} seeds; "
               f"the final weights predict {min(text_accuracy):.2f}–{max(text_accuracy):.2f} % of the fable's "
               f"{len(fable_words()) - 1} words from the words before them (training accuracy "
-              f"{min(accuracy):.2f}–{max(accuracy):.2f} %), and give the fable's word at both \"{CAT_FORK}\" "
-              f"{min(odds):.3f} or more."]
+              f"{min(accuracy):.2f}–{max(accuracy):.2f} %), and give the fable's word at both \"{CAT_FORK}\" a "
+              f"probability of at least {min(odds):.3f}."]
     return "\n".join(lines)
 
 
@@ -538,7 +542,7 @@ def classics_summary(page):
     accuracy = [run.figure("average_accuracy") for run in runs]
     length = runs[0].story["length"]
     lines.append(f"| `aesop-word` (1 layer) | the article's configuration, {runs[0].config['num_steps']:,} iterations, "
-                 f"{len(runs)} runs ({seed_list(run.seed for run in runs)}), {threads(runs)}, {minutes_range(runs)} | "
+                 f"{runs_count(runs)} ({seed_list(run.seed for run in runs)}), {threads(runs)}, {minutes_range(runs)} | "
                  f"`Average Accuracy=` at {runs[0].config['num_steps']:,}: mean {statistics.mean(accuracy):.2f} %, "
                  f"{min(accuracy):.2f}–{max(accuracy):.2f} % (≥ {ACCURACY_TARGET:.0f} % in "
                  f"{of(sum(a >= ACCURACY_TARGET for a in accuracy), len(runs))}); from \"{runs[0].story['prime']}\", "
@@ -559,7 +563,7 @@ def classics_summary(page):
     accuracy = [run.figure("average_accuracy") for run in context]
     told = [run.story["words_as_in_text"] for run in context]
     lines.append(f"| `aesop-context` (ours) | one-hot words, up to {context[0].config['num_unrollings']} of them as "
-                 f"context, {context[0].config['num_steps']:,} iterations, {len(context)} runs "
+                 f"context, {context[0].config['num_steps']:,} iterations, {runs_count(context)} "
                  f"({seed_list(run.seed for run in context)}), {threads(context)}, {minutes_range(context)} | training "
                  f"accuracy {min(accuracy):.2f}–{max(accuracy):.2f} %; from \"{context[0].story['prime']}\", words as in "
                  f"the fable (of {context[0].story['length']}), by seed: {', '.join(map(str, told))} | (not in the "
