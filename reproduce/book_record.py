@@ -7,7 +7,8 @@ The word notebooks' runs are named by `PRINTED_WORD_RUNS`: "deep" (`lstm_word2ve
 printed) and "lstm" (`lstm_word2vec.ipynb`, one step printed); `printed_word_steps` reads each step's documents,
 losses, perplexities and beam text. Besides them: what the book printed while reading its stories (`corpus_fingerprint`), its batch example
 (`batch_example`), the article's sample (`article_sample`) and the SHA-256 manifest of the stories it read
-(`STORIES_MANIFEST`). golden/README.md and golden/SOURCE.md say where each file comes from.
+(`STORIES_MANIFEST`); of the Aesop article (the aesop-word classic), its last progress line and its story
+(`aesop_printed`). golden/README.md and golden/SOURCE.md say where each file comes from.
 """
 import csv
 import functools
@@ -85,6 +86,20 @@ def batch_example():
     """The batches the book printed for `DataGeneratorOHE(data_list[0][25:50], 5, 5)`, as `bigram (id)` rows
     (the file's title line left out)."""
     return _text("book_ch8_batch_example.txt").split("\n", 1)[1]
+
+
+# ---------------------------------------------------------------- the Aesop article (aesop-word)
+_AESOP_PROGRESS = re.compile(r"^Iter= (\d+), Average Loss= ([\d.]+), Average Accuracy= ([\d.]+)%$", re.M)
+
+
+def aesop_printed():
+    """What "LSTM by Example using Tensorflow" printed of its run: the last progress line of listing 8 ("line";
+    "accuracy", its `Average Accuracy` in %) and listing 11's story from "had a general" ("story": its words, the
+    primer first)."""
+    line = _AESOP_PROGRESS.findall(_text("aesop_word_lstm_log.txt"))[-1]
+    return {"line": f"Iter= {line[0]}, Average Loss= {line[1]}, Average Accuracy= {line[2]}%",
+            "accuracy": float(line[2]),
+            "story": _text("aesop_word_lstm_sample_had_a_general.txt").split()}
 
 
 def article_sample():

@@ -7,12 +7,15 @@ A table sits between `<!-- table: NAME -->` and `<!-- /table -->`; NAME is one o
 `study:FOLDER` for a study exported under docs/ (its report.json). The sources: docs/sample-report/
 (report.json, metrics.csv, environment.json: the main job), docs/study-*/ (report.json, seed-*/metrics.csv
 and environment.json), docs/extensions-bands/comparison.json, docs/classics-cells.csv,
-docs/classics-context-probe.csv and, once a bench run is kept there, docs/speed-bench.json. No figure is
-held here: replace a report (a new run copied into docs/sample-report/, say), run this, commit the pages.
-Reads JSON and CSV only (no TensorFlow), so the check takes a fraction of a second.
+docs/classics-context-probe.csv, the classics' runs in docs/classics/NAME/ (config.json, environment.json,
+metrics.csv and, for the Aesop recipes, story.json: `generate --report`), what the Aesop article printed
+(book_record) and, once a bench run is kept there, docs/speed-bench.json. No figure is held here: replace a
+report (a new run copied into docs/sample-report/ or docs/classics/, say), run this, commit the pages. The
+check reads JSON and CSV and builds no graph, so it takes seconds at most.
 """
 import argparse
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -20,6 +23,9 @@ import statistics
 import sys
 from pathlib import Path
 
+from reproduce import book_record
+from reproduce.classics import fable
+from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,6 +33,7 @@ DOCS = ROOT / "docs"
 SAMPLE = DOCS / "sample-report"
 BOOK_STUDY = "study-book-notebook-doc-order-book"
 BENCH = DOCS / "speed-bench.json"
+CLASSICS = DOCS / "classics"
 MARKER = re.compile(r"(<!-- table: (?P<name>[^ ]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
 BAND_FIGURES = ("first valid perplexity", "best valid perplexity", "step of the best valid perplexity",
                 "last valid perplexity", "learning-rate halvings")
@@ -134,15 +141,21 @@ def heldout(page):
         f"{best['seconds']:.1f} s. Made on: {machine(page, SAMPLE / 'environment.json')}."])
 
 
+def median_range(values, digits=2, unit=""):
+    """`median (min – max)` of `values`, or of a band already summed up as {median, min, max}; one value alone."""
+    if isinstance(values, dict):
+        median, low, high = values["median"], values["min"], values["max"]
+    else:
+        values = sorted(values)
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}{unit}"
+        median, low, high = statistics.median(values), values[0], values[-1]
+    return f"{median:.{digits}f}{unit} ({low:.{digits}f} – {high:.{digits}f})"
+
+
 def heldout_by_recipe(page):
     """Held-out perplexity per recipe beside valid: the main job's run, then every study exported under docs/
     whose seeds were scored (median and range over its seeds)."""
-    def band(values):
-        values = sorted(values)
-        if len(values) == 1:
-            return f"{values[0]:.2f}"
-        return f"{statistics.median(values):.2f} ({values[0]:.2f} – {values[-1]:.2f})"
-
     lines = ["| run | recipe | seeds | valid perplexity, best checkpoint | held-out, best checkpoint | held-out, last "
              "checkpoint | Spearman: valid vs held-out |", "|---|---|---|---|---|---|---|"]
     report = read_json(SAMPLE / "report.json")
@@ -160,23 +173,30 @@ def heldout_by_recipe(page):
         rows = section["by_seed"].values()
         rho = section["spearman"]
         lines.append(f"| {link(page, folder / 'report.md', folder.name)} | `{report['recipe']}` | "
-                     f"{len(section['seeds'])} | {band([r['best_valid_perplexity'] for r in rows])} | "
-                     f"{band([r['best_perplexity'] for r in rows])} | {band([r['last_perplexity'] for r in rows])} | "
+                     f"{len(section['seeds'])} | {median_range([r['best_valid_perplexity'] for r in rows])} | "
+                     f"{median_range([r['best_perplexity'] for r in rows])} | "
+                     f"{median_range([r['last_perplexity'] for r in rows])} | "
                      f"{'–' if rho is None else f'{rho:+.2f}'} |")
     if unscored:
         lines += ["", f"Without held-out figures (their seeds' summaries hold none): {', '.join(unscored)}."]
     return "\n".join(lines)
 
 
-def study_machines(page, *folders):
-    """The machines of studies' seeds, each named once through one seed's environment.json."""
+def distinct_machines(page, environments):
+    """One `machine` line for each machine and commit among the environment.json files `environments`, each
+    named through the first file that has it."""
     seen = {}
-    for env in [env for folder in folders for env in
-                sorted(folder.glob("seed-*/environment.json"), key=lambda p: int(p.parent.name[5:]))]:
+    for env in environments:
         entry = read_json(env)[0]
         key = (entry["cpu"], "avx512f" in entry.get("cpu_flags", []), entry["git"]["commit"])
         seen.setdefault(key, env)
-    lines = [machine(page, env) for env in seen.values()]
+    return [machine(page, env) for env in seen.values()]
+
+
+def study_machines(page, *folders):
+    """The machines of studies' seeds, each named once through one seed's environment.json."""
+    lines = distinct_machines(page, [env for folder in folders for env in sorted(
+        folder.glob("seed-*/environment.json"), key=lambda p: int(p.parent.name[5:]))])
     for folder in folders:                  # a study kept without its seed folders: its report's own line
         if not any(folder.glob("seed-*/environment.json")):
             environments = read_json(folder / "report.json")["environments"]
@@ -233,15 +253,13 @@ def extensions(page):
     lines = ["| model | seeds | best valid: median (min – max) | its step | last valid | story measures "
              "inside the book's stories' range (every seed) |", "|---|---|---|---|---|---|"]
 
-    def band(entry, digits=2):
-        return f"{entry['median']:.{digits}f} ({entry['min']:.{digits}f} – {entry['max']:.{digits}f})"
-
     for s in comparison["studies"]:
         b = s["bands"]
         inside = sum(s["story_measures_inside"].values())
         lines.append(f"| `{s['recipe']}` ({s['cell']}; {link(page, ROOT / s['folder'] / 'report.md', 'report')}) "
-                     f"| {len(s['seeds'])} | {band(b['best valid perplexity'])} | "
-                     f"{band(b['step of the best valid perplexity'], 0)} | {band(b['last valid perplexity'])} | "
+                     f"| {len(s['seeds'])} | {median_range(b['best valid perplexity'])} | "
+                     f"{median_range(b['step of the best valid perplexity'], 0)} | "
+                     f"{median_range(b['last valid perplexity'])} | "
                      f"{inside} of {len(s['story_measures_inside'])} (the {s['book_run']}'s) |")
     for run, figures in comparison["book"].items():
         lines.append(f"| {run}, printed | 1 | {figures['best valid perplexity']:.2f} | "
@@ -282,6 +300,317 @@ def classics_probe(page):
     return "\n".join(lines)
 
 
+# ---------------------------------------------------------------- the classics' runs (docs/classics/)
+ACCURACY_TARGET = 88.0          # aesop-word: the article's model has learnt the fable (`Average Accuracy`, %)
+STORY_TARGET = 28               # ... and tells it back: words as in the fable of the 32 after "had a general"
+CAT_FORK = "the cat ."          # the fork of the fable a story from "had a general" meets first
+
+
+@dataclasses.dataclass
+class ClassicRun:
+    """The light copy of a classic's run, docs/classics/NAME: config.json, environment.json, metrics.csv,
+    samples.txt and, for the Aesop recipes, story.json (what `generate --report` measured of its story)."""
+    folder: Path
+    config: dict
+    rows: list
+    story: dict
+
+    @classmethod
+    def read(cls, folder):
+        story = folder / "story.json"
+        return cls(folder, read_json(folder / "config.json"), read_csv(folder / "metrics.csv"),
+                   read_json(story) if story.exists() else None)
+
+    @property
+    def seed(self):
+        return self.config["seed"]
+
+    @property
+    def last(self):
+        """The last row of metrics.csv: the final weights' figures."""
+        return self.rows[-1]
+
+    def figure(self, column):
+        return float(self.last[column])
+
+    def minutes(self):
+        return self.figure("seconds") / 60
+
+    def threads(self):
+        return read_json(self.folder / "environment.json")[0]["threads"]["intra_op"]
+
+    def fork(self, context, row=None):
+        """{word: probability} of the text's continuations of `context` in the forks column of `row` (default:
+        the last), in the text's order."""
+        probabilities = {}
+        for label, p in fable.fork_series((row or self.last)["forks"]):
+            at, way = label.split(" -> ")
+            if at == context:
+                probabilities[way.split(" (")[0]] = p
+        return probabilities
+
+    def met(self, context):
+        """The story's fork at `context` (story.json), None when the story did not reach it."""
+        return next((fork for fork in self.story["forks"] if fork["context"] == context), None)
+
+    def read_last(self, context):
+        """(the continuation of `context` whose window the training walk read last, {continuation: iterations
+        before the end})."""
+        before = self.story["walk"][context]["iterations_before_the_end"]
+        return min(before, key=before.get), before
+
+    def leads(self, context):
+        """(progress lines at which the model's leading continuation of `context` was the one whose window the
+        walk had read last, progress lines at which either had been read)."""
+        pairs = [(self.fork(context, row), read) for row, read in
+                 zip(self.rows, self.story["walk"][context]["read_last"]) if read is not None]
+        return sum(max(p, key=p.get) == read for p, read in pairs), len(pairs)
+
+
+def classic_runs(prefix):
+    """The runs docs/classics/<prefix>-seed-N, by seed."""
+    folders = [f for f in CLASSICS.glob(f"{prefix}-seed-*") if f.name[len(prefix) + 6:].isdigit()]
+    return [ClassicRun.read(f) for f in sorted(folders, key=lambda f: int(f.name[len(prefix) + 6:]))]
+
+
+def classic_run(name):
+    """The run docs/classics/NAME, None when it is not kept."""
+    return ClassicRun.read(CLASSICS / name) if (CLASSICS / name / "config.json").exists() else None
+
+
+def seed_list(seeds):
+    """'seed 3', 'seeds 0–7' (consecutive) or 'seeds 0, 2, 5'."""
+    seeds = list(seeds)
+    if len(seeds) == 1:
+        return f"seed {seeds[0]}"
+    if seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return "seeds " + ", ".join(map(str, seeds))
+
+
+def of(count, total):
+    """'3 of 8', 'all 8', 'none of the 8'."""
+    return f"all {total}" if count == total else f"{count} of {total}" if count else f"none of the {total}"
+
+
+def runs_count(runs):
+    return f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+
+
+def departure(story):
+    found = story["first_departure"]
+    return f'word {found["word"]}: "{found["story"]}" for "{found["text"]}"' if found else "none"
+
+
+def threads(runs):
+    """'one thread' (or '2 threads'): the intra-op threads of the runs' first sessions."""
+    return " or ".join("one thread" if n == 1 else f"{n} threads" for n in sorted({run.threads() for run in runs}))
+
+
+def minutes_range(runs):
+    minutes = [run.minutes() for run in runs]
+    return f"{minutes[0]:.1f} min" if len(runs) == 1 else f"{min(minutes):.1f}–{max(minutes):.1f} min a run"
+
+
+def fable_words():
+    return fable.read_words(FABLE.read_text(encoding="utf-8"))
+
+
+def article_story():
+    """The article's listing 11, measured as `generate` measures our stories (fable.story_measures)."""
+    printed = book_record.aesop_printed()["story"]
+    return fable.story_measures(fable_words(), printed[:3], printed[3:])
+
+
+def leads_sentence(runs):
+    """How often the model led with the continuation whose window the walk had read last, summed over `runs`."""
+    forks = []
+    for context in runs[0].story["walk"]:
+        led, seen = (sum(counts) for counts in zip(*(run.leads(context) for run in runs)))
+        forks.append(f'at {led} of {seen} for "{context}" ({100 * led / seen:.0f} %)')
+    return (f"At the progress lines at which the walk had read either window of a fork, the model's leading "
+            f"continuation was the one read last {' and '.join(forks)} (`forks` in `metrics.csv` against `walk` in "
+            "`story.json`).")
+
+
+def aesop_word_row(run, ways):
+    story, p = run.story, run.fork(CAT_FORK)
+    length = story["length"]
+    odds = " / ".join(f"**{p[w]:.3f}**" if run.met(CAT_FORK) and p[w] == max(p.values()) else f"{p[w]:.3f}"
+                      for w in ways)
+    last, before = run.read_last(CAT_FORK)
+    shown = f'**"{last}"**' if last == ways[0] else f'"{last}"'
+    others = "; ".join(f'"{w}" {n}' for w, n in before.items() if w != last)
+    return (f"| {run.seed} | {run.figure('average_accuracy'):.2f} % | {run.figure('text_accuracy'):.2f} % | "
+            f"{story['words_as_in_text']} / {length} | {story['follow_their_context']} / {length} | {departure(story)} "
+            f"| {'' if run.met(CAT_FORK) else '(not reached) '}{odds} | {shown} ({before[last]}; {others}) | "
+            f"{run.minutes():.1f} min |")
+
+
+def aesop_word_seeds(page):
+    """aesop-word over seeds: each run's accuracy, its story from "had a general" (story.json), its odds at "the
+    cat ." and which of the two windows its walk read last; then what they add up to."""
+    runs, printed = classic_runs("aesop-word"), article_story()
+    first = runs[0]
+    length = first.story["length"]
+    ways = list(first.fork(CAT_FORK))                   # the fable's continuations, the story's first
+    lines = [f"| seed | `Average Accuracy` at {first.config['num_steps']:,} | fable windows right, final weights | "
+             f"words as in the fable | follow their {first.story['context_words']} words as in the fable | first "
+             f'departure | after "{CAT_FORK}": ' + " / ".join(f"p({way})" for way in ways)
+             + " | read last (iterations before the end) | training time |", "|---|---|---|---|---|---|---|---|---|"]
+    lines += [aesop_word_row(run, ways) for run in runs]
+    lines.append(f"| the article | {book_record.aesop_printed()['accuracy']:.2f} % | | "
+                 f"{printed['words_as_in_text']} / {length} | {printed['follow_their_context']} / {length} | "
+                 f"{departure(printed)} | \"{printed['forks'][0]['took']}\" | (see below) | |")
+    return "\n".join(lines + ["", aesop_word_targets(runs), "", aesop_word_forks(runs, printed, ways)])
+
+
+def aesop_word_targets(runs):
+    accuracy = [run.figure("average_accuracy") for run in runs]
+    text_accuracy = [run.figure("text_accuracy") for run in runs]
+    told = [run for run in runs if run.story["words_as_in_text"] >= STORY_TARGET]
+    length = runs[0].story["length"]
+    told_text = " (" + "; ".join(f"seed {run.seed}: {run.story['words_as_in_text']}" for run in told) + ")" \
+        if told else ""
+    windows = len(fable_words()) - runs[0].config["num_unrollings"]
+    return (f"The accuracy target (≥ {ACCURACY_TARGET:.0f} %) is met by "
+            f"{of(sum(a >= ACCURACY_TARGET for a in accuracy), len(runs))} seeds (mean {statistics.mean(accuracy):.2f} %, "
+            f"{min(accuracy):.2f}–{max(accuracy):.2f} %); the story target (≥ {STORY_TARGET} of {length}) by "
+            f"{of(len(told), len(runs))}{told_text}. The final weights predict {min(text_accuracy):.2f}–"
+            f"{max(text_accuracy):.2f} % of the fable's {windows} windows.")
+
+
+def aesop_word_forks(runs, printed, ways):
+    """Which stories reach "the cat ." along the fable and how they go on; which window the walks read last."""
+    fork_word = printed["forks"][0]["word"]
+    reached = [run for run in runs                     # the fable's words up to the fork: then at it
+               if not run.story["first_departure"] or run.story["first_departure"]["word"] >= fork_word]
+    went = [(way, [run.seed for run in reached if run.met(CAT_FORK)["took"] == way]) for way in ways]
+    read_last = [(way, [run.seed for run in runs if run.read_last(CAT_FORK)[0] == way]) for way in ways]
+    return (f"{of(len(runs) - len(reached), len(runs)).capitalize()} stories leave the fable before \"{CAT_FORK}\" "
+            f"(word {fork_word}); of the {len(reached)} that reach it along the fable, the next word is "
+            + " and ".join(f'"{way}" in {how_many(seeds, len(reached), always_name=True)}' for way, seeds in went)
+            + f". Of the {len(runs)} walks, the window of \"{CAT_FORK}\" read last is the one followed by "
+            + " and by ".join(f'"{way}" in {how_many(seeds, len(runs))}' for way, seeds in read_last)
+            + f". {leads_sentence(runs)}")
+
+
+def how_many(seeds, total, always_name=False):
+    """'none', 'all 7' or '2 (seeds 3, 5)': how many of `total` runs `seeds` are, and which."""
+    if not seeds:
+        return "none"
+    named = f" ({seed_list(seeds)})" if always_name or len(seeds) < total else ""
+    return (f"all {total}" if len(seeds) == total else str(len(seeds))) + named
+
+
+def aesop_word_layers(page):
+    """The article's 2-layer variant (--layers 2): the same figures as a seed of aesop-word, in a paragraph."""
+    run = classic_run("aesop-word-layers-2-seed-0")
+    if run is None:
+        return "(No run of `aesop-word --layers 2` is kept in docs/classics/.)"
+    story, length = run.story, run.story["length"]
+    led = " and ".join(f'{led} of {seen} for "{context}"' for context, (led, seen) in
+                       ((context, run.leads(context)) for context in story["walk"]))
+    found = story["first_departure"]
+    leaves = f', leaving it at word {found["word"]} ("{found["story"]}" for "{found["text"]}")' if found else ""
+    return (f"`--layers {run.config['layers']}`, seed {run.seed}, {threads([run])}, {run.minutes():.1f} min: "
+            f"`Average Accuracy= {run.figure('average_accuracy'):.2f}%` at {run.config['num_steps']:,}, "
+            f"{run.figure('text_accuracy'):.2f} % of the fable's windows right with the final weights; from "
+            f'"{story["prime"]}", {story["words_as_in_text"]} of {length} words as in the fable{leaves}, '
+            f"{story['follow_their_context']} of {length} following their own context. At the progress lines at "
+            f"which the walk had read either window of a fork, the continuation read last led at {led}. Its story: "
+            f"\"{story['prime']} {' '.join(story['story'])}\".")
+
+
+def aesop_context_seeds(page):
+    """aesop-context over seeds: training accuracy, the fable's words predicted from the words before them, the
+    story from "had a general" and the model's probability of the fable's word at both "the cat ." (metrics.csv)."""
+    runs = classic_runs("aesop-context")
+    first = runs[0]
+    length = first.story["length"]
+    labels = [label for label, _ in fable.fork_series(first.last["forks"]) if label.startswith(CAT_FORK + " -> ")]
+    lines = [f"| seed | training accuracy, last {first.config['display_step']} iterations | fable words right, final "
+             f"weights | words as in the fable | follow their {first.story['context_words']} words as in the fable | "
+             "first departure | the fable's word at each \"" + CAT_FORK + "\": "
+             + " / ".join(f"p({label.split(' -> ')[1]})" for label in labels) + " | training time |",
+             "|---|---|---|---|---|---|---|---|"]
+    for run in runs:
+        story, p = run.story, run.fork(CAT_FORK)
+        told = story["words_as_in_text"]
+        lines.append(f"| {run.seed} | {run.figure('average_accuracy'):.2f} % | {run.figure('text_accuracy'):.2f} % | "
+                     + (f"**{told} / {length}**" if told >= STORY_TARGET else f"{told} / {length}")
+                     + f" | {story['follow_their_context']} / {length} | {departure(story)} | "
+                     + " / ".join(f"{v:.3f}" for v in p.values()) + f" | {run.minutes():.1f} min |")
+    told = [run for run in runs if run.story["words_as_in_text"] >= STORY_TARGET]
+    accuracy = [run.figure("average_accuracy") for run in runs]
+    text_accuracy = [run.figure("text_accuracy") for run in runs]
+    odds = [p for run in runs for p in run.fork(CAT_FORK).values()]
+    lines += ["", f"The story target (≥ {STORY_TARGET} of {length}) is met by {of(len(told), len(runs))} seeds; "
+              f"the final weights predict {min(text_accuracy):.2f}–{max(text_accuracy):.2f} % of the fable's "
+              f"{len(fable_words()) - 1} words from the words before them (training accuracy "
+              f"{min(accuracy):.2f}–{max(accuracy):.2f} %), and give the fable's word at both \"{CAT_FORK}\" a "
+              f"probability of at least {min(odds):.3f}."]
+    return "\n".join(lines)
+
+
+def classics_summary(page):
+    """Each classic's runs in docs/classics/ (and the character cells' CSV) beside what its article printed."""
+    article = book_record.aesop_printed()
+    printed = article_story()
+    lines = ["| recipe | run | printed | the article |", "|---|---|---|---|"]
+    kept = []
+    shakespeare = classic_run("shakespeare-char-seed-0")
+    if shakespeare:
+        kept.append(shakespeare)
+        last = shakespeare.last
+        lines.append(f"| `shakespeare-char` | the article's configuration, 1 epoch = {int(last['step']):,} steps, "
+                     f"{threads([shakespeare])}, {shakespeare.minutes():.1f} min | `{float(last['epoch']):.3f} "
+                     f"perplexity: {float(last['perplexity']):.3f} speed: {float(last['chars_per_second']):.0f} wps` "
+                     "| code only, no figures |")
+    else:
+        lines.append("| `shakespeare-char` | the article's configuration, 1 epoch | (no run kept in docs/classics/) "
+                     "| code only, no figures |")
+    cells = read_csv(DOCS / "classics-cells.csv")
+    epochs = sum(r["cell"] == cells[0]["cell"] for r in cells)
+    lines.append(f"| `char-rnn` / `char-gru` / `char-lstm` | {epochs} epochs ({int(cells[epochs - 1]['step']):,} "
+                 "batches), one thread, otherwise the article's | [below](#char-rnn--char-lstm--char-gru-do-the-gated-"
+                 "cells-learn-longer-structure) | no figures; says the gated cells learn longer structure than the "
+                 "plain RNN |")
+    runs = classic_runs("aesop-word")
+    kept += runs
+    accuracy = [run.figure("average_accuracy") for run in runs]
+    length = runs[0].story["length"]
+    lines.append(f"| `aesop-word` (1 layer) | the article's configuration, {runs[0].config['num_steps']:,} iterations, "
+                 f"{runs_count(runs)} ({seed_list(run.seed for run in runs)}), {threads(runs)}, {minutes_range(runs)} | "
+                 f"`Average Accuracy=` at {runs[0].config['num_steps']:,}: mean {statistics.mean(accuracy):.2f} %, "
+                 f"{min(accuracy):.2f}–{max(accuracy):.2f} % (≥ {ACCURACY_TARGET:.0f} % in "
+                 f"{of(sum(a >= ACCURACY_TARGET for a in accuracy), len(runs))}); from \"{runs[0].story['prime']}\", "
+                 f"words as in the fable (of {length}), by seed: "
+                 + ", ".join(str(run.story["words_as_in_text"]) for run in runs)
+                 + f" | `{article['line']}`; {printed['words_as_in_text']} of {len(printed['story'])} |")
+    layers = classic_run("aesop-word-layers-2-seed-0")
+    if layers:
+        kept.append(layers)
+        lines.append(f"| `aesop-word --layers {layers.config['layers']}` | the same with the article's "
+                     f"{layers.config['layers']}-layer cell, 1 run (seed {layers.seed}), {threads([layers])}, "
+                     f"{layers.minutes():.1f} min | `Average Accuracy= {layers.figure('average_accuracy'):.2f}%` at "
+                     f"{layers.config['num_steps']:,}; from \"{layers.story['prime']}\": "
+                     f"{layers.story['words_as_in_text']} of {layers.story['length']} words as in the fable | "
+                     "says more layers improve the accuracy; no figures, no story |")
+    context = classic_runs("aesop-context")
+    kept += context
+    accuracy = [run.figure("average_accuracy") for run in context]
+    told = [run.story["words_as_in_text"] for run in context]
+    lines.append(f"| `aesop-context` (ours) | one-hot words, up to {context[0].config['num_unrollings']} of them as "
+                 f"context, {context[0].config['num_steps']:,} iterations, {runs_count(context)} "
+                 f"({seed_list(run.seed for run in context)}), {threads(context)}, {minutes_range(context)} | training "
+                 f"accuracy {min(accuracy):.2f}–{max(accuracy):.2f} %; from \"{context[0].story['prime']}\", words as in "
+                 f"the fable (of {context[0].story['length']}), by seed: {', '.join(map(str, told))} | (not in the "
+                 "article) |")
+    lines += ["", f"Made on: {'; '.join(distinct_machines(page, [run.folder / 'environment.json' for run in kept]))}."]
+    return "\n".join(lines)
+
+
 def times(page):
     """Recorded times: the seconds column of the main job's and of every study seed's metrics.csv."""
     lines = ["| run | recipe | steps | a step: median (min – max) | a run, in all | made on |",
@@ -289,7 +618,7 @@ def times(page):
     seconds = step_seconds(SAMPLE / "metrics.csv")
     report = read_json(SAMPLE / "report.json")
     lines.append(f"| {link(page, SAMPLE / 'report.md', 'the main job')} | `{report['recipe']}` | {len(seconds)} | "
-                 f"{statistics.median(seconds):.0f} s ({min(seconds):.0f} – {max(seconds):.0f}) | "
+                 f"{median_range(seconds, 0, ' s')} | "
                  f"{minutes(sum(seconds))} | {link(page, SAMPLE / 'environment.json', 'environment.json')} |")
     for folder in sorted(DOCS.glob("study-*")):
         seeds = sorted(folder.glob("seed-*/metrics.csv"))
@@ -301,7 +630,7 @@ def times(page):
         recipe = read_json(folder / "report.json")["recipe"]
         first = seeds[0].parent
         lines.append(f"| {link(page, folder / 'report.md', folder.name)} | `{recipe}` | {len(seeds)} seeds × "
-                     f"{len(per_seed[0])} | {statistics.median(steps):.0f} s ({min(steps):.0f} – {max(steps):.0f}) | "
+                     f"{len(per_seed[0])} | {median_range(steps, 0, ' s')} | "
                      f"{minutes(min(totals))} – {minutes(max(totals))} a seed | "
                      f"{link(page, first / 'environment.json', f'{first.name}/environment.json')} |")
     return "\n".join(lines)
@@ -319,8 +648,10 @@ def bench(page):
 
 
 TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "book-band": book_band,
-          "extensions": extensions,
-          "classics-cells": classics_cells, "classics-probe": classics_probe, "times": times, "bench": bench}
+          "extensions": extensions, "classics-cells": classics_cells, "classics-probe": classics_probe,
+          "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
+          "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds, "times": times,
+          "bench": bench}
 
 
 def render(name, page):

@@ -92,6 +92,8 @@ def build_parser():
                           help="the beam samplers: no beam repeats its last N bigrams (the primer's included) "
                                "immediately; default: off")
     generate.add_argument("--output", help="also write the story to this file")
+    generate.add_argument("--report", metavar="FILE", help="aesop-word, aesop-context: also write what is measured "
+                                                           "of the story (JSON) to this file")
     generate.add_argument("--graph", choices=("fast", "faithful"), help="default: the graph the run trained with")
 
     for name, module in MODULE_COMMANDS.items():

@@ -51,6 +51,7 @@ class Recipe:
     values: dict = dataclasses.field(default_factory=dict)     # of the config fields that define the recipe
     extra_options: tuple = ()          # `train` options (argparse names) it reads beyond its config's
     beam_length: int = 5               # generate --beam-length when not given
+    story_report: bool = False         # generate --report writes the story's measures as JSON
 
     @property
     def options(self):
@@ -130,9 +131,9 @@ RECIPES = {recipe.name: recipe for recipe in (
           ("char-lstm", "the same with BasicLSTMCell"),
           ("char-gru", "the same with GRUCell"))),
     Recipe("aesop-word", "3 word ids in, next word out: a 512-unit LSTM memorising 'Belling the Cat'",
-           AesopConfig, aesop, WORD_SAMPLERS, False, extra_options=("threads",)),
+           AesopConfig, aesop, WORD_SAMPLERS, False, extra_options=("threads",), story_report=True),
     Recipe("aesop-context", "our variant of aesop-word: one-hot words, the story's last 40 words as context",
-           AesopContextConfig, aesop_context, WORD_SAMPLERS, False, extra_options=("threads",)),
+           AesopContextConfig, aesop_context, WORD_SAMPLERS, False, extra_options=("threads",), story_report=True),
     Recipe("book-words-deep", "the RNN-API word notebook: LSTMCells [64, 48, 32] with variational dropout over the "
                               "book's word vectors, 251 steps, beam search of 5 words",
            DeepWordsConfig, words_deep, WORD_BEAM_SAMPLERS, True, extra_options=("threads", "download"),
@@ -237,6 +238,7 @@ class GenerateOptions:
     beam_neighbors: int = 5
     no_repeat_ngram: int = None        # the beam samplers: None, off
     graph: str = None                  # the book's: None, the graph the run trained with
+    report: str = None                 # the Aesop recipes: a JSON file for the story's measures
 
 
 def check_generate_options(args, recipe):
@@ -259,6 +261,10 @@ def check_generate_options(args, recipe):
     if args.graph is not None and not recipe.is_book:
         raise UserError(f"--graph is not used by recipe {recipe.name} (the book's recipes only); leave it out",
                         exit_code=2)
+    if args.report is not None and not recipe.story_report:
+        story_reporters = ", ".join(name for name, r in RECIPES.items() if r.story_report)
+        raise UserError(f"--report is not used by recipe {recipe.name} (only by {story_reporters}); leave it out",
+                        exit_code=2)
     random = sampler in RANDOM_SAMPLERS or (recipe.random_start and not args.prime)
     if args.seed is not None and not random:
         raise UserError(f"--seed is not used here: recipe {recipe.name} with --sampler {sampler}"
@@ -267,7 +273,8 @@ def check_generate_options(args, recipe):
     given = {name: getattr(args, name) for name in ("temperature", "beam_length", "beam_neighbors", "no_repeat_ngram")
              if getattr(args, name) is not None}
     given.setdefault("beam_length", recipe.beam_length)
-    options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph, **given)
+    options = GenerateOptions(args.checkpoint, sampler, args.length, args.seed, args.prime, graph=args.graph,
+                              report=args.report, **given)
     if options.length is not None and options.length <= 0:
         raise UserError(f"--length must be above 0 (got {options.length})", exit_code=2)
     if options.length is not None and options.length > MAX_GENERATE_LENGTH:

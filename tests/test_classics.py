@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from reproduce import classics, main
-from reproduce.classics import aesop, aesop_context, char_rnn, common, shakespeare
+from reproduce.classics import aesop, aesop_context, char_rnn, common, fable, shakespeare
 from reproduce.classics.configs import FABLE, AesopConfig, AesopContextConfig, CharConfig, ShakespeareConfig
 from reproduce.errors import UserError
 from reproduce.recipes import RECIPES, tiny_options
@@ -42,7 +42,7 @@ def read_metrics(path):
 def test_aesop_dictionary_is_the_articles(corpora_dir):
     shipped = FABLE.read_bytes()
     assert shipped == (corpora_dir / "aesop" / "belling_the_cat.txt").read_bytes()
-    words = aesop.read_words(shipped.decode())
+    words = fable.read_words(shipped.decode())
     dictionary, reverse_dictionary = aesop.build_dataset(words, seed=0)
     assert len(words) == 204 and len(dictionary) == 112
     assert [reverse_dictionary[dictionary[w]] for w in words] == words
@@ -60,20 +60,20 @@ def test_aesop_dictionary_is_the_articles(corpora_dir):
 
 
 def test_aesop_story_check_scores_the_articles_listing(golden_dir):
-    words = aesop.read_words(FABLE.read_text())
+    words = fable.read_words(FABLE.read_text())
     listing_11 = (golden_dir / "aesop_word_lstm_sample_had_a_general.txt").read_text().split()
     assert listing_11[:3] == ["had", "a", "general"] and len(listing_11) == 35
-    assert aesop.words_as_in_text(words, listing_11[:3], listing_11[3:]) == 32
-    assert aesop.words_as_in_text(words, listing_11[:3], ["council", "to", "bell"] + listing_11[6:]) == 31
+    assert fable.words_as_in_text(words, listing_11[:3], listing_11[3:]) == 32
+    assert fable.words_as_in_text(words, listing_11[:3], ["council", "to", "bell"] + listing_11[6:]) == 31
     listing_12 = (golden_dir / "aesop_word_lstm_sample_mouse_mouse_mouse.txt").read_text().split()
-    assert aesop.words_as_in_text(words, listing_12[:3], listing_12[3:]) is None      # a seed not in the fable
+    assert fable.words_as_in_text(words, listing_12[:3], listing_12[3:]) is None      # a seed not in the fable
 
 
 def test_aesop_walk_reads_both_cat_windows_equally_and_by_last():
     """The article's walk reads the fable's two "the cat ." windows equally often, "-> by" always after "-> some"."""
     import random
-    words = aesop.read_words(FABLE.read_text())
-    offsets = [o for _, o in zip(range(20000), aesop.window_offsets(len(words), 3, random.Random(5)))]
+    words = fable.read_words(FABLE.read_text())
+    offsets = [o for _, o in zip(range(20000), fable.window_offsets(len(words), 3, random.Random(5)))]
     assert all(0 <= o <= len(words) - 4 for o in offsets) and offsets[0] <= 4
     steps = np.diff(offsets)
     assert set(steps[steps > 0]) == {4}                                      # a pass reads every 4th window
@@ -84,29 +84,53 @@ def test_aesop_walk_reads_both_cat_windows_equally_and_by_last():
     some, by = [i for i, o in enumerate(offsets) if o == 22], [i for i, o in enumerate(offsets) if o == 126]
     assert len(some) > 50 and abs(len(some) - len(by)) <= 1
     assert all(b - a == 26 for a, b in zip(some, by))                     # "by" always 26 iterations later
-    pairs = aesop.followers(words, 3)
+    pairs = fable.followers(words, 3)
     assert {c: [w for _, w in f] for c, f in pairs.items() if len({w for _, w in f}) > 1} == {
         ("the", "cat", "."): ["some", "by"], ("up", "and", "said"): ["he", "that"]}
 
 
 def test_aesop_report_names_the_fork(golden_dir):
-    words = aesop.read_words(FABLE.read_text())
+    words = fable.read_words(FABLE.read_text())
     listing_11 = (golden_dir / "aesop_word_lstm_sample_had_a_general.txt").read_text().split()
     prime, article = listing_11[:3], listing_11[3:]
     other = article[:17] + words[129:129 + 15]                              # "the cat ." then "by this means ..."
-    assert aesop.words_as_in_text(words, prime, other) == 17
-    assert aesop.follows_text(words, prime, article) == aesop.follows_text(words, prime, other) == 32
-    assert aesop.follows_text(words, prime, article[:5] + ["cat"] + article[6:]) == 28    # it and the 3 after it
-    assert [(step, context) for step, context, _ in aesop.forks(words, prime, other)] == [(17, ("the", "cat", "."))]
+    assert fable.words_as_in_text(words, prime, other) == 17
+    assert fable.follows_text(words, prime, article) == fable.follows_text(words, prime, other) == 32
+    assert fable.follows_text(words, prime, article[:5] + ["cat"] + article[6:]) == 28    # it and the 3 after it
+    assert [(step, context) for step, context, _ in fable.forks(words, prime, other)] == [(17, ("the", "cat", "."))]
     dictionary = {w: i for i, w in enumerate(dict.fromkeys(words))}
     probabilities = [np.full(len(dictionary), 0.01) for _ in other]
     probabilities[17][dictionary["by"]], probabilities[17][dictionary["some"]] = 0.6, 0.3
     lines = []
-    aesop.report_match(words, prime, other, lines.append, probabilities, dictionary)
+    measures = aesop.report_match(words, prime, other, lines.append, probabilities, dictionary)
     assert lines == ["(17 of the 32 words after 'had a general' are the text's)",
+                     "(it leaves the text at word 18: 'by' where the text has 'some')",
                      "(32 of the 32 follow their 3 preceding words as somewhere in the text)",
                      "(word 18 follows 'the cat .', which the text continues with 'some' (word 26) and 'by' "
                      "(word 130); the model: 'some' 0.300, 'by' 0.600 -> 'by')"]
+    assert (measures["words_as_in_text"], measures["follow_their_context"], measures["first_departure"]) == \
+        (17, 32, {"word": 18, "story": "by", "text": "some"})
+    assert measures["forks"] == [{"word": 18, "context": "the cat .", "took": "by",
+                                  "text": [{"word": "some", "at": 26}, {"word": "by", "at": 130}],
+                                  "model": {"some": pytest.approx(0.3), "by": pytest.approx(0.6)}}]
+    assert fable.story_measures(words, prime, article)["first_departure"] is None          # listing 11: none
+
+
+def test_aesop_walk_reads_say_which_fork_window_was_read_last():
+    """fable.walk_reads on a walk given by hand: at each progress line, the window of each fork read the more
+    recently, and at the end how many iterations before the last one each was read."""
+    words = fable.read_words(FABLE.read_text())
+    cat_some, cat_by, said_he, said_that = 22, 126, 40, 164          # the windows' starts
+    walk = [0, cat_some, 8, cat_by, said_he, 3, said_that, cat_some, 5]
+    reads = fable.walk_reads(words, 3, iter(walk), len(walk), 3)
+    assert reads == {"the cat .": {"iterations_before_the_end": {"some": 1, "by": 5},
+                                   "read_last": ["some", "by", "some"]},
+                     "up and said": {"iterations_before_the_end": {"he": 4, "that": 2},
+                                     "read_last": [None, "he", "that"]}}
+    lines = []
+    aesop.report_walk(reads, lines.append)
+    assert lines == ["(training read 'the cat .' last with 'some', 1 iteration(s) before its end; 'by' 5 before)",
+                     "(training read 'up and said' last with 'that', 2 iteration(s) before its end; 'he' 4 before)"]
 
 
 def test_aesop_prime_errors_name_the_word():
@@ -265,6 +289,10 @@ def test_shakespeare_char_trains_and_generates(tmp_path, shakespeare_file):
     text = generated.stdout[:-1]
     assert text.startswith("A") and len(text) == 41                # the article's seed character, then 40
     assert out.read_text() == generated.stdout
+    refused = run_here("generate", "--checkpoint", run, "--report", tmp_path / "story.json")
+    assert refused.returncode == 2 and not (tmp_path / "story.json").exists()
+    assert refused.stderr.strip() == "error: --report is not used by recipe shakespeare-char (only by aesop-word, " \
+                                     "aesop-context); leave it out"
 
 
 def test_aesop_word_trains_and_generates(tmp_path):
@@ -288,18 +316,32 @@ def test_aesop_word_trains_and_generates(tmp_path):
         assert fork and float(fork[1]) + float(fork[2]) <= 1.0005 and float(fork[3]) + float(fork[4]) <= 1.0005
     assert json.loads((run / "config.json").read_text())["recipe"] == "aesop-word"
     assert (run / "metrics.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not list(run.glob("*.part"))
-    assert [label for label, _ in aesop.fork_series(rows[0]["forks"])] == \
+    assert [label for label, _ in fable.fork_series(rows[0]["forks"])] == \
         ["the cat . -> some", "the cat . -> by", "up and said -> he", "up and said -> that"]
     again = run_here("train", "--recipe", "aesop-word", "--run-dir", tmp_path / "again", *SMALL_AESOP)
     assert again.returncode == 0, again.stderr                    # one --seed, one run: the same figures here
     assert [(r["average_loss"], r["forks"]) for r in read_metrics(tmp_path / "again" / "metrics.csv")] == \
         [(r["average_loss"], r["forks"]) for r in rows]
 
-    generated = run_here("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
+    generated = run_here("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32",
+                         "--report", tmp_path / "story.json")
     assert generated.returncode == 0, generated.stderr
     words = generated.stdout.split()
     dictionary = json.loads((run / "vocab.json").read_text())["words"]
     assert words[:3] == ["had", "a", "general"] and len(words) == 35 and all(w in dictionary for w in words)
+    report = json.loads((tmp_path / "story.json").read_text())        # what stderr says, as JSON
+    assert (report["recipe"], report["seed"], report["step"], report["sampler"], report["length"]) == \
+        ("aesop-word", 0, 300, "greedy", 32)
+    assert report["prime"] == "had a general" and report["story"] == words[3:]
+    assert f"({report['words_as_in_text']} of the 32 words after 'had a general' are the text's)" in generated.stderr
+    assert f"({report['follow_their_context']} of the 32 follow" in generated.stderr
+    assert [fork["word"] for fork in report["forks"]] == [int(w) for w in re.findall(r"\(word (\d+) follows",
+                                                                                      generated.stderr)]
+    walk = report["walk"]                               # the training walk, replayed: 300 iterations, 3 lines
+    assert set(walk) == {"the cat .", "up and said"} and all(len(w["read_last"]) == 3 for w in walk.values())
+    assert set(walk["the cat ."]["iterations_before_the_end"]) == {"some", "by"}
+    assert re.search(r"^\(training read 'the cat \.' last with '(some|by)', \d+ iteration\(s\) before its end; "
+                     r"'(some|by)' \d+ before\)$", generated.stderr, re.M)
     assert re.search(r"\(\d+ of the 32 words after 'had a general' are the text's\)", generated.stderr)
     assert re.search(r"\(\d+ of the 32 follow their 3 preceding words as somewhere in the text\)", generated.stderr)
     fork = re.search(r"which the text continues with 'some' \(word 26\) and 'by' \(word 130\); the model: "
@@ -326,16 +368,19 @@ def test_aesop_context_reads_the_story_so_far_and_retells_the_fable(tmp_path):
                         r"up and said -> he (0\.\d{3}|1\.000) \(word 44\), that (0\.\d{3}|1\.000) \(word 168\)",
                         rows[-1]["forks"])
     assert fork and float(fork[1]) > 0.5 and float(fork[2]) > 0.5    # each "the cat .": the fable's own next word
-    assert aesop.fork_series(rows[-1]["forks"])[:2] == [("the cat . -> some (word 26)", float(fork[1])),
+    assert fable.fork_series(rows[-1]["forks"])[:2] == [("the cat . -> some (word 26)", float(fork[1])),
                                                        ("the cat . -> by (word 130)", float(fork[2]))]
     assert (run / "metrics.png").stat().st_size > 1000
     story = (run / "samples.txt").read_text().split()
-    fable = aesop.read_words(FABLE.read_text())
-    assert story[:3] == ["had", "a", "general"] and aesop.words_as_in_text(fable, story[:3], story[3:]) >= 28
+    fable_words = fable.read_words(FABLE.read_text())
+    assert story[:3] == ["had", "a", "general"] and fable.words_as_in_text(fable_words, story[:3], story[3:]) >= 28
 
-    generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32")
+    generated = run_cli("generate", "--checkpoint", run, "--prime", "had a general", "--length", "32",
+                        "--report", tmp_path / "story.json")
     assert generated.returncode == 0, generated.stderr
     assert generated.stdout.split() == story                        # a fresh process, the restored weights
+    report = json.loads((tmp_path / "story.json").read_text())
+    assert report["story"] == story[3:] and report["words_as_in_text"] >= 28 and "walk" not in report
     fork = re.search(r"'some' \(word 26\) and 'by' \(word 130\); the model: 'some' ([01]\.\d{3}), 'by' ([01]\.\d{3}) "
                      r"-> 'some'\)", generated.stderr)
     assert fork and float(fork[1]) > 0.9 > float(fork[2])

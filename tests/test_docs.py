@@ -98,3 +98,20 @@ def test_every_command_shown_parses():
             parser.parse_args(shlex.split(command)[len(MAIN.split()):])
         except SystemExit:
             pytest.fail(f"a command shown in the docs does not parse: {command}")
+
+
+def test_a_classic_runs_forks_column_is_read_for_both_aesop_recipes(tmp_path):
+    """metrics.csv's forks column as aesop-word and aesop-context write it, and the walk's read-last beside it."""
+    word_rows = [{"forks": "the cat . -> some 0.121 by 0.878; up and said -> he 0.040 that 0.958"},
+                 {"forks": "the cat . -> some 0.700 by 0.300; up and said -> he 0.600 that 0.400"}]
+    walk = {"the cat .": {"read_last": [None, "some"], "iterations_before_the_end": {"some": 3, "by": 29}},
+            "up and said": {"read_last": ["that", "that"], "iterations_before_the_end": {"he": 40, "that": 9}}}
+    run = doc_tables.ClassicRun(tmp_path, {"seed": 4}, word_rows, {"walk": walk, "forks": []})
+    assert run.fork("the cat .") == {"some": 0.7, "by": 0.3} and run.fork("up and said", word_rows[0]) == \
+        {"he": 0.04, "that": 0.958}
+    assert run.read_last("the cat .") == ("some", {"some": 3, "by": 29})
+    assert (run.leads("the cat ."), run.leads("up and said")) == ((1, 1), (1, 2))     # None: neither read yet
+    context_rows = [{"forks": "the cat . -> some 1.000 (word 26), by 0.998 (word 130); up and said -> he 0.997 "
+                              "(word 44), that 1.000 (word 168)"}]
+    context = doc_tables.ClassicRun(tmp_path, {"seed": 0}, context_rows, None)
+    assert context.fork("the cat .") == {"some": 1.0, "by": 0.998}

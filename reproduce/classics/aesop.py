@@ -24,7 +24,6 @@ walk over the fable is replayed up to the checkpoint's iteration: a generator ov
 yields one offset per iteration. The closing story is told again from the final weights.
 """
 import random
-import re
 import sys
 import time
 from collections import Counter
@@ -32,10 +31,11 @@ from collections import Counter
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import common
+from reproduce.classics import common, fable
 from reproduce.errors import UserError
-from reproduce.files import pyplot, save_figure, write_atomic, write_csv
+from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
 from reproduce.progress import format_seconds, rate_and_eta
+from reproduce.rundir import checkpoint_step
 from reproduce.sample import draw, sample_greedy
 from reproduce.session import plain_rows
 
@@ -44,11 +44,6 @@ tf1 = tf.compat.v1
 ARTICLE_PRIME = "had a general"
 METRICS = ["iteration", "average_loss", "average_accuracy", "text_accuracy", "inputs", "actual", "predicted", "forks",
            "seconds"]
-
-
-def read_words(text):
-    """The article's `read_data`: every line stripped and split on whitespace, the lines' words in order."""
-    return [word for line in text.splitlines() for word in line.strip().split()]
 
 
 def build_dataset(words, seed):
@@ -112,7 +107,7 @@ class AesopModel:
         probability the model gives each continuation: "the cat . -> some 0.579 by 0.418; ..."."""
         n_input = int(self.x.shape[1])
         text_forks = [(context, list(dict.fromkeys(word for _, word in ways)))
-                      for context, ways in followers(words, n_input).items() if len({w for _, w in ways}) > 1]
+                      for context, ways in fable.text_forks(words, n_input)]
         if not text_forks:
             return ""
         keys = np.array([[dictionary[w] for w in context] for context, _ in text_forks], dtype=np.float32)
@@ -138,78 +133,39 @@ def build(config, vocab_size):
     return AesopModel(config, vocab_size)
 
 
-def window_offsets(n_words, n_input, rng):
-    """The article's walk over the text: the window's first word, iteration after iteration.
-
-    It starts at a random offset in [0, n_input + 1] and moves on by n_input + 1 words (one pass reads
-    every 4th window); past the end it restarts at a random offset in [0, n_input + 1]. So the fable's
-    two windows "the cat ." (offsets 22 and 126, both 2 mod 4) are read in the same passes, equally
-    often, and always "the cat . -> some" first and "the cat . -> by" 26 iterations later.
-    """
-    offset = rng.randint(0, n_input + 1)
-    while True:
-        if offset > n_words - (n_input + 1):                      # past the end: a random restart in [0, 4]
-            offset = rng.randint(0, n_input + 1)
-        yield offset
-        offset += n_input + 1
-
-
-def followers(words, n):
-    """Every n-word context of the text -> the (index, word) of each word that follows it, in text order."""
-    table = {}
-    for i in range(len(words) - n):
-        table.setdefault(tuple(words[i:i + n]), []).append((i + n, words[i + n]))
-    return table
-
-
-def follows_text(words, prime, predicted):
-    """How many predicted words follow their n preceding words (the prime's, then predicted ones) as they
-    do somewhere in the text. A model that memorised the text scores all of them, whichever of the
-    text's continuations it took where a context recurs."""
-    n, table, story = len(prime), followers(words, len(prime)), list(prime) + list(predicted)
-    return sum(story[i] in {word for _, word in table.get(tuple(story[i - n:i]), [])}
-               for i in range(n, len(story)))
-
-
-def forks(words, prime, predicted):
-    """The steps of the story whose context the text continues in more than one way: a list of
-    (index into predicted, context, [(index in the text, word), ...])."""
-    n, table, story = len(prime), followers(words, len(prime)), list(prime) + list(predicted)
-    found = []
-    for i in range(n, len(story)):
-        context = tuple(story[i - n:i])
-        if len({word for _, word in table.get(context, [])}) > 1:
-            found.append((i - n, context, table[context]))
-    return found
-
-
-def words_as_in_text(words, prime, predicted):
-    """How many predicted words equal the text's words after the first occurrence of `prime` (None: absent)."""
-    n = len(prime)
-    for i in range(len(words) - n + 1):
-        if words[i:i + n] == prime:
-            return sum(a == b for a, b in zip(predicted, words[i + n:]))
-    return None
-
-
 def report_match(words, prime, predicted, log, probabilities=None, dictionary=None):
-    """Words as in the text after the prime; words that follow their context as somewhere in the text;
-    and at each context the text continues in two ways, which way the story went (with the model's
-    probabilities of each, when given)."""
-    matched = words_as_in_text(words, prime, predicted)
+    """Log how the story matches the text (fable.story_measures): the words as in the text after the prime and
+    where the story first leaves it; the words that follow their context as somewhere in the text; and at each
+    context the text continues in two ways, which way the story went (with the model's probabilities of each,
+    when given). Returns the measures."""
+    measures = fable.story_measures(words, prime, predicted, probabilities, dictionary)
+    length, matched, departure = len(predicted), measures["words_as_in_text"], measures["first_departure"]
     if matched is not None:
-        log(f"({matched} of the {len(predicted)} words after {' '.join(prime)!r} are the text's)")
+        log(f"({matched} of the {length} words after {' '.join(prime)!r} are the text's)")
+    if departure:
+        log(f"(it leaves the text at word {departure['word']}: {departure['story']!r} where the text has "
+            f"{departure['text']!r})")
     if not words:
-        return
-    log(f"({follows_text(words, prime, predicted)} of the {len(predicted)} follow their {len(prime)} preceding "
+        return measures
+    log(f"({measures['follow_their_context']} of the {length} follow their {len(prime)} preceding "
         "words as somewhere in the text)")
-    for step, context, ways in forks(words, prime, predicted):
-        line = (f"(word {step + 1} follows {' '.join(context)!r}, which the text continues with "
-                + " and ".join(f"{word!r} (word {index + 1})" for index, word in ways))
-        if probabilities is not None and dictionary is not None:
-            line += "; the model: " + ", ".join(f"{word!r} {probabilities[step][dictionary[word]]:.3f}"
-                                                for word in dict.fromkeys(word for _, word in ways))
-        log(line + f" -> {predicted[step]!r})")
+    for fork in measures["forks"]:
+        line = (f"(word {fork['word']} follows {fork['context']!r}, which the text continues with "
+                + " and ".join(f"{way['word']!r} (word {way['at']})" for way in fork["text"]))
+        if "model" in fork:
+            line += "; the model: " + ", ".join(f"{word!r} {p:.3f}" for word, p in fork["model"].items())
+        log(line + f" -> {fork['took']!r})")
+    return measures
+
+
+def report_walk(reads, log):
+    """One line a fork of the text: the window the training walk read last, and how long before its end
+    (fable.walk_reads)."""
+    for context, read in reads.items():
+        before = sorted(read["iterations_before_the_end"].items(), key=lambda item: item[1])
+        if before:
+            log(f"(training read {context!r} last with {before[0][0]!r}, {before[0][1]} iteration(s) before its "
+                "end; " + ", ".join(f"{word!r} {n} before" for word, n in before[1:]) + ")")
 
 
 def prime_ids(prime, dictionary, n_input):
@@ -272,17 +228,6 @@ def tell_story(session, model, run, state, words, dictionary, primer, primer_ids
     log(f"Run folder: {run.path}  (config.json, vocab.json, metrics.csv, metrics.png, samples.txt, ckpt/)")
 
 
-def fork_series(forks):
-    """The `forks` column parsed: [(label, probability)], e.g. ("the cat . -> some", 0.579) or, for
-    aesop-context, ("the cat . -> some (word 26)", 1.0)."""
-    series = []
-    for part in filter(None, forks.split("; ")):
-        context, ways = part.split(" -> ", 1)
-        for word, p, where in re.findall(r"(\S+) ([01]\.\d+)( \(word \d+\))?", ways):
-            series.append((f"{context} -> {word}{where}", float(p)))
-    return series
-
-
 def plot_progress(rows, path, recipe):
     """metrics.png: the accuracies per progress line (left) and the model's probability of each
     continuation at the fable's forks (right), written whole or not at all."""
@@ -294,7 +239,7 @@ def plot_progress(rows, path, recipe):
     left.legend(loc="lower right")
     curves = {}
     for row in rows:
-        for label, p in fork_series(row["forks"]):
+        for label, p in fable.fork_series(row["forks"]):
             curves.setdefault(label, []).append(p)
     for label, values in curves.items():
         if len(values) == len(iterations):
@@ -305,11 +250,16 @@ def plot_progress(rows, path, recipe):
     save_figure(figure, path)
 
 
+def article_walk(n_words, config):
+    """The window starts of a run's iterations over a text of `n_words` (fable.window_offsets, seeded by the run)."""
+    return fable.window_offsets(n_words, config.num_unrollings, random.Random(config.seed))
+
+
 def read_fable(run, log):
     """The words of the run's text and their dictionary (its seeded tie order), with the vocabulary written, or
     for a resumed run checked (`Run.start`). The text must hold more words than --num-unrollings."""
     config, n = run.config, run.config.num_unrollings
-    words = read_words(common.read_text(config.text_file))
+    words = fable.read_words(common.read_text(config.text_file))
     if len(words) < n + 1:
         raise UserError(f"{config.text_file}: {len(words)} words; --num-unrollings {n} needs at least "
                                f"{n + 1}", exit_code=2)
@@ -325,7 +275,7 @@ def train_iterations(session, model, run, state, words, dictionary, log):
     replayed up to there: a generator over random.Random(seed) that yields one offset per iteration."""
     n_input, iterations, display = run.config.num_unrollings, run.config.num_steps, run.config.display_step
     reverse_dictionary = list(dictionary)                 # id -> word: the dictionary numbers words in order
-    walk = window_offsets(len(words), n_input, random.Random(run.config.seed))
+    walk = article_walk(len(words), run.config)
     for _ in range(run.saved_step):
         next(walk)
     rows, started = state.get("rows", []), time.monotonic() - state.get("seconds", 0.0)
@@ -369,10 +319,12 @@ def save_progress(session, run, rows, row, started, **carried):
     return state
 
 
-def generate(options, run, config, model_class=AesopModel, read_prime=prime_ids):
-    """The story after --prime from the run's checkpoint (aesop-context passes its own model and prime rule)."""
+def generate(options, run, config, model_class=AesopModel, read_prime=prime_ids, training_walk=article_walk):
+    """The story after --prime from the run's checkpoint, with how it matches the text on stderr and, with
+    --report, in a JSON file; aesop-context passes its own model and prime rule, and no walk (its windows come
+    from random offsets): aesop-word's says which window of each fork training read last."""
     vocab = run.vocab()
-    reverse_dictionary = vocab["words"]
+    reverse_dictionary, text = vocab["words"], vocab.get("text", [])
     dictionary = {word: i for i, word in enumerate(reverse_dictionary)}
     prime = options.prime if options.prime is not None else ARTICLE_PRIME
     ids = read_prime(prime, dictionary, config.num_unrollings)
@@ -381,6 +333,18 @@ def generate(options, run, config, model_class=AesopModel, read_prime=prime_ids)
     with common.restored(run, model, options.checkpoint) as session:
         story, probabilities = model.continue_story(session, ids, length, sampler, rng)
     predicted = [reverse_dictionary[i] for i in story]
-    report_match(vocab.get("text", []), prime.split(), predicted, lambda line: print(line, file=sys.stderr),
-                 probabilities, dictionary)
+
+    def log(line):                                          # stdout holds the story alone
+        print(line, file=sys.stderr)
+
+    measures = report_match(text, prime.split(), predicted, log, probabilities, dictionary)
+    step = checkpoint_step(run.restored_checkpoint) or config.num_steps
+    if training_walk is not None and text:
+        measures["walk"] = fable.walk_reads(text, config.num_unrollings, training_walk(len(text), config), step,
+                                            config.display_step)
+        report_walk(measures["walk"], log)
+    if options.report:
+        write_json(options.report, {"recipe": config.recipe, "seed": config.seed, "step": step,
+                                    "sampler": options.sampler, "length": length, **measures})
+        log(f"(the story's measures written to {options.report})")
     return " ".join(prime.split() + predicted)

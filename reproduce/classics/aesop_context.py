@@ -25,7 +25,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from reproduce.classics import aesop, common
+from reproduce.classics import aesop, common, fable
 from reproduce.errors import UserError
 from reproduce.progress import rate_and_eta
 from reproduce.sample import draw, sample_greedy
@@ -83,8 +83,7 @@ class ContextModel:
         probability the model gives the text's word at each occurrence, from the words before it:
         "the cat . -> some 0.998 (word 26), by 0.996 (word 130); ..."."""
         ids = [dictionary[w] for w in words]
-        text_forks = [(context, ways) for context, ways in aesop.followers(words, 3).items()
-                      if len({w for _, w in ways}) > 1]
+        text_forks = fable.text_forks(words, 3)
         if not text_forks:
             return ""
         at = [index for _, ways in text_forks for index, _ in ways]
@@ -185,4 +184,4 @@ def train_iterations(session, model, run, state, words, dictionary, log):
 
 
 def generate(options, run, config):
-    return aesop.generate(options, run, config, ContextModel, prime_ids)
+    return aesop.generate(options, run, config, ContextModel, prime_ids, training_walk=None)
