@@ -18,8 +18,8 @@ Two builds of the training iteration over the same variables, chosen by `config.
 - `faithful`: the notebook's graph as written: `dynamic_rnn` over the MultiRNNCell of DropoutWrappers;
 - `fast` (the recipe's): each layer one `BlockLSTM` op over the 50 steps, TensorFlow's fused LSTM kernel forward
   and backward, on the LSTMCell's own kernel and bias (the same gates in the same order, forget bias 1), its
-  outputs times the layer's [1, units] mask as the DropoutWrapper computes it; the loss and perplexity on the
-  time-major logits, without the two [T, B, V] transposes. No `while` loop: most of the ops of an iteration of
+  outputs times the layer's [1, units] mask as the DropoutWrapper computes it; the loss and perplexity from one
+  cross-entropy of the [T * B, V] logits, without the two [T, B, V] transposes or a second softmax. No `while` loop: most of the ops of an iteration of
   `dynamic_rnn` are its control flow, per step and layer.
 Same numbers up to float rounding (tests/test_word_recipes.py holds losses and variables to 1e-6); checkpoints
 are shared. The valid subgraph, the beam search and `single_step` call the LSTMCells as the notebook did.
@@ -33,13 +33,13 @@ from reproduce.classics import common
 tf1 = tf.compat.v1
 
 
-def sequence_loss(logits, targets, weights, batch_axis=0):
+def sequence_loss(logits, targets, weights):
     """What `tf.contrib.seq2seq.sequence_loss(logits, targets, weights, average_across_timesteps=False,
     average_across_batch=True)` computed, mirrored by hand: logits [B, T, V], targets and weights [B, T];
     per time step the weighted mean over the batch of the softmax cross-entropy (the weights' sum plus 1e-12
-    as divisor, as contrib did), [T]. `batch_axis` 1: the same from time-major logits [T, B, V] and [T, B]."""
+    as divisor, as contrib did), [T]."""
     crossent = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits) * weights
-    return tf.reduce_sum(crossent, axis=batch_axis) / (tf.reduce_sum(weights, axis=batch_axis) + 1e-12)
+    return tf.reduce_sum(crossent, axis=0) / (tf.reduce_sum(weights, axis=0) + 1e-12)
 
 
 class DeepWordModel:
@@ -125,14 +125,20 @@ class DeepWordModel:
                 self.dropout_noise.append(noise)
                 layer = layer / keep * tf.floor(keep + noise)
         logits = tf.matmul(tf.reshape(layer, [-1, self.sizes[-1]]), self.w) + self.b              # [T * B, V]
-        self.loss = tf.reduce_sum(sequence_loss(tf.reshape(logits, [T, B, -1]), self.train_labels,
-                                                tf.ones([T, B], tf.float32), batch_axis=1))
-        self._build_train_perplexity(logits)
+        # sequence_loss's maths on the [T * B, V] logits as they come: its cross-entropy kernel is faster on
+        # 2-d logits than on the [T, B, V] view of them.
+        crossent = tf.reshape(tf.nn.sparse_softmax_cross_entropy_with_logits(
+            labels=tf.reshape(self.train_labels, [-1]), logits=logits), [T, B])
+        self.loss = tf.reduce_sum(tf.reduce_sum(crossent, axis=1) / (B + 1e-12))
+        # The true words' probabilities, exp(-cross-entropy), without a second softmax over the logits.
+        self._build_train_perplexity(picked=tf.exp(-tf.reshape(crossent, [-1])))
 
-    def _build_train_perplexity(self, logits):
+    def _build_train_perplexity(self, logits=None, picked=None):
+        """From the [T * B, V] logits, or the true words' probabilities `picked` [T * B] when already at hand."""
         T, B = self.config.num_unrollings, self.config.batch_size
-        prediction = tf.nn.softmax(logits)
-        picked = tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1)
+        if picked is None:
+            prediction = tf.nn.softmax(logits)
+            picked = tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1)
         # The book's perplexity: the mean of -log(p + 1e-10) of the true words (exp() taken later).
         self.train_perplexity_without_exp = tf.reduce_sum(-tf.math.log(picked + 1e-10)) / (T * B)
 
