@@ -84,7 +84,7 @@ def shown_commands():
 
 def test_the_readme_test_command_is_what_ci_runs():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()[-1].strip()
-    assert ci == "pip install -r requirements.txt && python -m pytest -q"
+    assert ci.startswith("pip install -r requirements.txt && python -m pytest -q")
     assert f"```\n{ci}\n```" in (ROOT / "README.md").read_text(encoding="utf-8")
 
 
