@@ -153,32 +153,57 @@ def median_range(values, digits=2, unit=""):
     return f"{median:.{digits}f}{unit} ({low:.{digits}f} – {high:.{digits}f})"
 
 
-def heldout_by_recipe(page):
-    """Held-out perplexity per recipe beside valid: the main job's run, then every study exported under docs/
-    whose seeds were scored (median and range over its seeds)."""
-    lines = ["| run | recipe | seeds | valid perplexity, best checkpoint | held-out, best checkpoint | held-out, last "
-             "checkpoint | Spearman: valid vs held-out |", "|---|---|---|---|---|---|---|"]
+def heldout_runs():
+    """The runs with held-out figures: the main job's, then every study exported under docs/ whose seeds were
+    scored, as (report folder, recipe, valid perplexities, held-out best, held-out last, Spearman or None), the
+    figures listed per seed; and the studies without them."""
+    runs, unscored = [], []
     report = read_json(SAMPLE / "report.json")
     scored = report.get("heldout")
     if scored:
-        lines.append(f"| {link(page, SAMPLE / 'report.md', 'the main job')} | `{report['recipe']}` | 1 | "
-                     f"{scored['best']['valid_perplexity']:.2f} | {scored['best']['perplexity']:.2f} | | |")
-    unscored = []
+        runs.append((SAMPLE, report["recipe"], [scored["best"]["valid_perplexity"]], [scored["best"]["perplexity"]],
+                     [], None))
     for folder in sorted(DOCS.glob("study-*")):
         report = read_json(folder / "report.json")
         section = report.get("heldout") or {"seeds": []}
         if not section["seeds"]:
-            unscored.append(link(page, folder / "report.md", folder.name))
+            unscored.append(folder)
             continue
-        rows = section["by_seed"].values()
-        rho = section["spearman"]
-        lines.append(f"| {link(page, folder / 'report.md', folder.name)} | `{report['recipe']}` | "
-                     f"{len(section['seeds'])} | {median_range([r['best_valid_perplexity'] for r in rows])} | "
-                     f"{median_range([r['best_perplexity'] for r in rows])} | "
-                     f"{median_range([r['last_perplexity'] for r in rows])} | "
-                     f"{'–' if rho is None else f'{rho:+.2f}'} |")
+        rows = list(section["by_seed"].values())
+        runs.append((folder, report["recipe"], [r["best_valid_perplexity"] for r in rows],
+                     [r["best_perplexity"] for r in rows], [r["last_perplexity"] for r in rows], section["spearman"]))
+    return runs, unscored
+
+
+def run_name(page, folder):
+    return link(page, folder / "report.md", "the main job" if folder == SAMPLE else folder.name)
+
+
+def heldout_by_recipe(page):
+    """Held-out perplexity per recipe beside valid (median and range over a study's seeds), every scored run."""
+    runs, unscored = heldout_runs()
+    lines = ["| run | recipe | seeds | valid perplexity, best checkpoint | held-out, best checkpoint | held-out, last "
+             "checkpoint | Spearman: valid vs held-out |", "|---|---|---|---|---|---|---|"]
+    for folder, recipe, valid, best, last, rho in runs:
+        lines.append(f"| {run_name(page, folder)} | `{recipe}` | {len(valid)} | {median_range(valid)} | "
+                     f"{median_range(best)} | {median_range(last) if last else ''} | "
+                     f"{'' if folder == SAMPLE else '–' if rho is None else f'{rho:+.2f}'} |")
     if unscored:
-        lines += ["", f"Without held-out figures (their seeds' summaries hold none): {', '.join(unscored)}."]
+        lines += ["", "Without held-out figures (their seeds' summaries hold none): "
+                  f"{', '.join(link(page, folder / 'report.md', folder.name) for folder in unscored)}."]
+    return "\n".join(lines)
+
+
+def heldout_short(page):
+    """The README's held-out table: each scored run's valid and held-out perplexity, best checkpoint."""
+    runs, _ = heldout_runs()
+    lines = ["| run | recipe | seeds | valid (500 bigrams) | held-out (stories 101–209) |", "|---|---|---|---|---|"]
+    for folder, recipe, valid, best, _, _ in runs:
+        lines.append(f"| {run_name(page, folder)} | `{recipe}` | {len(valid)} | {median_range(valid)} | "
+                     f"{median_range(best)} |")
+    studies = [folder for folder, *_ in runs if folder != SAMPLE]
+    lines += ["", f"Best checkpoints; median (min – max) over seeds. Made on: "
+              f"{'; '.join([machine(page, SAMPLE / 'environment.json')] + ([study_machines(page, *studies)] if studies else []))}."]
     return "\n".join(lines)
 
 
@@ -647,7 +672,7 @@ def bench(page):
             + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
-TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "book-band": book_band,
+TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "heldout-short": heldout_short, "book-band": book_band,
           "extensions": extensions, "classics-cells": classics_cells, "classics-probe": classics_probe,
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds, "times": times,
