@@ -129,17 +129,19 @@ class CBOWModel:
             self.init = tf1.global_variables_initializer()
 
 
-def nearest_neighbours(embeddings, reverse_dictionary, words, top_k=4):
-    """{word: its `top_k` nearest words by cosine}, for the `words` found in `reverse_dictionary`.
+def nearest_neighbours(embeddings, reverse_dictionary, words, top_k=4, rows=None):
+    """{word: its `top_k` nearest words by cosine}, for the `words` found in `reverse_dictionary` (and among
+    `rows`, the ids searched, when given: every id otherwise).
 
     As the book: rows are normalised, neighbours sorted by similarity and the first one (the word
     itself) dropped.
     """
-    index = {word: i for i, word in enumerate(reverse_dictionary)}
+    rows = np.arange(len(reverse_dictionary)) if rows is None else np.asarray(rows)
+    index = {reverse_dictionary[i]: k for k, i in enumerate(rows)}
     found = [word for word in words if word in index]
-    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    unit = embeddings[rows] / np.linalg.norm(embeddings[rows], axis=1, keepdims=True)
     similarity = unit[[index[word] for word in found]] @ unit.T
-    return {word: [reverse_dictionary[j] for j in (-row).argsort()[1:top_k + 1]]
+    return {word: [reverse_dictionary[rows[j]] for j in (-row).argsort()[1:top_k + 1]]
             for word, row in zip(found, similarity)}
 
 

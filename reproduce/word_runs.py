@@ -36,14 +36,15 @@ from reproduce.progress import eta, format_seconds
 from reproduce.sample import draw, pick_sampler
 from reproduce.session import plain_rows, rng_state, set_rng_state
 from reproduce.train import Plateau, replay_printed_documents, split_documents, validate
-from reproduce.word2vec import (BOOK_EMBEDDINGS_SHA256, BOOK_EMBEDDINGS_URL, CBOWConfig, download_book_embeddings,
-                                load_book_embeddings, train_cbow)
+from reproduce.word2vec import (BOOK_EMBEDDINGS_SHA256, BOOK_EMBEDDINGS_URL, BOOK_PROBE_WORDS, CBOWConfig,
+                                download_book_embeddings, load_book_embeddings, nearest_neighbours, train_cbow)
 from reproduce.words import load_words, read_words, untied_ids
 
 tf1 = tf.compat.v1
 
 BEAM_NEIGHBORS = 5                           # both notebooks' beams
 BOOK_EMBEDDINGS_FILE = "embeddings.npy"      # where `--embeddings book` reads (and --download writes) the file
+PROBE_NEIGHBOURS = 5                         # neighbours of each of the book's probe words in embeddings.json
 METRICS = ["step", "train_perplexity", "valid_perplexity", "learning_rate", "learning_rate_reduced", "average_loss",
            "seconds", "documents"]
 
@@ -173,7 +174,20 @@ def fetch_book_embeddings(path=BOOK_EMBEDDINGS_FILE, download=False):
 
 
 def embeddings_of(config, corpus, download=False, log=print):
-    """(the [V, E] float32 vectors the run starts from, what they are: a dict for embeddings.json)."""
+    """(the [V, E] float32 vectors the run starts from, what they are: a dict for embeddings.json, with the
+    book's probe words' neighbours under them, `probe_neighbours`)."""
+    vectors, described = starting_vectors(config, corpus, download, log)
+    # Searched among the ids every tie order gives the same word, so that runs from the book's file (rows in
+    # its own dictionary's order) and from ours name the same words.
+    untied = untied_ids(corpus.counter, corpus.reverse_dictionary)
+    described["probe_neighbours"] = nearest_neighbours(vectors, corpus.reverse_dictionary, BOOK_PROBE_WORDS,
+                                                       top_k=PROBE_NEIGHBOURS, rows=untied)
+    described["probe_neighbours_among"] = (f"the {len(untied)} ids whose count no other word has (UNK included), "
+                                           "the probe words among them")
+    return vectors, described
+
+
+def starting_vectors(config, corpus, download, log):
     V = corpus.vocabulary_size
     if config.embeddings == "cbow":
         cbow = CBOWConfig(embedding_size=config.embedding_size, num_steps=config.cbow_passes,

@@ -96,6 +96,13 @@ def test_the_books_embeddings_load_and_are_checked(tmp_path):
         load_book_embeddings(BOOK_EMBEDDINGS, vocabulary_size=100)
 
 
+def test_neighbours_searched_among_given_rows_only():
+    words = ["a", "b", "c", "d", "e"]
+    vectors = np.array([[1, 0], [0.99, 0.1], [0.9, 0.3], [0, 1], [0.1, 1]], dtype=np.float32)
+    assert nearest_neighbours(vectors, words, ["a", "d"], top_k=2) == {"a": ["b", "c"], "d": ["e", "c"]}
+    assert nearest_neighbours(vectors, words, ["a", "b"], top_k=2, rows=[0, 2, 3]) == {"a": ["c", "d"]}
+
+
 def test_the_books_embeddings_know_the_books_frequent_words(corpus):
     """Rows of words with a count of their own have our ids: their neighbours are the book's synonyms."""
     neighbours = nearest_neighbours(load_book_embeddings(BOOK_EMBEDDINGS), corpus.reverse_dictionary,

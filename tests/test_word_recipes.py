@@ -15,6 +15,7 @@ from reproduce.book_record import printed_word_steps
 from reproduce.recipes import RECIPES, tiny_options
 from reproduce.session import THREADS_ENV
 from reproduce.word_runs import DeepWordsConfig, WordsConfig, book_documents
+from reproduce.words import load_words, untied_ids
 from reproduce.words_deep import sequence_loss
 from tests.conftest import run_cli, run_here
 from tests.test_beam import TableBeam
@@ -170,6 +171,12 @@ def test_book_words_trains_and_generates(grimm_dir, tmp_path):
                        "--run-dir", run, env={THREADS_ENV: "1"})
     assert trained.returncode == 0, trained.stderr
     assert len(rows(run / "metrics.csv")) == 3 and (run / "book_comparison.png").is_file()
+    described = json.loads((run / "embeddings.json").read_text())
+    corpus = load_words(grimm_dir, WordsConfig.tiny().num_files)
+    untied = {corpus.reverse_dictionary[i] for i in untied_ids(corpus.counter, corpus.reverse_dictionary)}
+    neighbours = described["probe_neighbours"]      # searched among the words every tie order names alike
+    assert described["source"] == "cbow" and neighbours and set(neighbours) <= untied
+    assert all(len(close) == 5 and word not in close and set(close) <= untied for word, close in neighbours.items())
     result = run_cli("generate", "--checkpoint", run, "--prime", "The king said", "--length", "40")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[:3] == ["the", "king", "said"] and len(result.stdout.split()) == 43
