@@ -27,6 +27,7 @@ from reproduce import book_record
 from reproduce.classics import fable
 from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
+from reproduce.study_report import HELDOUT_FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -273,23 +274,27 @@ def study(page, name):
 
 
 def extensions(page):
-    """The three cells on bands (study --compare), with the book's two printed runs."""
+    """The three cells on bands (study --compare), with the book's two printed runs; held-out perplexity and the
+    per-story count where the studies' seeds were scored."""
     comparison = read_json(DOCS / "extensions-bands" / "comparison.json")
-    lines = ["| model | seeds | best valid: median (min – max) | its step | last valid | story measures "
-             "inside the book's stories' range (every seed) |", "|---|---|---|---|---|---|"]
-
+    lines = ["| model | seeds | best valid: median (min – max) | its step | last valid | held-out (stories 101–209), "
+             "best checkpoint | story measures inside the book's stories' range (every seed) |",
+             "|---|---|---|---|---|---|---|"]
     for s in comparison["studies"]:
         b = s["bands"]
+        heldout = b.get(HELDOUT_FIGURES["best"])
         inside = sum(s["story_measures_inside"].values())
         lines.append(f"| `{s['recipe']}` ({s['cell']}; {link(page, ROOT / s['folder'] / 'report.md', 'report')}) "
                      f"| {len(s['seeds'])} | {median_range(b['best valid perplexity'])} | "
                      f"{median_range(b['step of the best valid perplexity'], 0)} | "
-                     f"{median_range(b['last valid perplexity'])} | "
+                     f"{median_range(b['last valid perplexity'])} | {median_range(heldout) if heldout else '–'} | "
                      f"{inside} of {len(s['story_measures_inside'])} (the {s['book_run']}'s) |")
     for run, figures in comparison["book"].items():
         lines.append(f"| {run}, printed | 1 | {figures['best valid perplexity']:.2f} | "
-                     f"{figures['step of the best valid perplexity']} | {figures['last valid perplexity']:.2f} | |")
-    lines += [""] + [f"- {pair['best']}" for pair in comparison["pairs"]]
+                     f"{figures['step of the best valid perplexity']} | {figures['last valid perplexity']:.2f} | | |")
+    lines.append("")
+    for pair in comparison["pairs"]:
+        lines += [f"- {pair['best']}"] + [f"- {pair[key]['line']}" for key in ("heldout", "stories") if key in pair]
     folders = [ROOT / s["folder"] for s in comparison["studies"]]
     lines += ["", f"Made on: {study_machines(page, *folders)}."]
     return "\n".join(lines)
