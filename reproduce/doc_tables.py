@@ -268,8 +268,17 @@ def study(page, name):
         outside = (f" The book's run leaves the seeds' range: {'; '.join(outside)}; "
                    f"{report['steps_outside']['valid']['expected']:.1f} steps each would be expected were it one "
                    "more seed.")
-    lines += ["", f"**Verdict: {report['verdict']}** ({len(report['finished_seeds'])} seeds).{outside or ''} Made on: "
-              f"{study_machines(page, folder)}. The report: {link(page, folder / 'report.md')}."]
+    heldout = report.get("heldout") or {"seeds": []}
+    if heldout["seeds"]:
+        bands, rho = heldout["bands"], heldout["spearman"]
+        scored = (f" On the stories the book never read (101–209), over {len(heldout['seeds'])} seeds: best checkpoints "
+                  f"{median_range(bands['best'])}, last checkpoints {median_range(bands['last'])}"
+                  + ("" if rho is None else f"; Spearman's ρ between the seeds' valid and held-out perplexity {rho:+.2f}")
+                  + ".")
+    else:
+        scored = " Its seeds have no held-out figures."
+    lines += ["", f"**Verdict: {report['verdict']}** ({len(report['finished_seeds'])} seeds).{outside or ''}{scored} "
+              f"Made on: {study_machines(page, folder)}. The report: {link(page, folder / 'report.md')}."]
     return "\n".join(lines)
 
 
