@@ -154,16 +154,32 @@ def median_range(values, digits=2, unit=""):
     return f"{median:.{digits}f}{unit} ({low:.{digits}f} – {high:.{digits}f})"
 
 
+@dataclasses.dataclass
+class HeldoutRun:
+    """A run or study with held-out figures, each listed per seed."""
+    folder: Path                  # where its report.md is
+    recipe: str
+    valid: list                   # valid perplexity of the best checkpoint
+    best: list                    # held-out perplexity of the best checkpoint
+    last: list                    # ... of the last checkpoint (none for the main job)
+    spearman: float = None        # valid vs held-out over the seeds (a study)
+
+    @property
+    def is_main_job(self):
+        return self.folder == SAMPLE
+
+    def name(self, page):
+        return link(page, self.folder / "report.md", "the main job" if self.is_main_job else self.folder.name)
+
+
 def heldout_runs():
-    """The runs with held-out figures: the main job's, then every study exported under docs/ whose seeds were
-    scored, as (report folder, recipe, valid perplexities, held-out best, held-out last, Spearman or None), the
-    figures listed per seed; and the studies without them."""
+    """(the runs with held-out figures: the main job's, then every study exported under docs/ whose seeds were
+    scored; the studies without them)."""
     runs, unscored = [], []
     report = read_json(SAMPLE / "report.json")
-    scored = report.get("heldout")
-    if scored:
-        runs.append((SAMPLE, report["recipe"], [scored["best"]["valid_perplexity"]], [scored["best"]["perplexity"]],
-                     [], None))
+    if report.get("heldout"):
+        best = report["heldout"]["best"]
+        runs.append(HeldoutRun(SAMPLE, report["recipe"], [best["valid_perplexity"]], [best["perplexity"]], []))
     for folder in sorted(DOCS.glob("study-*")):
         report = read_json(folder / "report.json")
         section = report.get("heldout") or {"seeds": []}
@@ -171,13 +187,10 @@ def heldout_runs():
             unscored.append(folder)
             continue
         rows = list(section["by_seed"].values())
-        runs.append((folder, report["recipe"], [r["best_valid_perplexity"] for r in rows],
-                     [r["best_perplexity"] for r in rows], [r["last_perplexity"] for r in rows], section["spearman"]))
+        runs.append(HeldoutRun(folder, report["recipe"], [r["best_valid_perplexity"] for r in rows],
+                               [r["best_perplexity"] for r in rows], [r["last_perplexity"] for r in rows],
+                               section["spearman"]))
     return runs, unscored
-
-
-def run_name(page, folder):
-    return link(page, folder / "report.md", "the main job" if folder == SAMPLE else folder.name)
 
 
 def heldout_by_recipe(page):
@@ -185,10 +198,10 @@ def heldout_by_recipe(page):
     runs, unscored = heldout_runs()
     lines = ["| run | recipe | seeds | valid perplexity, best checkpoint | held-out, best checkpoint | held-out, last "
              "checkpoint | Spearman: valid vs held-out |", "|---|---|---|---|---|---|---|"]
-    for folder, recipe, valid, best, last, rho in runs:
-        lines.append(f"| {run_name(page, folder)} | `{recipe}` | {len(valid)} | {median_range(valid)} | "
-                     f"{median_range(best)} | {median_range(last) if last else ''} | "
-                     f"{'' if folder == SAMPLE else '–' if rho is None else f'{rho:+.2f}'} |")
+    for run in runs:
+        rho = "" if run.is_main_job else "–" if run.spearman is None else f"{run.spearman:+.2f}"
+        lines.append(f"| {run.name(page)} | `{run.recipe}` | {len(run.valid)} | {median_range(run.valid)} | "
+                     f"{median_range(run.best)} | {median_range(run.last) if run.last else ''} | {rho} |")
     if unscored:
         lines += ["", "Without held-out figures (their seeds' summaries hold none): "
                   f"{', '.join(link(page, folder / 'report.md', folder.name) for folder in unscored)}."]
@@ -199,12 +212,14 @@ def heldout_short(page):
     """The README's held-out table: each scored run's valid and held-out perplexity, best checkpoint."""
     runs, _ = heldout_runs()
     lines = ["| run | recipe | seeds | valid (500 bigrams) | held-out (stories 101–209) |", "|---|---|---|---|---|"]
-    for folder, recipe, valid, best, _, _ in runs:
-        lines.append(f"| {run_name(page, folder)} | `{recipe}` | {len(valid)} | {median_range(valid)} | "
-                     f"{median_range(best)} |")
-    studies = [folder for folder, *_ in runs if folder != SAMPLE]
-    lines += ["", f"Best checkpoints; median (min – max) over seeds. Made on: "
-              f"{'; '.join([machine(page, SAMPLE / 'environment.json')] + ([study_machines(page, *studies)] if studies else []))}."]
+    for run in runs:
+        lines.append(f"| {run.name(page)} | `{run.recipe}` | {len(run.valid)} | {median_range(run.valid)} | "
+                     f"{median_range(run.best)} |")
+    made_on = [machine(page, SAMPLE / "environment.json")] if any(run.is_main_job for run in runs) else []
+    studies = [run.folder for run in runs if not run.is_main_job]
+    if studies:
+        made_on.append(study_machines(page, *studies))
+    lines += ["", f"Best checkpoints; median (min – max) over seeds. Made on: {'; '.join(made_on)}."]
     return "\n".join(lines)
 
 

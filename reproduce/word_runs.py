@@ -188,6 +188,7 @@ def embeddings_of(config, corpus, download=False, log=print):
 
 
 def starting_vectors(config, corpus, download, log):
+    """(the vectors `--embeddings` names: ours learnt by CBOW, the book's file or another .npy; what they are)."""
     V = corpus.vocabulary_size
     if config.embeddings == "cbow":
         cbow = CBOWConfig(embedding_size=config.embedding_size, num_steps=config.cbow_passes,

@@ -19,8 +19,8 @@ Two builds of the training iteration over the same variables, chosen by `config.
 - `fast` (the recipe's): each layer one `BlockLSTM` op over the 50 steps, TensorFlow's fused LSTM kernel forward
   and backward, on the LSTMCell's own kernel and bias (the same gates in the same order, forget bias 1), its
   outputs times the layer's [1, units] mask as the DropoutWrapper computes it; the loss and perplexity from one
-  cross-entropy of the [T * B, V] logits, without the two [T, B, V] transposes or a second softmax. No `while` loop: most of the ops of an iteration of
-  `dynamic_rnn` are its control flow, per step and layer.
+  cross-entropy of the [T * B, V] logits, without the two [T, B, V] transposes or a second softmax. No `while`
+  loop: most of the ops of an iteration of `dynamic_rnn` are its control flow, per step and layer.
 Same numbers up to float rounding (tests/test_word_recipes.py holds losses and variables to 1e-6); checkpoints
 are shared. The valid subgraph, the beam search and `single_step` call the LSTMCells as the notebook did.
 """
@@ -103,7 +103,8 @@ class DeepWordModel:
         # The notebook's loss: the batch mean of each step's cross-entropy, summed over the 50 steps.
         self.loss = tf.reduce_sum(sequence_loss(tf.transpose(time_major_logits, [1, 0, 2]),
                                                 tf.transpose(self.train_labels), tf.ones([B, T], tf.float32)))
-        self._build_train_perplexity(logits)
+        prediction = tf.nn.softmax(logits)
+        self._build_train_perplexity(tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1))
 
     def _build_fused_train(self):
         """The training iteration with one BlockLSTM op a layer (`graph` fast, the module's docstring): the same
@@ -131,14 +132,11 @@ class DeepWordModel:
             labels=tf.reshape(self.train_labels, [-1]), logits=logits), [T, B])
         self.loss = tf.reduce_sum(tf.reduce_sum(crossent, axis=1) / (B + 1e-12))
         # The true words' probabilities, exp(-cross-entropy), without a second softmax over the logits.
-        self._build_train_perplexity(picked=tf.exp(-tf.reshape(crossent, [-1])))
+        self._build_train_perplexity(tf.exp(-tf.reshape(crossent, [-1])))
 
-    def _build_train_perplexity(self, logits=None, picked=None):
-        """From the [T * B, V] logits, or the true words' probabilities `picked` [T * B] when already at hand."""
+    def _build_train_perplexity(self, picked):
+        """From `picked` [T * B], the probability the model gave each true word."""
         T, B = self.config.num_unrollings, self.config.batch_size
-        if picked is None:
-            prediction = tf.nn.softmax(logits)
-            picked = tf.gather(prediction, tf.reshape(self.train_labels, [-1]), batch_dims=1)
         # The book's perplexity: the mean of -log(p + 1e-10) of the true words (exp() taken later).
         self.train_perplexity_without_exp = tf.reduce_sum(-tf.math.log(picked + 1e-10)) / (T * B)
 
