@@ -319,9 +319,38 @@ def extensions(page):
     lines.append("")
     for pair in comparison["pairs"]:
         lines += [f"- {pair['best']}"] + [f"- {pair[key]['line']}" for key in ("heldout", "stories") if key in pair]
+    lines += [""] + cells_ranked(comparison)
     folders = [ROOT / s["folder"] for s in comparison["studies"]]
     lines += ["", f"Made on: {study_machines(page, *folders)}."]
     return "\n".join(lines)
+
+
+def cells_ranked(comparison):
+    """Which cell is best: the cells by median on valid and on held-out perplexity, each pair apart or
+    overlapping (as `study --compare` found); then the first valid and a mid-run train perplexity per cell."""
+    cell = {s["name"]: s["cell"] for s in comparison["studies"]}
+    lines = []
+    for label, figure, verdict in (("best valid perplexity (500 bigrams)", "best valid perplexity", lambda p: p["apart"]),
+                                   ("held-out perplexity (stories 101–209, best checkpoint)", HELDOUT_FIGURES["best"],
+                                    lambda p: p.get("heldout", {}).get("apart"))):
+        scored = sorted((s["bands"][figure]["median"], s["cell"]) for s in comparison["studies"] if s["bands"].get(figure))
+        if len(scored) < 2:
+            lines.append(f"- **{label}**: fewer than two cells have figures.")
+            continue
+        order = " < ".join(f"{name} {median:.2f}" for median, name in scored)
+        pairs = [(cell[p["studies"][0]], cell[p["studies"][1]], verdict(p)) for p in comparison["pairs"]]
+        apart = [f"{a}/{b}" for a, b, v in pairs if v]
+        overlap = [f"{a}/{b}" for a, b, v in pairs if v is False]
+        lines.append(f"- **{label}**, medians: {order}; apart: {', '.join(apart) or 'none'}; "
+                     f"overlapping: {', '.join(overlap) or 'none'}.")
+    for figure in ("first valid perplexity", "train perplexity at step 13"):
+        bands = []
+        for s in comparison["studies"]:
+            entry = read_json(ROOT / s["folder"] / "report.json")["ranks"].get(figure)
+            if entry:
+                bands.append(f"{s['cell']} {median_range(entry['seeds'])}")
+        lines.append(f"- {figure}: {', '.join(bands)}.")
+    return lines
 
 
 def classics_cells(page):
