@@ -297,6 +297,49 @@ def study(page, name):
     return "\n".join(lines)
 
 
+def outside(page, name):
+    """The steps where the book's printed curves leave a study's seeds' range: the book's figure beside the
+    seeds' min – median – max, and how far it lies from their median."""
+    report = read_json(DOCS / name / "report.json")
+    run = {label: run for run, label in book_record.PRINTED_RUNS.items()}[report["book_run"]]
+    printed = {row["step"]: row for row in book_record.printed_curve(run)}
+    bands = {row["step"]: row for row in report["per_step"]}
+    lines = ["| step | curve | the book | seeds: min – median – max | the book against the seeds' median |",
+             "|---|---|---|---|---|"]
+    for step, curve in sorted((step, curve) for curve, entry in report["steps_outside"].items()
+                              for step in entry["steps"]):
+        book, band = printed[step][f"{curve}_perplexity"], bands[step][curve]
+        lines.append(f"| {step} | {curve} | {book:.2f} | {band['min']:.2f} – {band['median']:.2f} – {band['max']:.2f} "
+                     f"| {100 * (book / band['median'] - 1):+.1f} % |")
+    return "\n".join(lines)
+
+
+def same_seeds(page, names):
+    """Studies that trained the same seeds on the same documents with one thing changed (the machine, the
+    gradient, the graph): each seed's best valid perplexity in each, and how far each study's curves lie
+    from the first's, step by step."""
+    folders = [DOCS / name for name in names.split(",")]
+    curves = [{int(p.parent.name[5:]): read_csv(p) for p in folder.glob("seed-*/metrics.csv")} for folder in folders]
+    seeds = [seed for seed in sorted(set().union(*curves)) if sum(seed in c for c in curves) > 1]
+    lines = ["| seed | " + " | ".join(f"{link(page, f / 'report.md', f.name)}: best valid" for f in folders)
+             + "".join(f" | {f.name}: largest step-by-step difference from the first (train, valid)" for f in folders[1:])
+             + " |", "|---" * (2 * len(folders)) + "|"]
+    for seed in seeds:
+        best = [min(float(row["valid_perplexity"]) for row in c[seed]) if seed in c else None for c in curves]
+        cells = [f"{value:.4f}" if value is not None else "–" for value in best]
+        for other in curves[1:]:
+            if seed not in other or seed not in curves[0]:
+                cells.append("–")
+                continue
+            worst = [max(abs(float(b[key]) / float(a[key]) - 1) for a, b in zip(curves[0][seed], other[seed]))
+                     for key in ("train_perplexity", "valid_perplexity")]
+            cells.append(", ".join("identical" if w == 0 else f"{w:.1e}" if w < 1e-3 else f"{100 * w:.0f} %"
+                                   for w in worst))
+        lines.append(f"| {seed} | " + " | ".join(cells) + " |")
+    lines += ["", f"Made on: {study_machines(page, *folders)}."]
+    return "\n".join(lines)
+
+
 def extensions(page):
     """The three cells on bands (study --compare), with the book's two printed runs; held-out perplexity and the
     per-story count where the studies' seeds were scored."""
@@ -735,13 +778,16 @@ TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds, "times": times,
           "bench": bench}
+FOLDER_TABLES = {"study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
 
 
 def render(name, page):
-    if name.startswith("study:"):
-        return study(page, name[len("study:"):])
+    kind, _, argument = name.partition(":")
+    if kind in FOLDER_TABLES and argument:
+        return FOLDER_TABLES[kind](page, argument)
     if name not in TABLES:
-        raise ValueError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, study:FOLDER)")
+        raise ValueError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, "
+                         "study:FOLDER, outside:FOLDER, same-seeds:FOLDER,FOLDER...)")
     return TABLES[name](page)
 
 

@@ -1,5 +1,6 @@
 """The README and docs/*.md agree with the reports they quote, link only to files in the repository and to
 headings that exist, and show only commands the command line accepts."""
+import json
 import re
 import shlex
 import subprocess
@@ -115,3 +116,34 @@ def test_a_classic_runs_forks_column_is_read_for_both_aesop_recipes(tmp_path):
                               "(word 44), that 1.000 (word 168)"}]
     context = doc_tables.ClassicRun(tmp_path, {"seed": 0}, context_rows, None)
     assert context.fork("the cat .") == {"some": 1.0, "by": 0.998}
+
+
+def seed_folder(folder, seed, rows):
+    (folder / f"seed-{seed}").mkdir(parents=True)
+    lines = ["step,train_perplexity,valid_perplexity"] + [f"{i + 1},{t},{v}" for i, (t, v) in enumerate(rows)]
+    (folder / f"seed-{seed}" / "metrics.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_same_seeds_says_identical_only_for_the_same_figures_and_lists_only_shared_seeds(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
+    monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
+    seed_folder(tmp_path / "a", 0, [(30.0, 40.0), (10.0, 20.0)])
+    seed_folder(tmp_path / "a", 1, [(30.0, 40.0), (10.0, 20.0)])
+    seed_folder(tmp_path / "b", 0, [(30.0, 40.0), (10.0, 20.0)])       # seed 0 the same, seed 1 absent
+    seed_folder(tmp_path / "c", 0, [(30.0, 40.0), (11.0, 19.0)])       # train 10 % above, valid 5 % below
+    rows = doc_tables.same_seeds(tmp_path / "page.md", "a,b,c").splitlines()
+    assert [row.split(" | ")[0] for row in rows if row.startswith("| ") and row[2].isdigit()] == ["| 0"]
+    assert rows[2] == "| 0 | 20.0000 | 20.0000 | 19.0000 | identical, identical | 10 %, 5 % |"
+
+
+def test_outside_lists_each_step_a_printed_curve_leaves_with_its_distance_from_the_median(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
+    printed = doc_tables.book_record.printed_curve("gru")
+    band = {"min": 1.0, "median": printed[2]["train_perplexity"] / 1.25, "max": 2.0}
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "report.json").write_text(json.dumps({
+        "book_run": "book GRU", "per_step": [{"step": 3, "train": band, "valid": band}],
+        "steps_outside": {"train": {"steps": [3]}, "valid": {"steps": []}}}), encoding="utf-8")
+    rows = doc_tables.outside(tmp_path / "page.md", "s").splitlines()
+    assert len(rows) == 3 and rows[2].startswith(f"| 3 | train | {printed[2]['train_perplexity']:.2f} | 1.00 – ")
+    assert rows[2].endswith("| +25.0 % |")
