@@ -147,3 +147,25 @@ def test_outside_lists_each_step_a_printed_curve_leaves_with_its_distance_from_t
     rows = doc_tables.outside(tmp_path / "page.md", "s").splitlines()
     assert len(rows) == 3 and rows[2].startswith(f"| 3 | train | {printed[2]['train_perplexity']:.2f} | 1.00 – ")
     assert rows[2].endswith("| +25.0 % |")
+
+
+def test_cells_ranked_orders_the_cells_and_names_pairs_apart_and_overlapping(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "ROOT", tmp_path)
+    heldout = doc_tables.HELDOUT_FIGURES["best"]
+    studies = []
+    for name, cell, valid, scored in (("s-lstm", "lstm", 16.1, 21.0), ("s-peep", "peephole", 17.7, None),
+                                      ("s-gru", "gru", 15.5, 19.0)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"ranks": {"first valid perplexity": {
+            "seeds": [valid * 3, valid * 4]}}}), encoding="utf-8")
+        studies.append({"name": name, "folder": name, "cell": cell, "bands": {
+            "best valid perplexity": {"median": valid}, heldout: scored and {"median": scored}}})
+    pairs = [{"studies": ["s-lstm", "s-peep"], "apart": True, "heldout": {"apart": None}},
+             {"studies": ["s-lstm", "s-gru"], "apart": False, "heldout": {"apart": True}},
+             {"studies": ["s-peep", "s-gru"], "apart": True, "heldout": {"apart": None}}]
+    lines = doc_tables.cells_ranked({"studies": studies, "pairs": pairs})
+    assert lines[0] == ("- **best valid perplexity (500 bigrams)**, medians: gru 15.50 < lstm 16.10 < peephole 17.70; "
+                        "apart: lstm/peephole, peephole/gru; overlapping: lstm/gru.")
+    assert lines[1] == ("- **held-out perplexity (stories 101–209, best checkpoint)**, medians: gru 19.00 < lstm 21.00; "
+                        "apart: lstm/gru; overlapping: none.")
+    assert lines[2] == "- first valid perplexity: lstm 56.35 (48.30 – 64.40), peephole 61.95 (53.10 – 70.80), gru 54.25 (46.50 – 62.00)."
