@@ -27,6 +27,7 @@ from reproduce import book_record
 from reproduce.classics import fable
 from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
+from reproduce.study_comparison import unit
 from reproduce.study_report import HELDOUT_FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -211,10 +212,11 @@ def heldout_by_recipe(page):
 def heldout_short(page):
     """The README's held-out table: each scored run's valid and held-out perplexity, best checkpoint."""
     runs, _ = heldout_runs()
-    lines = ["| run | recipe | seeds | valid (500 bigrams) | held-out (stories 101–209) |", "|---|---|---|---|---|"]
+    lines = ["| run | recipe | seeds | perplexity per | valid (the book's validation text) | held-out (stories 101–209) |",
+             "|---|---|---|---|---|---|"]
     for run in runs:
-        lines.append(f"| {run.name(page)} | `{run.recipe}` | {len(run.valid)} | {median_range(run.valid)} | "
-                     f"{median_range(run.best)} |")
+        lines.append(f"| {run.name(page)} | `{run.recipe}` | {len(run.valid)} | {unit(run.recipe)} | "
+                     f"{median_range(run.valid)} | {median_range(run.best)} |")
     made_on = [machine(page, SAMPLE / "environment.json")] if any(run.is_main_job for run in runs) else []
     studies = [run.folder for run in runs if not run.is_main_job]
     if studies:
