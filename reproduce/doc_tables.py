@@ -27,7 +27,7 @@ from reproduce import book_record
 from reproduce.classics import fable
 from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
-from reproduce.study_comparison import unit
+from reproduce.study_comparison import PRINTED, unit
 from reproduce.study_report import HELDOUT_FIGURES
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,8 +303,8 @@ def outside(page, name):
     """The steps where the book's printed curves leave a study's seeds' range: the book's figure beside the
     seeds' min – median – max, and how far it lies from their median."""
     report = read_json(DOCS / name / "report.json")
-    run = {label: run for run, label in book_record.PRINTED_RUNS.items()}[report["book_run"]]
-    printed = {row["step"]: row for row in book_record.printed_curve(run)}
+    read_printed, run = PRINTED[report["book_run"]]
+    printed = {row["step"]: row for row in read_printed(run)}
     bands = {row["step"]: row for row in report["per_step"]}
     lines = ["| step | curve | the book | seeds: min – median – max | the book against the seeds' median |",
              "|---|---|---|---|---|"]
