@@ -70,6 +70,7 @@ def machine(page, environment_json):
     entry = read_json(environment_json)[0]
     flags = entry.get("cpu_flags", [])
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    isa += "".join(f", {name}={value}" for name, value in entry.get("kernel_settings", {}).items())
     cores = f"{entry['cores']} core{'s' if entry['cores'] != 1 else ''}"
     return (f"{entry['cpu']} ({isa}), {cores}, Python {entry['python']}, TensorFlow "
             f"{entry['tensorflow']}, numpy {entry['numpy']}, commit {entry['git']['commit'][:7]}, "
@@ -231,7 +232,8 @@ def distinct_machines(page, environments):
     seen = {}
     for env in environments:
         entry = read_json(env)[0]
-        key = (entry["cpu"], "avx512f" in entry.get("cpu_flags", []), entry["git"]["commit"])
+        key = (entry["cpu"], "avx512f" in entry.get("cpu_flags", []), entry["git"]["commit"],
+               tuple(entry.get("kernel_settings", {}).items()))
         seen.setdefault(key, env)
     return [machine(page, env) for env in seen.values()]
 
@@ -319,11 +321,13 @@ def outside(page, name):
 def same_seeds(page, names):
     """Studies that trained the same seeds on the same documents with one thing changed (the machine, the
     gradient, the graph): each seed's best valid perplexity in each, and how far each study's curves lie
-    from the first's, step by step."""
+    from the first's, step by step. A name may be a study (docs/study-*) or a machine record
+    (docs/machines/*: seed curves without a report, described by that folder's README)."""
     folders = [DOCS / name for name in names.split(",")]
     curves = [{int(p.parent.name[5:]): read_csv(p) for p in folder.glob("seed-*/metrics.csv")} for folder in folders]
     seeds = [seed for seed in sorted(set().union(*curves)) if sum(seed in c for c in curves) > 1]
-    lines = ["| seed | " + " | ".join(f"{link(page, f / 'report.md', f.name)}: best valid" for f in folders)
+    described = [f / "report.md" if (f / "report.md").exists() else f.parent / "README.md" for f in folders]
+    lines = ["| seed | " + " | ".join(f"{link(page, about, f.name)}: best valid" for f, about in zip(folders, described))
              + "".join(f" | {f.name}: largest step-by-step difference from the first (train, valid)" for f in folders[1:])
              + " |", "|---" * (2 * len(folders)) + "|"]
     for seed in seeds:

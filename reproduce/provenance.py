@@ -1,7 +1,7 @@
 """What a run was made with: `environment.json` in every run folder, one entry per session (start, resumes).
 
 Python, TensorFlow and numpy versions, the CPU model and the instruction-set extensions that change
-TensorFlow's kernels, the threads the session used, the project's git commit (and whether the work
+TensorFlow's kernels (and the environment variables that restrict them), the threads the session used, the project's git commit (and whether the work
 tree had uncommitted changes) and the command line. `compare` and the study report show it.
 """
 import datetime
@@ -18,6 +18,9 @@ import tensorflow as tf
 REPO = Path(__file__).resolve().parent.parent
 # The extensions that select TensorFlow's and numpy's CPU kernels (oneDNN, Eigen): their presence can move floats.
 KERNEL_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "neon", "asimd")
+# Environment variables that change which kernels run (and so the floats): ONEDNN_MAX_CPU_ISA=AVX2 alone
+# moves an AVX-512 machine's first train perplexity in the 8th digit.
+KERNEL_SETTINGS = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS", "TF_DETERMINISTIC_OPS")
 
 
 def cpu():
@@ -59,6 +62,7 @@ def environment(session_config=None):
         "command": [Path(sys.argv[0]).name if sys.argv[0] else "python", *sys.argv[1:]],
         "python": platform.python_version(), "tensorflow": tf.__version__, "numpy": numpy.__version__,
         "platform": platform.platform(), "cpu": cpu_model, "cpu_flags": cpu_flags,
+        "kernel_settings": {name: os.environ[name] for name in KERNEL_SETTINGS if name in os.environ},
         "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "threads": threads,
         "gpus": [d.name for d in tf.config.list_physical_devices("GPU")],
@@ -96,4 +100,5 @@ def describe(sessions):
     text = (f"{first.get('cpu')}, {first.get('cores')} cores ({threads.get('intra_op', '?')} x "
             f"{threads.get('inter_op', '?')} threads), Python {first.get('python')}, TensorFlow "
             f"{first.get('tensorflow')}, numpy {first.get('numpy')}, commit {commit}")
+    text += "".join(f", {name}={value}" for name, value in (first.get("kernel_settings") or {}).items())
     return text + (f"; resumed {len(sessions) - 1} time(s)" if len(sessions) > 1 else "")

@@ -136,6 +136,16 @@ def test_same_seeds_says_identical_only_for_the_same_figures_and_lists_only_shar
     assert rows[2] == "| 0 | 20.0000 | 20.0000 | 19.0000 | identical, identical | 10 %, 5 % |"
 
 
+def test_same_seeds_links_a_study_to_its_report_and_a_machine_record_to_the_records_readme(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
+    monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
+    seed_folder(tmp_path / "study", 0, [(30.0, 40.0)])
+    (tmp_path / "study" / "report.md").write_text("a report\n", encoding="utf-8")
+    seed_folder(tmp_path / "machines" / "record", 0, [(30.0, 40.0)])
+    header = doc_tables.same_seeds(tmp_path / "page.md", "study,machines/record").splitlines()[0]
+    assert "[study](study/report.md): best valid" in header and "[record](machines/README.md): best valid" in header
+
+
 def test_outside_lists_each_step_a_printed_curve_leaves_with_its_distance_from_the_median(tmp_path, monkeypatch):
     monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
     printed = doc_tables.book_record.printed_curve("gru")

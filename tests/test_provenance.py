@@ -5,6 +5,8 @@ import subprocess
 
 import tensorflow as tf
 
+from reproduce import provenance
+
 from conftest import REPO
 from test_train import _train
 
@@ -25,3 +27,14 @@ def test_every_session_of_a_run_records_its_environment(grimm_dir, tmp_path):
         assert first["git"]["commit"] == head.stdout.strip() and isinstance(first["git"]["dirty"], bool)
     else:
         assert first["git"] is None
+
+
+def test_a_setting_that_restricts_the_kernels_is_recorded_and_named(monkeypatch):
+    monkeypatch.delenv("TF_DETERMINISTIC_OPS", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    entry = provenance.environment()
+    assert entry["kernel_settings"].get("ONEDNN_MAX_CPU_ISA") == "AVX2"
+    assert "TF_DETERMINISTIC_OPS" not in entry["kernel_settings"]
+    assert "ONEDNN_MAX_CPU_ISA=AVX2" in provenance.describe([entry])
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert "ONEDNN_MAX_CPU_ISA" not in provenance.describe([provenance.environment()])
