@@ -42,8 +42,8 @@ BAND_FIGURES = ("first valid perplexity", "best valid perplexity", "step of the 
 
 
 def pages():
-    """README.md and every docs/*.md, in a fixed order."""
-    return [ROOT / "README.md"] + sorted(DOCS.glob("*.md"))
+    """README.md, every docs/*.md and the machine records' README, in a fixed order."""
+    return [ROOT / "README.md"] + sorted(DOCS.glob("*.md")) + sorted(DOCS.glob("machines/*.md"))
 
 
 def read_json(path):
@@ -67,14 +67,31 @@ def link(page, target, text=None):
 
 def machine(page, environment_json):
     """One line naming the machine of a run: the first session of its environment.json, linked."""
-    entry = read_json(environment_json)[0]
+    return made_on(page, [environment_json])
+
+
+def machine_name(entry):
+    """The CPU (its instruction set and any setting that restricts its kernels) and the versions of a session."""
     flags = entry.get("cpu_flags", [])
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
     isa += "".join(f", {name}={value}" for name, value in entry.get("kernel_settings", {}).items())
-    cores = f"{entry['cores']} core{'s' if entry['cores'] != 1 else ''}"
-    return (f"{entry['cpu']} ({isa}), {cores}, Python {entry['python']}, TensorFlow "
-            f"{entry['tensorflow']}, numpy {entry['numpy']}, commit {entry['git']['commit'][:7]}, "
-            f"{entry['recorded'][:10]} ({link(page, environment_json)})")
+    return (f"{entry['cpu']} ({isa}), Python {entry['python']}, TensorFlow {entry['tensorflow']}, "
+            f"numpy {entry['numpy']}")
+
+
+def made_on(page, environments):
+    """The machines of the runs whose environment.json files are `environments`, each named once, followed by
+    each commit (and core count) it ran, linked through the first file that has it."""
+    runs = {}
+    for env in environments:
+        entry = read_json(env)[0]
+        cores = f"{entry['cores']} core{'s' if entry['cores'] != 1 else ''}"
+        run = (entry["git"]["commit"][:7], cores)
+        runs.setdefault(machine_name(entry), {}).setdefault(run, (entry["recorded"][:10], env))
+    return "; ".join(
+        f"{name}, at commit{'s' if len(commits) > 1 else ''} " + ", ".join(
+            f"{commit} ({cores}, {day}, {link(page, env)})" for (commit, cores), (day, env) in commits.items())
+        for name, commits in runs.items())
 
 
 def minutes(seconds):
@@ -218,36 +235,26 @@ def heldout_short(page):
     for run in runs:
         lines.append(f"| {run.name(page)} | `{run.recipe}` | {len(run.valid)} | {unit(run.recipe)} | "
                      f"{median_range(run.valid)} | {median_range(run.best)} |")
-    made_on = [machine(page, SAMPLE / "environment.json")] if any(run.is_main_job for run in runs) else []
-    studies = [run.folder for run in runs if not run.is_main_job]
-    if studies:
-        made_on.append(study_machines(page, *studies))
-    lines += ["", f"Best checkpoints; median (min – max) over seeds. Made on: {'; '.join(made_on)}."]
+    main_job = [SAMPLE / "environment.json"] if any(run.is_main_job for run in runs) else []
+    machines = study_machines(page, *[run.folder for run in runs if not run.is_main_job], environments=main_job)
+    lines += ["", f"Best checkpoints; median (min – max) over seeds. Made on: {machines}."]
     return "\n".join(lines)
 
 
-def distinct_machines(page, environments):
-    """One `machine` line for each machine and commit among the environment.json files `environments`, each
-    named through the first file that has it."""
-    seen = {}
-    for env in environments:
-        entry = read_json(env)[0]
-        key = (entry["cpu"], "avx512f" in entry.get("cpu_flags", []), entry["git"]["commit"],
-               tuple(entry.get("kernel_settings", {}).items()))
-        seen.setdefault(key, env)
-    return [machine(page, env) for env in seen.values()]
+def seed_environments(folder):
+    """The environment.json of every seed of a study folder, by seed."""
+    return sorted(folder.glob("seed-*/environment.json"), key=lambda p: int(p.parent.name[5:]))
 
 
-def study_machines(page, *folders):
-    """The machines of studies' seeds, each named once through one seed's environment.json."""
-    lines = distinct_machines(page, [env for folder in folders for env in sorted(
-        folder.glob("seed-*/environment.json"), key=lambda p: int(p.parent.name[5:]))])
+def study_machines(page, *folders, environments=()):
+    """The machines of studies' seeds (and of the runs `environments`), each named once."""
+    lines = [made_on(page, [*environments, *(env for folder in folders for env in seed_environments(folder))])]
     for folder in folders:                  # a study kept without its seed folders: its report's own line
-        if not any(folder.glob("seed-*/environment.json")):
+        if not seed_environments(folder):
             environments = read_json(folder / "report.json")["environments"]
             lines += [f"{'; '.join(dict.fromkeys(environments))} ({link(page, folder / 'report.json')}, "
                       "`environments`)"]
-    return "; ".join(lines)
+    return "; ".join(line for line in lines if line)
 
 
 def book_band(page):
@@ -739,7 +746,7 @@ def classics_summary(page):
                  f"accuracy {min(accuracy):.2f}–{max(accuracy):.2f} %; from \"{context[0].story['prime']}\", words as in "
                  f"the fable (of {context[0].story['length']}), by seed: {', '.join(map(str, told))} | (not in the "
                  "article) |")
-    lines += ["", f"Made on: {'; '.join(distinct_machines(page, [run.folder / 'environment.json' for run in kept]))}."]
+    lines += ["", f"Made on: {made_on(page, [run.folder / 'environment.json' for run in kept])}."]
     return "\n".join(lines)
 
 

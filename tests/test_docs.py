@@ -179,3 +179,21 @@ def test_cells_ranked_orders_the_cells_and_names_pairs_apart_and_overlapping(tmp
     assert lines[1] == ("- **held-out perplexity (stories 101–209, best checkpoint)**, medians: gru 19.00 < lstm 21.00; "
                         "apart: lstm/gru; overlapping: none.")
     assert lines[2] == "- first valid perplexity: lstm 56.35 (48.30 – 64.40), peephole 61.95 (53.10 – 70.80), gru 54.25 (46.50 – 62.00)."
+
+
+def test_made_on_names_each_machine_once_with_every_commit_it_ran(tmp_path):
+    def environment(name, cpu, flags, commit, cores, settings=None):
+        path = tmp_path / name / "environment.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps([{"cpu": cpu, "cpu_flags": flags, "kernel_settings": settings or {},
+                                     "python": "3.11.7", "tensorflow": "2.21.0", "numpy": "2.4.6", "cores": cores,
+                                     "git": {"commit": commit}, "recorded": "2026-12-03T10:00:00+00:00"}]))
+        return path
+    runs = [environment("a", "EPYC", ["avx2", "avx512f"], "aaaaaaa1", 1),
+            environment("b", "EPYC", ["avx2", "avx512f"], "aaaaaaa1", 1),      # the same commit: named once
+            environment("c", "EPYC", ["avx2", "avx512f"], "bbbbbbb2", 2),
+            environment("d", "EPYC", ["avx2", "avx512f"], "bbbbbbb2", 1, {"ONEDNN_MAX_CPU_ISA": "AVX2"})]
+    line = doc_tables.made_on(tmp_path / "page.md", runs)
+    assert line.count("EPYC (AVX-512), Python") == 1 and line.count("aaaaaaa") == 1
+    assert "at commits aaaaaaa (1 core, 2026-12-03, [environment.json](a/environment.json)), bbbbbbb (2 cores" in line
+    assert "; EPYC (AVX-512, ONEDNN_MAX_CPU_ISA=AVX2), Python 3.11.7, TensorFlow 2.21.0, numpy 2.4.6, at commit bbbbbbb (1 core" in line
