@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from reproduce import book_record
+from reproduce import book_record, recipes
 from reproduce.classics import fable
 from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
@@ -182,6 +182,7 @@ class HeldoutRun:
     best: list                    # held-out perplexity of the best checkpoint
     last: list                    # ... of the last checkpoint (none for the main job)
     spearman: float = None        # valid vs held-out over the seeds (a study)
+    recipes_own_maths: bool = True   # trained with its recipe's graph and gradient (no --graph/--state-variables)
 
     @property
     def is_main_job(self):
@@ -206,9 +207,12 @@ def heldout_runs():
             unscored.append(folder)
             continue
         rows = list(section["by_seed"].values())
+        defaults = recipes.recipe_config(report["recipe"])
+        own_maths = all(report["options"].get(knob, getattr(defaults, knob)) == getattr(defaults, knob)
+                        for knob in ("graph", "state_variables"))
         runs.append(HeldoutRun(folder, report["recipe"], [r["best_valid_perplexity"] for r in rows],
                                [r["best_perplexity"] for r in rows], [r["last_perplexity"] for r in rows],
-                               section["spearman"]))
+                               section["spearman"], own_maths))
     return runs, unscored
 
 
@@ -228,8 +232,9 @@ def heldout_by_recipe(page):
 
 
 def heldout_short(page):
-    """The README's held-out table: each scored run's valid and held-out perplexity, best checkpoint."""
-    runs, _ = heldout_runs()
+    """The README's held-out table: each scored run's valid and held-out perplexity, best checkpoint; the studies
+    trained with their recipe's own graph and gradient (the others are in the results page's table)."""
+    runs = [run for run in heldout_runs()[0] if run.recipes_own_maths]
     lines = ["| run | recipe | seeds | perplexity per | valid (the book's validation text) | held-out (stories 101–209) |",
              "|---|---|---|---|---|---|"]
     for run in runs:
@@ -327,19 +332,29 @@ def outside(page, name):
 
 def same_seeds(page, names):
     """Studies that trained the same seeds on the same documents with one thing changed (the machine, the
-    gradient, the graph): each seed's best valid perplexity in each, and how far each study's curves lie
-    from the first's, step by step. A name may be a study (docs/study-*) or a machine record
-    (docs/machines/*: seed curves without a report, described by that folder's README)."""
+    gradient, the graph): each seed's best valid perplexity in each (and its held-out perplexity where the
+    study scored it), and how far each study's curves lie from the first's, step by step. A name may be a
+    study (docs/study-*) or a machine record (docs/machines/*: seed curves without a report, described by
+    that folder's README)."""
     folders = [DOCS / name for name in names.split(",")]
     curves = [{int(p.parent.name[5:]): read_csv(p) for p in folder.glob("seed-*/metrics.csv")} for folder in folders]
+    heldout = [read_json(f / "report.json").get("heldout", {}).get("by_seed", {}) if (f / "report.json").exists()
+               else {} for f in folders]
     seeds = [seed for seed in sorted(set().union(*curves)) if sum(seed in c for c in curves) > 1]
     described = [f / "report.md" if (f / "report.md").exists() else f.parent / "README.md" for f in folders]
-    lines = ["| seed | " + " | ".join(f"{link(page, about, f.name)}: best valid" for f, about in zip(folders, described))
+    figure = "best valid (held-out)" if any(heldout) else "best valid"
+    lines = ["| seed | " + " | ".join(f"{link(page, about, f.name)}: {figure}" for f, about in zip(folders, described))
              + "".join(f" | {f.name}: largest step-by-step difference from the first (train, valid)" for f in folders[1:])
              + " |", "|---" * (2 * len(folders)) + "|"]
     for seed in seeds:
-        best = [min(float(row["valid_perplexity"]) for row in c[seed]) if seed in c else None for c in curves]
-        cells = [f"{value:.4f}" if value is not None else "–" for value in best]
+        cells = []
+        for c, scored in zip(curves, heldout):
+            if seed not in c:
+                cells.append("–")
+                continue
+            cells.append(f"{min(float(row['valid_perplexity']) for row in c[seed]):.4f}")
+            if str(seed) in scored:
+                cells[-1] += f" ({scored[str(seed)]['best_perplexity']:.2f})"
         for other in curves[1:]:
             if seed not in other or seed not in curves[0]:
                 cells.append("–")

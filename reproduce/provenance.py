@@ -97,7 +97,8 @@ def describe(sessions):
     git = first.get("git") or {}
     commit = (git.get("commit") or "unknown")[:10] + (" (with uncommitted changes)" if git.get("dirty") else "")
     threads = first.get("threads") or {}
-    text = (f"{first.get('cpu')}, {first.get('cores')} cores ({threads.get('intra_op', '?')} x "
+    cores = first.get("cores")
+    text = (f"{first.get('cpu')}, {cores} core{'' if cores == 1 else 's'} ({threads.get('intra_op', '?')} x "
             f"{threads.get('inter_op', '?')} threads), Python {first.get('python')}, TensorFlow "
             f"{first.get('tensorflow')}, numpy {first.get('numpy')}, commit {commit}")
     text += "".join(f", {name}={value}" for name, value in (first.get("kernel_settings") or {}).items())

@@ -136,14 +136,18 @@ def test_same_seeds_says_identical_only_for_the_same_figures_and_lists_only_shar
     assert rows[2] == "| 0 | 20.0000 | 20.0000 | 19.0000 | identical, identical | 10 %, 5 % |"
 
 
-def test_same_seeds_links_a_study_to_its_report_and_a_machine_record_to_the_records_readme(tmp_path, monkeypatch):
+def test_same_seeds_links_a_record_to_the_records_readme_and_shows_a_studys_held_out_figure(tmp_path, monkeypatch):
     monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
     monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
     seed_folder(tmp_path / "study", 0, [(30.0, 40.0)])
     (tmp_path / "study" / "report.md").write_text("a report\n", encoding="utf-8")
     seed_folder(tmp_path / "machines" / "record", 0, [(30.0, 40.0)])
-    header = doc_tables.same_seeds(tmp_path / "page.md", "study,machines/record").splitlines()[0]
-    assert "[study](study/report.md): best valid" in header and "[record](machines/README.md): best valid" in header
+    (tmp_path / "study" / "report.json").write_text(json.dumps({"heldout": {"by_seed": {"0": {
+        "best_perplexity": 51.234}}}}), encoding="utf-8")
+    rows = doc_tables.same_seeds(tmp_path / "page.md", "study,machines/record").splitlines()
+    assert "[study](study/report.md): best valid (held-out)" in rows[0]
+    assert "[record](machines/README.md): best valid (held-out)" in rows[0]
+    assert rows[2] == "| 0 | 40.0000 (51.23) | 40.0000 | identical, identical |"
 
 
 def test_outside_lists_each_step_a_printed_curve_leaves_with_its_distance_from_the_median(tmp_path, monkeypatch):
@@ -197,3 +201,20 @@ def test_made_on_names_each_machine_once_with_every_commit_it_ran(tmp_path):
     assert line.count("EPYC (AVX-512), Python") == 1 and line.count("aaaaaaa") == 1
     assert "at commits aaaaaaa (1 core, 2026-12-03, [environment.json](a/environment.json)), bbbbbbb (2 cores" in line
     assert "; EPYC (AVX-512, ONEDNN_MAX_CPU_ISA=AVX2), Python 3.11.7, TensorFlow 2.21.0, numpy 2.4.6, at commit bbbbbbb (1 core" in line
+
+
+def test_the_readme_held_out_table_keeps_the_studies_of_their_recipes_own_graph_and_gradient(tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
+    monkeypatch.setattr(doc_tables, "SAMPLE", tmp_path / "no-main-job")
+    (tmp_path / "no-main-job").mkdir()
+    (tmp_path / "no-main-job" / "report.json").write_text("{}", encoding="utf-8")
+    monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders, environments=(): "here")
+    for name, options in (("study-a", {"graph": "fast"}), ("study-b", {"graph": "faithful"}),
+                          ("study-c", {"state_variables": "resource"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({"recipe": "book-gru", "options": options, "heldout": {
+            "seeds": [0], "spearman": None, "by_seed": {"0": {"best_valid_perplexity": 15.0, "best_perplexity": 19.0,
+                                                              "last_perplexity": 19.5}}}}), encoding="utf-8")
+    assert [run.recipes_own_maths for run in doc_tables.heldout_runs()[0]] == [True, False, False]
+    rows = doc_tables.heldout_short(tmp_path / "page.md").splitlines()
+    assert [row.split("]")[0] for row in rows[2:-2]] == ["| [study-a"]
