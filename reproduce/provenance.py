@@ -1,8 +1,9 @@
 """What a run was made with: `environment.json` in every run folder, one entry per session (start, resumes).
 
 Python, TensorFlow and numpy versions, the CPU model and the instruction-set extensions that change
-TensorFlow's kernels (and the environment variables that restrict them), the threads the session used, the project's git commit (and whether the work
-tree had uncommitted changes) and the command line. `compare` and the study report show it.
+TensorFlow's kernels (and the environment variables that restrict them), the threads the session used,
+the project's git commit (and whether the work tree had uncommitted changes) and the command line.
+`compare` and the study report show it.
 """
 import datetime
 import json
