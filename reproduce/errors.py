@@ -139,6 +139,14 @@ def say_when_done(line):
     pending_notes.append(line)
 
 
+def say_now():
+    """Print the `say_when_done` lines at once: for a command whose work is done and whose last lines are its
+    answer (the main job ends with its held-out line, not with the checkpoints it used)."""
+    for line in pending_notes:
+        print(line, file=sys.stderr)
+    pending_notes.clear()
+
+
 def report_errors(action, debug=False):
     """Run `action()`; a UserError, Ctrl-C or SIGTERM becomes one line on stderr, and on success the lines
     of `say_when_done` follow. Returns the exit status."""
@@ -152,8 +160,7 @@ def report_errors(action, debug=False):
         action()
         if signals_received:            # its exception swallowed inside a C extension (TensorFlow's op dispatch)
             raise as_interrupt(RuntimeError("a signal arrived"))
-        for line in pending_notes:
-            print(line, file=sys.stderr)
+        say_now()
     except UserError as e:
         if debug:
             traceback.print_exc()

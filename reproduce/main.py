@@ -18,7 +18,7 @@ from reproduce.argtypes import positive, seed, story_count, story_numbers  # noq
 from reproduce.classics import add_train_arguments as add_classics_arguments, refuse_comparison  # noqa: E402
 from reproduce.config import STORIES_ENV, stories_default  # noqa: E402
 from reproduce.download import download_stories  # noqa: E402
-from reproduce.errors import UserError, report_errors  # noqa: E402
+from reproduce.errors import UserError, report_errors, say_now  # noqa: E402
 from reproduce.files import write_output  # noqa: E402
 from reproduce.recipes import (RECIPES, SAMPLERS, GenerateOptions, add_train_arguments,  # noqa: E402
                                check_generate_options, refuse_unused_train_options)
@@ -159,6 +159,7 @@ def cmd_all(args):
     print("\nA story from the best checkpoint:\n" + story + "\n")
     scored = heldout.main_job(run_path, train_args.stories_dir, train_args.base_url)
     compare.compare_runs([run_path])
+    say_now()                               # the checkpoints used, before the closing lines
     print(run_folder_listing(run_path))
     print(heldout.closing_line(scored))
 

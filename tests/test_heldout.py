@@ -1,6 +1,8 @@
 """Held-out perplexity on the site's stories 101-209: the main job downloads and scores them (a mirror lacking
 one is said in one line), a study scores every seed and reports the held-out band, and `study --compare`
 compares recipes on them."""
+import contextlib
+import io
 import json
 import math
 import shutil
@@ -49,6 +51,21 @@ def test_the_main_job_scores_the_held_out_stories_a_mirror_has(tiny_book_run, si
     scored = evaluate(run_dir, stories, numbers=present, log=lambda line: None)
     assert heldout["best"]["perplexity"] == pytest.approx(scored["rows"][-1]["perplexity"], abs=1e-6)
     assert heldout["best"]["step"] == scored["step"]
+
+
+def test_the_main_job_ends_with_its_held_out_line_after_the_checkpoints_it_used(tiny_book_run, site_dir, tmp_path,
+                                                                               monkeypatch):
+    """stdout and stderr as one terminal shows them: the `using best/...` notes come before the closing lines."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_book_run[0], run_dir)
+    monkeypatch.setenv("GRIMM_STORIES_DIR", str(site_dir))          # every story present: nothing downloaded
+    monkeypatch.chdir(tmp_path)
+    terminal = io.StringIO()
+    with contextlib.redirect_stdout(terminal), contextlib.redirect_stderr(terminal):
+        assert main(["all", "--run-dir", str(run_dir)]) == 0
+    lines = terminal.getvalue().strip().splitlines()
+    assert any(line.startswith("using best/") for line in lines)
+    assert lines[-1].startswith("Held-out perplexity of the best checkpoint ") and "on 109 stories" in lines[-1], lines[-1]
 
 
 def test_the_held_out_part_never_fails_the_main_job(tiny_book_run, grimm_dir, tmp_path):
