@@ -23,7 +23,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from reproduce import book_record, recipes
+from reproduce import book_record, provenance, recipes
 from reproduce.classics import fable
 from reproduce.classics.configs import FABLE
 from reproduce.files import write_atomic
@@ -74,7 +74,7 @@ def machine_name(entry):
     """The CPU (its instruction set and any setting that restricts its kernels) and the versions of a session."""
     flags = entry.get("cpu_flags", [])
     isa = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
-    isa += "".join(f", {name}={value}" for name, value in entry.get("kernel_settings", {}).items())
+    isa += provenance.kernel_settings_text(entry)
     return (f"{entry['cpu']} ({isa}), Python {entry['python']}, TensorFlow {entry['tensorflow']}, "
             f"numpy {entry['numpy']}")
 
@@ -85,8 +85,7 @@ def made_on(page, environments):
     runs = {}
     for env in environments:
         entry = read_json(env)[0]
-        cores = f"{entry['cores']} core{'s' if entry['cores'] != 1 else ''}"
-        run = (entry["git"]["commit"][:7], cores)
+        run = (entry["git"]["commit"][:7], provenance.cores_text(entry["cores"]))
         runs.setdefault(machine_name(entry), {}).setdefault(run, (entry["recorded"][:10], env))
     return "; ".join(
         f"{name}, at commit{'s' if len(commits) > 1 else ''} " + ", ".join(
@@ -256,8 +255,8 @@ def study_machines(page, *folders, environments=()):
     lines = [made_on(page, [*environments, *(env for folder in folders for env in seed_environments(folder))])]
     for folder in folders:                  # a study kept without its seed folders: its report's own line
         if not seed_environments(folder):
-            environments = read_json(folder / "report.json")["environments"]
-            lines += [f"{'; '.join(dict.fromkeys(environments))} ({link(page, folder / 'report.json')}, "
+            recorded = read_json(folder / "report.json")["environments"]
+            lines += [f"{'; '.join(dict.fromkeys(recorded))} ({link(page, folder / 'report.json')}, "
                       "`environments`)"]
     return "; ".join(line for line in lines if line)
 

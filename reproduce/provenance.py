@@ -71,6 +71,16 @@ def environment(session_config=None):
     }
 
 
+def cores_text(cores):
+    """`1 core`, `2 cores`."""
+    return f"{cores} core{'' if cores == 1 else 's'}"
+
+
+def kernel_settings_text(entry):
+    """`, ONEDNN_MAX_CPU_ISA=AVX2` for each kernel setting a session recorded; empty without one."""
+    return "".join(f", {name}={value}" for name, value in (entry.get("kernel_settings") or {}).items())
+
+
 def load(run_path):
     """The sessions recorded in RUN/environment.json, [] when there is none (or it is not a list)."""
     try:
@@ -98,9 +108,7 @@ def describe(sessions):
     git = first.get("git") or {}
     commit = (git.get("commit") or "unknown")[:10] + (" (with uncommitted changes)" if git.get("dirty") else "")
     threads = first.get("threads") or {}
-    cores = first.get("cores")
-    text = (f"{first.get('cpu')}, {cores} core{'' if cores == 1 else 's'} ({threads.get('intra_op', '?')} x "
+    text = (f"{first.get('cpu')}, {cores_text(first.get('cores'))} ({threads.get('intra_op', '?')} x "
             f"{threads.get('inter_op', '?')} threads), Python {first.get('python')}, TensorFlow "
-            f"{first.get('tensorflow')}, numpy {first.get('numpy')}, commit {commit}")
-    text += "".join(f", {name}={value}" for name, value in (first.get("kernel_settings") or {}).items())
+            f"{first.get('tensorflow')}, numpy {first.get('numpy')}, commit {commit}{kernel_settings_text(first)}")
     return text + (f"; resumed {len(sessions) - 1} time(s)" if len(sessions) > 1 else "")
