@@ -135,3 +135,17 @@ def printed_word_steps(run):
              "average_loss": float(loss), "train_perplexity": float(train), "valid_perplexity": float(valid),
              "learning_rate_reduced": int(bool(reduced)), "text": " ".join(text.split())}
             for documents, step, loss, train, valid, reduced, text in pattern.findall(_text(_WORD_OUTPUTS[run]))]
+
+
+# The CBOW cell prints `Nearest to WORD: a, b, c, d,` for each probe word every 5 steps.
+_NEIGHBOURS = re.compile(r"^Nearest to (\S+): (.*),$", re.M)
+
+
+@functools.lru_cache(maxsize=None)
+def printed_cbow_neighbours():
+    """(the CBOW step of the word2vec notebook's last neighbour printout, {probe word: the 4 nearest words it
+    printed}), neighbours searched among every word of the book's dictionary."""
+    text = _text(_WORD_OUTPUTS["lstm"]).split("## DataGeneratorSeq")[0]
+    last_block = text.rsplit("Average loss at step ", 1)[1]
+    step = int(last_block.split(":", 1)[0])
+    return step, {word: close.split(", ") for word, close in _NEIGHBOURS.findall(last_block)}

@@ -367,6 +367,53 @@ def same_seeds(page, names):
     return "\n".join(lines)
 
 
+# The book-words studies compared by the word-vectors table: its label of their vectors -> the study folder
+WORD_VECTOR_STUDIES = {"the book's `embeddings.npy`": "study-book-words",
+                       "ours: CBOW learnt first (`--embeddings cbow`)": "study-book-words-embeddings-cbow"}
+
+
+def word_vectors(page):
+    """The book's word vectors against ours: the book-words LSTM's perplexity starting from each (the figures of
+    the one step the book printed, the best valid and the held-out perplexity over the study's seeds), then the
+    nearest neighbours of the book's probe words in the book's CBOW log, in its `embeddings.npy` and in ours."""
+    reports = {label: read_json(DOCS / name / "report.json") for label, name in WORD_VECTOR_STUDIES.items()}
+    first = next(iter(reports.values()))["ranks"]
+    train_1, valid_1 = first["train perplexity at step 1"]["book"], first["first valid perplexity"]["book"]
+    lines = [f"| word vectors | seeds | step 1: train perplexity (the book: {fmt(train_1)}) | step 1: valid "
+             f"perplexity (the book: {fmt(valid_1)}) | best valid perplexity | held-out, best checkpoint |",
+             "|---|---|---|---|---|---|"]
+    for (label, report), name in zip(reports.items(), WORD_VECTOR_STUDIES.values()):
+        ranks, seeds = report["ranks"], report["finished_seeds"]
+        best_valid = [report["figures_by_seed"][str(seed)]["best valid perplexity"] for seed in seeds]
+        heldout = (report.get("heldout") or {}).get("bands", {}).get("best")
+        lines.append(f"| {link(page, DOCS / name / 'report.md', label)} | {len(seeds)} | "
+                     + " | ".join(f"{median_range(ranks[figure]['seeds'])}, rank {ranks[figure]['rank']} of "
+                                  f"{ranks[figure]['of']}" for figure in ("train perplexity at step 1",
+                                                                         "first valid perplexity"))
+                     + f" | {median_range(best_valid)} | {median_range(heldout) if heldout else '–'} |")
+    step, printed = book_record.printed_cbow_neighbours()
+    columns = {f"the book's CBOW log (step {step})": printed}
+    for label, name in WORD_VECTOR_STUDIES.items():
+        described = read_json(DOCS / name / "seed-0" / "embeddings.json")
+        columns[label + (", seed 0" if described["source"] == "cbow" else "")] = described["probe_neighbours"]
+    lines += ["", "| probe word | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    shared = dict.fromkeys(columns, 0)
+    for word, in_log in printed.items():
+        cells = []
+        for label, neighbours in columns.items():
+            close = neighbours.get(word, [])[:len(in_log)]
+            shared[label] += len(set(close) & set(in_log))
+            cells.append(", ".join(f"**{w}**" if w in in_log and neighbours is not printed else w for w in close))
+        lines.append(f"| {word} | " + " | ".join(cells) + " |")
+    total = sum(map(len, printed.values()))
+    lines += ["", "Nearest neighbours by cosine, the first 4 (the log printed 4); in bold those the log printed too: "
+              + "; ".join(f"{label}: {shared[label]} of {total}" for label in list(columns)[1:])
+              + f". The files' neighbours are searched among {described['probe_neighbours_among']} (the book's file "
+              "follows its own dictionary, whose order among words of equal count is not ours); the log's among every "
+              f"word. Made on: {study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
+    return "\n".join(lines)
+
+
 def extensions(page):
     """The three cells on bands (study --compare), with the book's two printed runs; held-out perplexity and the
     per-story count where the studies' seeds were scored."""
@@ -803,8 +850,8 @@ def bench(page):
 TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "heldout-short": heldout_short, "book-band": book_band,
           "extensions": extensions, "classics-cells": classics_cells, "classics-probe": classics_probe,
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
-          "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds, "times": times,
-          "bench": bench}
+          "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds,
+          "word-vectors": word_vectors, "times": times, "bench": bench}
 FOLDER_TABLES = {"study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
 
 

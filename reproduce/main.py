@@ -71,8 +71,9 @@ def build_parser():
     add_classics_arguments(train)                  # the neighbouring classics' own options
 
     generate = commands.add_parser("generate", help="write a story from a checkpoint")
-    generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint) or a checkpoint "
-                                                              "prefix such as RUN/ckpt/model-12")
+    generate.add_argument("--checkpoint", required=True, help="a run folder (its best checkpoint; a classic's: "
+                                                              "its newest) or a checkpoint prefix such as "
+                                                              "RUN/ckpt/model-12")
     generate.add_argument("--length", type=int, help="bigrams to generate (default 500; the classics: their own; "
                                                      "at most 100,000)")
     generate.add_argument("--seed", type=seed, help="seed of the random draws: the primer when --prime is not "

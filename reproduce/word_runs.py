@@ -418,7 +418,7 @@ def generate_text(options, run, config, build, warn=lambda message: print(messag
     rng = np.random.RandomState(config.seed if options.seed is None else options.seed)
     length = options.length or config.sample_words
     model = build(config, len(words))
-    with common.restored(run, model, options.checkpoint) as session:
+    with common.restored(run, model, options.checkpoint, prefer_best=True) as session:   # as the bigram recipes
         if options.prime:
             primer = prime_ids(options.prime, dictionary, warn)
         else:

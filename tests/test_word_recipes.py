@@ -153,12 +153,13 @@ def test_deep_run_compares_with_the_printed_curve(deep_runs):
 
 
 def test_deep_checkpoint_generates(deep_runs):
-    """In a fresh process (the notebook's beam search), and in this one (top-3 draws)."""
+    """In a fresh process (the notebook's beam search), and in this one (top-3 draws), from the best checkpoint."""
     whole = deep_runs[0]
     words = set(json.loads((whole / "vocab.json").read_text())["words"])
     for sampler, length, run in (("beam-book", 10, run_cli), ("top3", 7, run_here)):
         result = run("generate", "--checkpoint", whole, "--sampler", sampler, "--length", length, "--seed", "1")
         assert result.returncode == 0, result.stderr
+        assert "using best/model-" in result.stderr                # a run folder's best checkpoint, as for bigrams
         text = result.stdout.split()
         assert len(text) == 1 + length and set(text) <= words
         if sampler == "beam-book":

@@ -189,10 +189,10 @@ def chars_of(prime, char_to_ix):
 
 
 @contextlib.contextmanager
-def restored(run, model, checkpoint):
-    """A session on `model`'s graph with the checkpoint `generate` names (a run folder: its newest) restored
-    into every variable; `run.restored_checkpoint` names it (its prefix)."""
+def restored(run, model, checkpoint, prefer_best=False):
+    """A session on `model`'s graph with the checkpoint `generate` names (a run folder: its newest, or with
+    `prefer_best` its best) restored into every variable; `run.restored_checkpoint` names it (its prefix)."""
     with tf1.Session(graph=model.graph, config=session_config()) as session, model.graph.as_default():
         run.restored_checkpoint = run.restore_for_reading(session, tf1.train.Saver(), tf1.global_variables(),
-                                                          RunDir.find(checkpoint)[1], prefer_best=False)
+                                                          RunDir.find(checkpoint)[1], prefer_best=prefer_best)
         yield session
