@@ -33,7 +33,6 @@ from reproduce.study_report import HELDOUT_FIGURES
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 SAMPLE = DOCS / "sample-report"
-BOOK_STUDY = "study-book-notebook-doc-order-book"
 BENCH = DOCS / "speed-bench.json"
 CLASSICS = DOCS / "classics"
 MARKER = re.compile(r"(<!-- table: (?P<name>[^ ]+) -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
@@ -261,19 +260,23 @@ def study_machines(page, *folders, environments=()):
     return "; ".join(line for line in lines if line)
 
 
-def book_band(page):
-    """The README's answer: five figures the book printed, the seeds' range, the verdict."""
-    folder = DOCS / BOOK_STUDY
+def band(page, name):
+    """The README's answer for a study: five figures the book printed, the seeds' range, the verdict."""
+    folder = DOCS / name
     report = read_json(folder / "report.json")
     lines = ["| figure | the book printed | seeds: min – max | verdict |", "|---|---|---|---|"]
-    for name in BAND_FIGURES:
-        entry = report["ranks"][name]
+    for figure in BAND_FIGURES:
+        entry = report["ranks"][figure]
         verdict = ("inside" if entry["inside"] else "**outside**") + f", rank {entry['rank']} of {entry['of']}"
-        lines.append(f"| {name} | {fmt(entry['book'])} | {fmt(entry['seeds'][0])} – {fmt(entry['seeds'][-1])} "
+        lines.append(f"| {figure} | {fmt(entry['book'])} | {fmt(entry['seeds'][0])} – {fmt(entry['seeds'][-1])} "
                      f"| {verdict} |")
+    state = report["options"].get("state_variables")
+    steps = (f", the first {report['compared_steps']} of its {report['printed_steps']} printed steps"
+             if report["compared_steps"] < report["printed_steps"] else "")
     lines += ["", f"**Verdict (computed by `study`): {report['verdict']}** ({len(report['finished_seeds'])} seeds of "
-              f"`{report['recipe']}`, the {report['book_run']}'s documents, {report['options']['state_variables']} "
-              f"state variables). Made on: {study_machines(page, folder)}."]
+              f"`{report['recipe']}`, the {report['book_run']}'s documents{steps}"
+              + (f", {state} state variables" if state else "")
+              + f"). Made on: {study_machines(page, folder)}."]
     return "\n".join(lines)
 
 
@@ -847,12 +850,12 @@ def bench(page):
             + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
-TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "heldout-short": heldout_short, "book-band": book_band,
+TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "heldout-short": heldout_short,
           "extensions": extensions, "classics-cells": classics_cells, "classics-probe": classics_probe,
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds,
           "word-vectors": word_vectors, "times": times, "bench": bench}
-FOLDER_TABLES = {"study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
+FOLDER_TABLES = {"band": band, "study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
 
 
 def render(name, page):
@@ -861,7 +864,7 @@ def render(name, page):
         return FOLDER_TABLES[kind](page, argument)
     if name not in TABLES:
         raise ValueError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, "
-                         "study:FOLDER, outside:FOLDER, same-seeds:FOLDER,FOLDER...)")
+                         "band:FOLDER, study:FOLDER, outside:FOLDER, same-seeds:FOLDER,FOLDER...)")
     return TABLES[name](page)
 
 

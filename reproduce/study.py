@@ -1,7 +1,7 @@
 """Many seeds of one book or word recipe, each an ordinary run folder, and a verdict on the book's printed run.
 
     python reproduce/main.py study --recipe book-notebook --seeds 0-7 [--doc-order book] [train options]
-    python reproduce/main.py study --recipe book-words-deep --seeds 0-7 --doc-order book --num-steps 20
+    python reproduce/main.py study --recipe book-words-deep --seeds 0-7 --doc-order book --num-steps 26
     python reproduce/main.py study ... --print-commands       # the seeds' `train` commands, for any scheduler
     python reproduce/main.py study --report-only DIR          # the report from whatever seed folders exist
     python reproduce/main.py study ... --export docs/NAME     # after the report: the finished seeds, light

@@ -252,3 +252,22 @@ def test_word_vectors_sets_each_studys_perplexity_beside_the_book_and_bolds_the_
                     "**spoke**, x, **replied**, y |")
     assert "the book's `embeddings.npy`: 2 of 64; ours: CBOW learnt first (`--embeddings cbow`), seed 0: 2 of 64" \
         in rows[-1]
+
+
+def test_band_names_the_printed_steps_a_shorter_study_compares_and_state_variables_only_where_the_recipe_has_them(
+        tmp_path, monkeypatch):
+    monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
+    monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
+    entry = {"book": 80.0, "seeds": [70.0, 90.0], "rank": 2, "of": 3, "inside": True}
+    for name, options, compared in (("words", {"doc_order": "book"}, 26), ("bigrams", {"state_variables": "reference"}, 26)):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "report.json").write_text(json.dumps({
+            "ranks": dict.fromkeys(doc_tables.BAND_FIGURES, entry), "options": options, "recipe": "r",
+            "verdict": "inside: the book's 80.00 ranks 2 of 3", "finished_seeds": [0, 1], "book_run": "book run",
+            "compared_steps": compared, "printed_steps": 197 if name == "words" else 26}), encoding="utf-8")
+    words = doc_tables.band(tmp_path / "page.md", "words").splitlines()
+    assert words[2] == "| first valid perplexity | 80.00 | 70.00 – 90.00 | inside, rank 2 of 3 |"
+    assert words[-1].startswith("**Verdict (computed by `study`): inside: the book's 80.00 ranks 2 of 3** (2 seeds of "
+                                "`r`, the book run's documents, the first 26 of its 197 printed steps). Made on: here.")
+    bigrams = doc_tables.band(tmp_path / "page.md", "bigrams").splitlines()
+    assert "(2 seeds of `r`, the book run's documents, reference state variables)." in bigrams[-1]
