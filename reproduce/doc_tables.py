@@ -267,17 +267,23 @@ def band(page, name):
     lines = ["| figure | the book printed | seeds: min – max | verdict |", "|---|---|---|---|"]
     for figure in BAND_FIGURES:
         entry = report["ranks"][figure]
-        verdict = ("inside" if entry["inside"] else "**outside**") + f", rank {entry['rank']} of {entry['of']}"
+        placed = ("inside" if entry["inside"] else "**outside**") + f", rank {entry['rank']} of {entry['of']}"
         lines.append(f"| {figure} | {fmt(entry['book'])} | {fmt(entry['seeds'][0])} – {fmt(entry['seeds'][-1])} "
-                     f"| {verdict} |")
+                     f"| {placed} |")
+    return "\n".join(lines + ["", verdict(page, name)])
+
+
+def verdict(page, name):
+    """A study's verdict on the book's printed run in one line: what was trained, and where."""
+    folder = DOCS / name
+    report = read_json(folder / "report.json")
     state = report["options"].get("state_variables")
     steps = (f", the first {report['compared_steps']} of its {report['printed_steps']} printed steps"
              if report["compared_steps"] < report["printed_steps"] else "")
-    lines += ["", f"**Verdict (computed by `study`): {report['verdict']}** ({len(report['finished_seeds'])} seeds of "
-              f"`{report['recipe']}`, the {report['book_run']}'s documents{steps}"
-              + (f", {state} state variables" if state else "")
-              + f"). Made on: {study_machines(page, folder)}."]
-    return "\n".join(lines)
+    return (f"**Verdict (computed by `study`): {report['verdict']}** ({len(report['finished_seeds'])} seeds of "
+            f"`{report['recipe']}`, the {report['book_run']}'s documents{steps}"
+            + (f", {state} state variables" if state else "")
+            + f"). Made on: {study_machines(page, folder)}.")
 
 
 def study(page, name):
@@ -855,7 +861,7 @@ TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds,
           "word-vectors": word_vectors, "times": times, "bench": bench}
-FOLDER_TABLES = {"band": band, "study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
+FOLDER_TABLES = {"band": band, "verdict": verdict, "study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
 
 
 def render(name, page):
@@ -864,7 +870,7 @@ def render(name, page):
         return FOLDER_TABLES[kind](page, argument)
     if name not in TABLES:
         raise ValueError(f"{page.relative_to(ROOT)}: unknown table {name!r} (known: {', '.join(TABLES)}, "
-                         "band:FOLDER, study:FOLDER, outside:FOLDER, same-seeds:FOLDER,FOLDER...)")
+                         "band:FOLDER, verdict:FOLDER, study:FOLDER, outside:FOLDER, same-seeds:FOLDER,FOLDER...)")
     return TABLES[name](page)
 
 

@@ -269,5 +269,6 @@ def test_band_names_the_printed_steps_a_shorter_study_compares_and_state_variabl
     assert words[2] == "| first valid perplexity | 80.00 | 70.00 – 90.00 | inside, rank 2 of 3 |"
     assert words[-1].startswith("**Verdict (computed by `study`): inside: the book's 80.00 ranks 2 of 3** (2 seeds of "
                                 "`r`, the book run's documents, the first 26 of its 197 printed steps). Made on: here.")
+    assert doc_tables.verdict(tmp_path / "page.md", "words") == words[-1]        # the README's one-line form
     bigrams = doc_tables.band(tmp_path / "page.md", "bigrams").splitlines()
     assert "(2 seeds of `r`, the book run's documents, reference state variables)." in bigrams[-1]
