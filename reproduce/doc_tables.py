@@ -391,7 +391,8 @@ def word_vectors(page):
     lines = [f"| word vectors | seeds | step 1: train perplexity (the book: {fmt(train_1)}) | step 1: valid "
              f"perplexity (the book: {fmt(valid_1)}) | best valid perplexity | held-out, best checkpoint |",
              "|---|---|---|---|---|---|"]
-    for (label, report), name in zip(reports.items(), WORD_VECTOR_STUDIES.values()):
+    for label, name in WORD_VECTOR_STUDIES.items():
+        report = reports[label]
         ranks, seeds = report["ranks"], report["finished_seeds"]
         best_valid = [report["figures_by_seed"][str(seed)]["best valid perplexity"] for seed in seeds]
         heldout = (report.get("heldout") or {}).get("bands", {}).get("best")
@@ -401,10 +402,12 @@ def word_vectors(page):
                                                                          "first valid perplexity"))
                      + f" | {median_range(best_valid)} | {median_range(heldout) if heldout else '–'} |")
     step, printed = book_record.printed_cbow_neighbours()
+    described = {label: read_json(DOCS / name / "seed-0" / "embeddings.json")
+                 for label, name in WORD_VECTOR_STUDIES.items()}
     columns = {f"the book's CBOW log (step {step})": printed}
-    for label, name in WORD_VECTOR_STUDIES.items():
-        described = read_json(DOCS / name / "seed-0" / "embeddings.json")
-        columns[label + (", seed 0" if described["source"] == "cbow" else "")] = described["probe_neighbours"]
+    columns.update({label + (", seed 0" if about["source"] == "cbow" else ""): about["probe_neighbours"]
+                    for label, about in described.items()})
+    searched_among = next(iter(described.values()))["probe_neighbours_among"]
     lines += ["", "| probe word | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     shared = dict.fromkeys(columns, 0)
     for word, in_log in printed.items():
@@ -417,7 +420,7 @@ def word_vectors(page):
     total = sum(map(len, printed.values()))
     lines += ["", "Nearest neighbours by cosine, the first 4 (the log printed 4); in bold those the log printed too: "
               + "; ".join(f"{label}: {shared[label]} of {total}" for label in list(columns)[1:])
-              + f". The files' neighbours are searched among {described['probe_neighbours_among']} (the book's file "
+              + f". The files' neighbours are searched among {searched_among} (the book's file "
               "follows its own dictionary, whose order among words of equal count is not ours); the log's among every "
               f"word. Made on: {study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
     return "\n".join(lines)
@@ -856,12 +859,14 @@ def bench(page):
             + format_table(read_json(BENCH)).strip("\n") + "\n```")
 
 
-TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe, "heldout-short": heldout_short,
-          "extensions": extensions, "classics-cells": classics_cells, "classics-probe": classics_probe,
+TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout_by_recipe,
+          "heldout-short": heldout_short, "extensions": extensions, "classics-cells": classics_cells,
+          "classics-probe": classics_probe,
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds,
           "word-vectors": word_vectors, "times": times, "bench": bench}
-FOLDER_TABLES = {"band": band, "verdict": verdict, "study": study, "outside": outside, "same-seeds": same_seeds}     # name:ARGUMENT tables
+FOLDER_TABLES = {"band": band, "verdict": verdict, "study": study, "outside": outside,     # name:ARGUMENT tables
+                 "same-seeds": same_seeds}
 
 
 def render(name, page):

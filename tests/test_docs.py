@@ -243,7 +243,8 @@ def test_word_vectors_sets_each_studys_perplexity_beside_the_book_and_bolds_the_
     rows = doc_tables.word_vectors(tmp_path / "page.md").splitlines()
     assert "(the book: 51.50)" in rows[0] and "(the book: 973.43)" in rows[0]
     assert rows[2] == ("| [the book's `embeddings.npy`](study-book-words/report.md) | 3 | 50.00 (40.00 – 60.00), rank "
-                       "2 of 4 | 900.00 (800.00 – 1000.00), rank 3 of 4 | 101.00 (100.00 – 102.00) | 300.00 (300.00 – 300.00) |")
+                       "2 of 4 | 900.00 (800.00 – 1000.00), rank 3 of 4 | 101.00 (100.00 – 102.00) | "
+                       "300.00 (300.00 – 300.00) |")
     assert rows[3].endswith("| 101.00 (100.00 – 102.00) | – |")
     assert rows[5] == ("| probe word | the book's CBOW log (step 10) | the book's `embeddings.npy` | ours: CBOW learnt "
                        "first (`--embeddings cbow`), seed 0 |")
@@ -259,12 +260,12 @@ def test_band_names_the_printed_steps_a_shorter_study_compares_and_state_variabl
     monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
     monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
     entry = {"book": 80.0, "seeds": [70.0, 90.0], "rank": 2, "of": 3, "inside": True}
-    for name, options, compared in (("words", {"doc_order": "book"}, 26), ("bigrams", {"state_variables": "reference"}, 26)):
+    for name, options in (("words", {"doc_order": "book"}), ("bigrams", {"state_variables": "reference"})):
         (tmp_path / name).mkdir()
         (tmp_path / name / "report.json").write_text(json.dumps({
             "ranks": dict.fromkeys(doc_tables.BAND_FIGURES, entry), "options": options, "recipe": "r",
             "verdict": "inside: the book's 80.00 ranks 2 of 3", "finished_seeds": [0, 1], "book_run": "book run",
-            "compared_steps": compared, "printed_steps": 197 if name == "words" else 26}), encoding="utf-8")
+            "compared_steps": 26, "printed_steps": 197 if name == "words" else 26}), encoding="utf-8")
     words = doc_tables.band(tmp_path / "page.md", "words").splitlines()
     assert words[2] == "| first valid perplexity | 80.00 | 70.00 – 90.00 | inside, rank 2 of 3 |"
     assert words[-1].startswith("**Verdict (computed by `study`): inside: the book's 80.00 ranks 2 of 3** (2 seeds of "
