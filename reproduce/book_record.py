@@ -109,6 +109,13 @@ def article_sample():
 
 # ---------------------------------------------------------------- the word notebooks
 PRINTED_WORD_RUNS = {"deep": "book deep LSTM (RNN API)", "lstm": "book word2vec LSTM"}
+# Notebook quirk: the RNN-API notebook's plateau counter (`decay_count`, `min_perplexity`) is module state, set in
+# the cell that defines `decay_learning_rate` and never reset by the training cell, which had run before the
+# printed run. Its 37 `Reducing learning rate` lines in 197 steps (after steps 3, 8, 13, ...) fit one start only:
+# 2 checks without a new best, and a best between 73.46 (step 51's valid perplexity, a new best) and 76.61 (step
+# 32's, not one). From 0 and 1e10, as the code reads, the rule fires first after step 30. Its loop feeds a fixed
+# learning rate, so the counter changed nothing but those lines.
+PRINTED_PLATEAU_START = {"deep": {"decay_count": 2, "min_perplexity": 75.0}}
 _WORD_OUTPUTS = {"deep": "book_ch8_rnn_api_training_output.txt", "lstm": "book_ch8_word2vec_output.txt"}
 # A step of the RNN-API notebook: `Training (Step: k)`, its documents `(1).(62)...`, the losses and perplexities,
 # `Reducing learning rate` when the plateau rule fired, then the beam text between rows of `=`.

@@ -382,25 +382,22 @@ WORD_VECTOR_STUDIES = {"the book's `embeddings.npy`": "study-book-words",
 
 
 def word_vectors(page):
-    """The book's word vectors against ours: the book-words LSTM's perplexity starting from each (the figures of
-    the one step the book printed, the best valid and the held-out perplexity over the study's seeds), then the
-    nearest neighbours of the book's probe words in the book's CBOW log, in its `embeddings.npy` and in ours."""
+    """The book's word vectors against ours: the book-words LSTM's perplexity starting from each (after step 1,
+    the best valid and the held-out perplexity over the study's seeds; the book's own step 1 trained on one
+    document order, placed by its own study), then the nearest neighbours of the book's probe words in the
+    book's CBOW log, in its `embeddings.npy` and in ours."""
     reports = {label: read_json(DOCS / name / "report.json") for label, name in WORD_VECTOR_STUDIES.items()}
-    first = next(iter(reports.values()))["ranks"]
-    train_1, valid_1 = first["train perplexity at step 1"]["book"], first["first valid perplexity"]["book"]
-    lines = [f"| word vectors | seeds | step 1: train perplexity (the book: {fmt(train_1)}) | step 1: valid "
-             f"perplexity (the book: {fmt(valid_1)}) | best valid perplexity | held-out, best checkpoint |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| word vectors | seeds | step 1: train perplexity | step 1: valid perplexity | best valid perplexity | "
+             "held-out, best checkpoint |", "|---|---|---|---|---|---|"]
     for label, name in WORD_VECTOR_STUDIES.items():
         report = reports[label]
-        ranks, seeds = report["ranks"], report["finished_seeds"]
-        best_valid = [report["figures_by_seed"][str(seed)]["best valid perplexity"] for seed in seeds]
+        by_seed = [report["figures_by_seed"][str(seed)] for seed in report["finished_seeds"]]
         heldout = (report.get("heldout") or {}).get("bands", {}).get("best")
-        lines.append(f"| {link(page, DOCS / name / 'report.md', label)} | {len(seeds)} | "
-                     + " | ".join(f"{median_range(ranks[figure]['seeds'])}, rank {ranks[figure]['rank']} of "
-                                  f"{ranks[figure]['of']}" for figure in ("train perplexity at step 1",
-                                                                         "first valid perplexity"))
-                     + f" | {median_range(best_valid)} | {median_range(heldout) if heldout else '–'} |")
+        lines.append(f"| {link(page, DOCS / name / 'report.md', label)} | {len(by_seed)} | "
+                     + " | ".join(median_range([figures[figure] for figures in by_seed])
+                                  for figure in ("train perplexity at step 1", "first valid perplexity",
+                                                 "best valid perplexity"))
+                     + f" | {median_range(heldout) if heldout else '–'} |")
     step, printed = book_record.printed_cbow_neighbours()
     described = {label: read_json(DOCS / name / "seed-0" / "embeddings.json")
                  for label, name in WORD_VECTOR_STUDIES.items()}

@@ -19,13 +19,15 @@ import textwrap
 import numpy as np
 
 from reproduce import provenance, text_metrics
-from reproduce.book_record import PRINTED_RUNS, PRINTED_WORD_RUNS, printed_curve, printed_word_steps
+from reproduce.book_record import (PRINTED_PLATEAU_START, PRINTED_RUNS, PRINTED_WORD_RUNS, printed_curve,
+                                   printed_word_steps)
 from reproduce.compare import compare_run, curve_summary
 from reproduce.errors import UserError, describe_error
 from reproduce.files import pyplot, save_figure, write_atomic, write_csv, write_json
 from reproduce.heldout import HELDOUT_TEXT, checkpoint_name, read_heldout, score_safely
 from reproduce.recipes import BOOK_RECIPES, RECIPES, WORD_RECIPES, read_book_config
 from reproduce.rundir import RunDir, read_json_object
+from reproduce.train import Plateau
 
 # The train options a study passes to every seed: the book loop's Config fields (the recipe, seed and
 # run folder are the study's own), and for a word recipe those of them it reads and its own (study_fields).
@@ -285,6 +287,23 @@ def printed_run_of(config):
 
 
 # ---------------------------------------------------------------- bands, ranks and verdicts
+def counted_as_printed(history, config):
+    """(the history with its halvings counted as the book's printed run counted them, a sentence saying how; or
+    the history as it is and None). Where the printed run's plateau counter did not start fresh
+    (book_record.PRINTED_PLATEAU_START) and the recipe feeds a fixed learning rate, the counter changes nothing but
+    which steps report a halving: the notebook's rule is replayed over the valid perplexities from that start."""
+    start = PRINTED_PLATEAU_START.get(getattr(config, "printed_run", None))
+    if not start or not getattr(config, "fed_learning_rate", 0):
+        return history, None
+    plateau = Plateau(config.decay_threshold, start["decay_count"], start["min_perplexity"])
+    counted = [{**row, "learning_rate_reduced": int(plateau.update(row["valid_perplexity"]))} for row in history]
+    how = (f"learning-rate halvings are counted as the printed run counted them: its plateau counter started from "
+           f"{start['decay_count']} checks without a new best and a best of {start['min_perplexity']:g} (left by "
+           f"earlier runs of the notebook's training cell), replayed over each seed's valid perplexities; the loop "
+           f"feeds a fixed rate ({config.fed_learning_rate:g}), so the count changes no other figure")
+    return counted, how
+
+
 def band(values):
     """median, min, max (and the 10-90 % range from 8 values on) of a list of numbers."""
     summary = {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
@@ -436,7 +455,9 @@ def write_report(study_dir):
     config = seed_configs(study_dir, folders)[folders[0][0]]
     cache = {}
     comparisons = {seed: seed_comparison(path, config, cache) for seed, path in folders}
-    histories = {seed: comparison["learning_curves"]["ours_per_step"] for seed, comparison in comparisons.items()}
+    histories, halvings_counted = {}, None
+    for seed, comparison in comparisons.items():
+        histories[seed], halvings_counted = counted_as_printed(comparison["learning_curves"]["ours_per_step"], config)
     printed, book_label = printed_run_of(config)
     compared = compared_steps(config, printed)
     book_curve = up_to(printed, compared)
@@ -469,6 +490,7 @@ def write_report(study_dir):
               "options": {name: getattr(config, name) for name in study_fields(config.recipe)},
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
+              **({"halvings_counted": halvings_counted} if halvings_counted else {}),
               "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
               "story_measures": measures, "heldout": heldout,
               "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
@@ -573,6 +595,8 @@ def report_markdown(report):
         median = int(median) if isinstance(entry["book"], int) and float(median).is_integer() else median
         lines.append(f"| {name} | {_fmt(entry['book'])} | {_fmt(seeds[0])} - {_fmt(median)} - "
                      f"{_fmt(seeds[-1])} | {entry['rank']} of {entry['of']} | {entry['verdict'].split(':')[0]} |")
+    if report.get("halvings_counted"):
+        lines += ["", report["halvings_counted"][0].upper() + report["halvings_counted"][1:] + "."]
     for key, entry in report["steps_outside"].items():
         listed = f" (steps {', '.join(map(str, entry['steps']))})" if entry["steps"] else ""
         lines += ["", f"The book's {key} curve is outside the seeds' range at {len(entry['steps'])} of {entry['of']} "

@@ -220,7 +220,7 @@ def test_the_readme_held_out_table_keeps_the_studies_of_their_recipes_own_graph_
     assert [row.split("]")[0] for row in rows[2:-2]] == ["| [study-a"]
 
 
-def test_word_vectors_sets_each_studys_perplexity_beside_the_book_and_bolds_the_neighbours_its_log_printed(
+def test_word_vectors_sets_each_studys_perplexity_side_by_side_and_bolds_the_neighbours_its_log_printed(
         tmp_path, monkeypatch):
     monkeypatch.setattr(doc_tables, "DOCS", tmp_path)
     monkeypatch.setattr(doc_tables, "study_machines", lambda page, *folders: "here")
@@ -233,18 +233,15 @@ def test_word_vectors_sets_each_studys_perplexity_beside_the_book_and_bolds_the_
         (tmp_path / name / "seed-0" / "embeddings.json").write_text(json.dumps({
             "source": source, "probe_neighbours": neighbours,
             "probe_neighbours_among": "the 147 ids whose count no other word has"}), encoding="utf-8")
-        ranks = {"train perplexity at step 1": {"book": 51.497868, "seeds": [40.0, 50.0, 60.0], "rank": 2, "of": 4},
-                 "first valid perplexity": {"book": 973.43, "seeds": [800.0, 900.0, 1000.0], "rank": 3, "of": 4}}
         (tmp_path / name / "report.json").write_text(json.dumps({
-            "ranks": ranks, "finished_seeds": [0, 1, 2],
-            "figures_by_seed": {str(s): {"best valid perplexity": 100.0 + s} for s in (0, 1, 2)},
+            "finished_seeds": [0, 1, 2],
+            "figures_by_seed": {str(s): {"train perplexity at step 1": 40.0 + s, "first valid perplexity": 900.0 - s,
+                                         "best valid perplexity": 100.0 + s} for s in (0, 1, 2)},
             "heldout": {"bands": {"best": {"median": heldout, "min": heldout, "max": heldout, "n": 3}}}
             if heldout else None}), encoding="utf-8")
     rows = doc_tables.word_vectors(tmp_path / "page.md").splitlines()
-    assert "(the book: 51.50)" in rows[0] and "(the book: 973.43)" in rows[0]
-    assert rows[2] == ("| [the book's `embeddings.npy`](study-book-words/report.md) | 3 | 50.00 (40.00 – 60.00), rank "
-                       "2 of 4 | 900.00 (800.00 – 1000.00), rank 3 of 4 | 101.00 (100.00 – 102.00) | "
-                       "300.00 (300.00 – 300.00) |")
+    assert rows[2] == ("| [the book's `embeddings.npy`](study-book-words/report.md) | 3 | 41.00 (40.00 – 42.00) | "
+                       "899.00 (898.00 – 900.00) | 101.00 (100.00 – 102.00) | 300.00 (300.00 – 300.00) |")
     assert rows[3].endswith("| 101.00 (100.00 – 102.00) | – |")
     assert rows[5] == ("| probe word | the book's CBOW log (step 10) | the book's `embeddings.npy` | ours: CBOW learnt "
                        "first (`--embeddings cbow`), seed 0 |")

@@ -490,12 +490,13 @@ def test_a_word_recipe_study_takes_the_recipes_options_and_refuses_others_in_one
     assert not (tmp_path / "study").exists()
 
 
-def _light_study(study_dir, recipe, first_valid):
+def _light_study(study_dir, recipe, first_valid, **options):
     """Light seed folders of 3 steps of `recipe` written here, seed k's valid perplexity first_valid[k] / step."""
     for seed, valid in first_valid.items():
         folder = study_dir / f"seed-{seed}"
         folder.mkdir(parents=True)
-        (folder / "config.json").write_text(json.dumps(recipe_config(recipe, seed=seed, num_steps=3).to_dict()))
+        config = recipe_config(recipe, seed=seed, num_steps=3, **options)
+        (folder / "config.json").write_text(json.dumps(config.to_dict()))
         history = [{"step": step, "train_perplexity": valid, "valid_perplexity": valid / step, "learning_rate": 0.001,
                     "learning_rate_reduced": 0} for step in (1, 2, 3)]
         stories = {"story": {"our_stories": [], "book_stories": [],
@@ -521,6 +522,26 @@ def test_the_word_lstms_single_printed_step_is_placed_among_the_seeds(tmp_path, 
     assert report["figures_by_seed"]["0"]["best valid perplexity"] == 300.0      # a seed's own: its 3 steps
     assert "the book printed 1 step of its run, the study has 3" in capsys.readouterr().out
     assert (study_dir / "report.md").read_text().startswith("# Study of `book-words` (LSTM, 128 units, word vectors)")
+
+
+def test_the_deep_studys_halvings_are_counted_as_the_printed_run_counted_them(tmp_path):
+    """The printed deep run's plateau counter started where earlier runs of its cell left it (2 checks without a
+    new best, a best below every valid perplexity of its first 50 steps): its first halving came after step 3.
+    The seeds' halvings are counted from there, as the loop feeds a fixed rate; a run fed the schedule keeps
+    its own."""
+    study_dir = _light_study(tmp_path / "deep", "book-words-deep", {0: 2000.0, 1: 2200.0})
+    assert main(["study", "--report-only", str(study_dir)]) == 0
+    report = json.loads((study_dir / "report.json").read_text())
+    assert report["ranks"]["first halving after step"]["seeds"] == [3, 3]
+    assert report["ranks"]["learning-rate halvings"]["seeds"] == [1, 1]
+    assert report["halvings_counted"].startswith("learning-rate halvings are counted as the printed run counted")
+    assert "Learning-rate halvings are counted as the printed run" in (study_dir / "report.md").read_text()
+
+    scheduled = _light_study(tmp_path / "scheduled", "book-words-deep", {0: 2000.0, 1: 2200.0},
+                             fed_learning_rate=0.0)
+    assert main(["study", "--report-only", str(scheduled)]) == 0
+    report = json.loads((scheduled / "report.json").read_text())
+    assert report["ranks"]["learning-rate halvings"]["seeds"] == [0, 0] and "halvings_counted" not in report
 
 
 def test_word_studies_are_compared_beside_their_own_printed_runs_and_never_with_bigram_ones(tmp_path, capsys):

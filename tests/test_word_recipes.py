@@ -11,9 +11,10 @@ import pytest
 import tensorflow as tf
 
 from reproduce.beam import beam_segment
-from reproduce.book_record import printed_word_steps
+from reproduce.book_record import PRINTED_PLATEAU_START, printed_word_steps
 from reproduce.recipes import RECIPES, tiny_options
 from reproduce.session import THREADS_ENV
+from reproduce.train import Plateau
 from reproduce.word_runs import DeepWordsConfig, WordsConfig, book_documents
 from reproduce.words import load_words, untied_ids
 from reproduce.words_deep import sequence_loss
@@ -118,6 +119,17 @@ def test_printed_word_runs():
     assert printed_word_steps("lstm")[0]["valid_perplexity"] == 973.43
     assert book_documents(DeepWordsConfig(num_steps=2, docs_per_step=3)) == [[1, 62, 82], [72, 20, 11]]
     assert book_documents(WordsConfig(num_steps=1)) == [[16, 14, 76, 97, 11, 64, 81, 80, 68, 99]]
+
+
+def test_the_deep_runs_printed_halvings_follow_the_books_rule_from_the_counter_its_earlier_runs_left():
+    printed = printed_word_steps("deep")
+    halved = [row["step"] for row in printed if row["learning_rate_reduced"]]
+    assert len(halved) == 37 and halved[:7] == [3, 8, 13, 18, 23, 28, 33]
+
+    def replayed(plateau):
+        return [row["step"] for row in printed if plateau.update(row["valid_perplexity"])]
+    assert replayed(Plateau(5, **PRINTED_PLATEAU_START["deep"])) == halved
+    assert replayed(Plateau(5))[0] == 30                              # the counter as the notebook's code sets it
 
 
 # ---------------------------------------------------------------- tiny runs
