@@ -287,21 +287,26 @@ def printed_run_of(config):
 
 
 # ---------------------------------------------------------------- bands, ranks and verdicts
-def counted_as_printed(history, config):
-    """(the history with its halvings counted as the book's printed run counted them, a sentence saying how; or
-    the history as it is and None). Where the printed run's plateau counter did not start fresh
-    (book_record.PRINTED_PLATEAU_START) and the recipe feeds a fixed learning rate, the counter changes nothing but
-    which steps report a halving: the notebook's rule is replayed over the valid perplexities from that start."""
+def printed_plateau_start(config):
+    """The plateau counter's start of the book's printed run, where it did not start fresh
+    (book_record.PRINTED_PLATEAU_START) and the recipe feeds a fixed learning rate, so that the counter changes
+    nothing but which steps report a halving; None otherwise."""
     start = PRINTED_PLATEAU_START.get(getattr(config, "printed_run", None))
-    if not start or not getattr(config, "fed_learning_rate", 0):
-        return history, None
+    return start if start and getattr(config, "fed_learning_rate", 0) else None
+
+
+def counted_from(start, history, config):
+    """The history with its halvings counted by the notebook's rule from the counter `start`, replayed over its
+    valid perplexities."""
     plateau = Plateau(config.decay_threshold, start["decay_count"], start["min_perplexity"])
-    counted = [{**row, "learning_rate_reduced": int(plateau.update(row["valid_perplexity"]))} for row in history]
-    how = (f"learning-rate halvings are counted as the printed run counted them: its plateau counter started from "
-           f"{start['decay_count']} checks without a new best and a best of {start['min_perplexity']:g} (left by "
-           f"earlier runs of the notebook's training cell), replayed over each seed's valid perplexities; the loop "
-           f"feeds a fixed rate ({config.fed_learning_rate:g}), so the count changes no other figure")
-    return counted, how
+    return [{**row, "learning_rate_reduced": int(plateau.update(row["valid_perplexity"]))} for row in history]
+
+
+def halvings_counted_text(start, config):
+    return (f"learning-rate halvings are counted as the printed run counted them: its plateau counter started from "
+            f"{start['decay_count']} checks without a new best and a best of {start['min_perplexity']:g} (left by "
+            f"earlier runs of the notebook's training cell), replayed over each seed's valid perplexities; the loop "
+            f"feeds a fixed rate ({config.fed_learning_rate:g}), so the count changes no other figure")
 
 
 def band(values):
@@ -455,9 +460,10 @@ def write_report(study_dir):
     config = seed_configs(study_dir, folders)[folders[0][0]]
     cache = {}
     comparisons = {seed: seed_comparison(path, config, cache) for seed, path in folders}
-    histories, halvings_counted = {}, None
-    for seed, comparison in comparisons.items():
-        histories[seed], halvings_counted = counted_as_printed(comparison["learning_curves"]["ours_per_step"], config)
+    histories = {seed: comparison["learning_curves"]["ours_per_step"] for seed, comparison in comparisons.items()}
+    plateau_start = printed_plateau_start(config)
+    if plateau_start:
+        histories = {seed: counted_from(plateau_start, history, config) for seed, history in histories.items()}
     printed, book_label = printed_run_of(config)
     compared = compared_steps(config, printed)
     book_curve = up_to(printed, compared)
@@ -490,7 +496,7 @@ def write_report(study_dir):
               "options": {name: getattr(config, name) for name in study_fields(config.recipe)},
               "verdict": headline["verdict"] if headline else "no seed has finished: no verdict yet",
               "per_step": per_step, "ranks": ranks, "steps_outside": steps_outside(per_step, book_curve),
-              **({"halvings_counted": halvings_counted} if halvings_counted else {}),
+              **({"halvings_counted": halvings_counted_text(plateau_start, config)} if plateau_start else {}),
               "figures_by_seed": {str(seed): figures for seed, figures in seed_figures.items()},
               "story_measures": measures, "heldout": heldout,
               "environments": sorted({comparison["environment"] for comparison in comparisons.values()})}
