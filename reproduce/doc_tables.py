@@ -381,16 +381,14 @@ WORD_VECTOR_STUDIES = {"the book's `embeddings.npy`": "study-book-words",
                        "ours: CBOW learnt first (`--embeddings cbow`)": "study-book-words-embeddings-cbow"}
 
 
-def word_vectors(page):
-    """The book's word vectors against ours: the book-words LSTM's perplexity starting from each (after step 1,
-    the best valid and the held-out perplexity over the study's seeds; the book's own step 1 trained on one
-    document order, placed by its own study), then the nearest neighbours of the book's probe words in the
-    book's CBOW log, in its `embeddings.npy` and in ours."""
-    reports = {label: read_json(DOCS / name / "report.json") for label, name in WORD_VECTOR_STUDIES.items()}
+def vector_perplexities(page):
+    """The book-words LSTM's perplexity starting from each study's vectors: after step 1, the best valid and the
+    held-out perplexity over the study's seeds (the book's own step 1 trained on one document order, placed by
+    its own study)."""
     lines = ["| word vectors | seeds | step 1: train perplexity | step 1: valid perplexity | best valid perplexity | "
              "held-out, best checkpoint |", "|---|---|---|---|---|---|"]
     for label, name in WORD_VECTOR_STUDIES.items():
-        report = reports[label]
+        report = read_json(DOCS / name / "report.json")
         by_seed = [report["figures_by_seed"][str(seed)] for seed in report["finished_seeds"]]
         heldout = (report.get("heldout") or {}).get("bands", {}).get("best")
         lines.append(f"| {link(page, DOCS / name / 'report.md', label)} | {len(by_seed)} | "
@@ -398,28 +396,63 @@ def word_vectors(page):
                                   for figure in ("train perplexity at step 1", "first valid perplexity",
                                                  "best valid perplexity"))
                      + f" | {median_range(heldout) if heldout else '–'} |")
-    step, printed = book_record.printed_cbow_neighbours()
-    described = {label: read_json(DOCS / name / "seed-0" / "embeddings.json")
-                 for label, name in WORD_VECTOR_STUDIES.items()}
-    columns = {f"the book's CBOW log (step {step})": printed}
-    columns.update({label + (", seed 0" if about["source"] == "cbow" else ""): about["probe_neighbours"]
-                    for label, about in described.items()})
-    searched_among = next(iter(described.values()))["probe_neighbours_among"]
-    lines += ["", "| probe word | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-    shared = dict.fromkeys(columns, 0)
+    return lines
+
+
+@dataclasses.dataclass
+class ProbeNeighbours:
+    """The nearest neighbours of the book's probe words: per column (the book's CBOW log, then each study's seed 0
+    vectors) per word the first as many as the log printed; how many of them the log printed too, of `total`."""
+    columns: dict
+    shared: dict
+    total: int
+    searched_among: str
+
+    @classmethod
+    def read(cls):
+        step, printed = book_record.printed_cbow_neighbours()
+        described = {label: read_json(DOCS / name / "seed-0" / "embeddings.json")
+                     for label, name in WORD_VECTOR_STUDIES.items()}
+        columns = {f"the book's CBOW log (step {step})": printed}
+        columns.update({label + (", seed 0" if about["source"] == "cbow" else ""): about["probe_neighbours"]
+                        for label, about in described.items()})
+        shown = {label: {word: neighbours.get(word, [])[:len(in_log)] for word, in_log in printed.items()}
+                 for label, neighbours in columns.items()}
+        shared = {label: sum(len(set(shown[label][word]) & set(in_log)) for word, in_log in printed.items())
+                  for label in list(columns)[1:]}
+        return cls(shown, shared, sum(map(len, printed.values())),
+                   next(iter(described.values()))["probe_neighbours_among"])
+
+    def shared_text(self):
+        return "; ".join(f"{label}: {count} of {self.total}" for label, count in self.shared.items())
+
+
+def word_vectors(page):
+    """The book's word vectors against ours: vector_perplexities, then the nearest neighbours of the book's probe
+    words in the book's CBOW log, in its `embeddings.npy` and in ours."""
+    probes = ProbeNeighbours.read()
+    log_label, printed = next(iter(probes.columns.items()))
+    lines = vector_perplexities(page)
+    lines += ["", "| probe word | " + " | ".join(probes.columns) + " |", "|---" * (len(probes.columns) + 1) + "|"]
     for word, in_log in printed.items():
-        cells = []
-        for label, neighbours in columns.items():
-            close = neighbours.get(word, [])[:len(in_log)]
-            shared[label] += len(set(close) & set(in_log))
-            cells.append(", ".join(f"**{w}**" if w in in_log and neighbours is not printed else w for w in close))
+        cells = [", ".join(f"**{w}**" if w in in_log and label != log_label else w for w in shown[word])
+                 for label, shown in probes.columns.items()]
         lines.append(f"| {word} | " + " | ".join(cells) + " |")
-    total = sum(map(len, printed.values()))
     lines += ["", "Nearest neighbours by cosine, the first 4 (the log printed 4); in bold those the log printed too: "
-              + "; ".join(f"{label}: {shared[label]} of {total}" for label in list(columns)[1:])
-              + f". The files' neighbours are searched among {searched_among} (the book's file "
-              "follows its own dictionary, whose order among words of equal count is not ours); the log's among every "
-              f"word. Made on: {study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
+              f"{probes.shared_text()}. The files' neighbours are searched among {probes.searched_among} (the book's "
+              "file follows its own dictionary, whose order among words of equal count is not ours); the log's among "
+              f"every word. Made on: {study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
+    return "\n".join(lines)
+
+
+def word_vectors_short(page):
+    """The README's form of word_vectors: the perplexities, and how many of the probe words' neighbours in the
+    book's CBOW log each study's vectors give."""
+    probes = ProbeNeighbours.read()
+    lines = vector_perplexities(page)
+    lines += ["", f"Median (min – max) over seeds. The {len(probes.columns[next(iter(probes.columns))])} probe words' "
+              f"first 4 neighbours that the book's CBOW log printed too: {probes.shared_text()}. Made on: "
+              f"{study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
     return "\n".join(lines)
 
 
@@ -861,7 +894,7 @@ TABLES = {"main-job": main_job, "heldout": heldout, "heldout-by-recipe": heldout
           "classics-probe": classics_probe,
           "classics-summary": classics_summary, "aesop-word-seeds": aesop_word_seeds,
           "aesop-word-layers-2": aesop_word_layers, "aesop-context-seeds": aesop_context_seeds,
-          "word-vectors": word_vectors, "times": times, "bench": bench}
+          "word-vectors": word_vectors, "word-vectors-short": word_vectors_short, "times": times, "bench": bench}
 FOLDER_TABLES = {"band": band, "verdict": verdict, "study": study, "outside": outside,     # name:ARGUMENT tables
                  "same-seeds": same_seeds}
 

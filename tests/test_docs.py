@@ -250,6 +250,10 @@ def test_word_vectors_sets_each_studys_perplexity_side_by_side_and_bolds_the_nei
                     "**spoke**, x, **replied**, y |")
     assert "the book's `embeddings.npy`: 2 of 64; ours: CBOW learnt first (`--embeddings cbow`), seed 0: 2 of 64" \
         in rows[-1]
+    short = doc_tables.word_vectors_short(tmp_path / "page.md").splitlines()
+    assert short[:4] == rows[:4] and short[-1].startswith(
+        "Median (min – max) over seeds. The 16 probe words' first 4 neighbours that the book's CBOW log printed too: "
+        "the book's `embeddings.npy`: 2 of 64; ours: CBOW learnt first (`--embeddings cbow`), seed 0: 2 of 64. ")
 
 
 def test_band_names_the_printed_steps_a_shorter_study_compares_and_state_variables_only_where_the_recipe_has_them(
