@@ -406,6 +406,7 @@ class ProbeNeighbours:
     columns: dict
     shared: dict
     total: int
+    searched_words: int
     searched_among: str
 
     @classmethod
@@ -420,8 +421,10 @@ class ProbeNeighbours:
                  for label, neighbours in columns.items()}
         shared = {label: sum(len(set(shown[label][word]) & set(in_log)) for word, in_log in printed.items())
                   for label in list(columns)[1:]}
-        return cls(shown, shared, sum(map(len, printed.values())),
-                   next(iter(described.values()))["probe_neighbours_among"])
+        # Only the probe words the files' searches hold count: a word whose count another shares is left out.
+        searched = set.intersection(*(set(about["probe_neighbours"]) for about in described.values()))
+        return cls(shown, shared, sum(len(in_log) for word, in_log in printed.items() if word in searched),
+                   len(searched), next(iter(described.values()))["probe_neighbours_among"])
 
     def shared_text(self):
         return "; ".join(f"{label}: {count} of {self.total}" for label, count in self.shared.items())
@@ -435,13 +438,14 @@ def word_vectors(page):
     lines = vector_perplexities(page)
     lines += ["", "| probe word | " + " | ".join(probes.columns) + " |", "|---" * (len(probes.columns) + 1) + "|"]
     for word, in_log in printed.items():
-        cells = [", ".join(f"**{w}**" if w in in_log and label != log_label else w for w in shown[word])
+        cells = [", ".join(f"**{w}**" if w in in_log and label != log_label else w for w in shown[word]) or "–"
                  for label, shown in probes.columns.items()]
         lines.append(f"| {word} | " + " | ".join(cells) + " |")
     lines += ["", "Nearest neighbours by cosine, the first 4 (the log printed 4); in bold those the log printed too: "
               f"{probes.shared_text()}. The files' neighbours are searched among {probes.searched_among} (the book's "
-              "file follows its own dictionary, whose order among words of equal count is not ours); the log's among "
-              f"every word. Made on: {study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
+              "file follows its own dictionary, whose order among words of equal count is not ours; –: a probe word "
+              "whose count another word shares); the log's among every word. Made on: "
+              f"{study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
     return "\n".join(lines)
 
 
@@ -450,8 +454,9 @@ def word_vectors_short(page):
     book's CBOW log each study's vectors give."""
     probes = ProbeNeighbours.read()
     lines = vector_perplexities(page)
-    lines += ["", f"Median (min – max) over seeds. The {len(probes.columns[next(iter(probes.columns))])} probe words' "
-              f"first 4 neighbours that the book's CBOW log printed too: {probes.shared_text()}. Made on: "
+    lines += ["", "Median (min – max) over seeds. Of the nearest neighbours the book's CBOW log printed for its "
+              f"probe words (the first 4 of each of the {probes.searched_words} whose count no other word shares), "
+              f"each set of vectors gives: {probes.shared_text()}. Made on: "
               f"{study_machines(page, *(DOCS / name for name in WORD_VECTOR_STUDIES.values()))}."]
     return "\n".join(lines)
 
