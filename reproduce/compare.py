@@ -3,6 +3,8 @@
 `python reproduce/main.py compare --run DIR [--run DIR2 ...] [--out DIR]` writes report.md, report.json
 and PNG figures: into the run folder for one run; for several runs into --out (default: the first
 run's folder), adding one figure and table of every run's valid perplexity beside the book's LSTM and GRU.
+A word run (one at a time) is set beside its notebook's printed run at the steps both have
+(`compare_word_run`).
 
 What the book printed comes from `reproduce.book_record`.
 """
@@ -23,10 +25,12 @@ from reproduce.evaluate import ranges_text
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.heldout import HELDOUT_FILE, HELDOUT_TEXT, describe, read_heldout
 from reproduce.model import BookModel
-from reproduce.recipes import read_book_run
+from reproduce.book_record import PRINTED_WORD_RUNS
+from reproduce.recipes import WORD_RECIPES, read_book_config, read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.session import session_config
 from reproduce.train import perplexity_of
+from reproduce.word_runs import compare_with_book
 
 BOOK_STORIES_FROM_STEP = 10         # the verdict ranges use the book's stories from this step on
 
@@ -448,6 +452,12 @@ def compare_runs(run_dirs, out_dir=None):
     run_paths = [Path(d) for d in run_dirs]
     if not run_paths:
         raise UserError("compare needs at least one --run DIR", exit_code=2)
+    recipes = [read_book_config(RunDir.open(path), word_runs=True).recipe for path in run_paths]
+    if any(recipe in WORD_RECIPES for recipe in recipes):
+        if len(run_paths) > 1:
+            raise UserError(f"compare reads one word run at a time ({', '.join(map(str, run_paths))} given): "
+                            "give one --run DIR for a run of " + ", ".join(WORD_RECIPES), exit_code=2)
+        return compare_word_run(run_paths[0], out_dir)
     for path in run_paths:
         read_book_run(RunDir.open(path))             # every folder checked before any work
     out = _output_folder(run_paths, out_dir)
@@ -488,3 +498,64 @@ def compare_runs(run_dirs, out_dir=None):
         print("\n".join(_summary_lines(report)))
     print(f"Report: {out / 'report.md'} (and report.json, {', '.join(figures_written)})")
     return result
+
+
+# ---------------------------------------------------------------- a word run
+def compare_word_run(run_path, out_dir=None):
+    """A word run beside its notebook's printed run at the steps both have: book_comparison.csv/.png (as
+    `train` writes them when it finishes), report.md and report.json into --out (default: the run folder),
+    a summary printed. Works on an unfinished run too (its newest complete step)."""
+    run = RunDir.open(run_path)
+    config = read_book_config(run, word_runs=True)
+    steps = run.steps()
+    if not steps:
+        raise UserError(f"{run.path}: no completed training step (ckpt/state-<k>.json); train first")
+    try:
+        rows = run.read_state(steps[0])["rows"]
+    except KeyError as e:
+        raise UserError(f"{run.ckpt / f'state-{steps[0]}.json'}: holds no rows; the run folder is damaged") from e
+    out = _output_folder([run.path], out_dir)
+    table = compare_with_book(out, rows, config)
+    both = [row for row in table if row["book_valid_perplexity"] != ""]
+    printed = PRINTED_WORD_RUNS[config.printed_run]
+    curves = {who: {"best_valid": min(valid), "best_step": both[valid.index(min(valid))]["step"],
+                    "last_valid": valid[-1], "last_train": both[-1][train_key]}
+              for who, valid_key, train_key in (("ours", "valid_perplexity", "train_perplexity"),
+                                                ("book", "book_valid_perplexity", "book_train_perplexity"))
+              for valid in [[float(row[valid_key]) for row in both]]}
+    apart = [100 * (float(row["valid_perplexity"]) / float(row["book_valid_perplexity"]) - 1) for row in both]
+    report = {"run": str(run.path), "name": run.path.name, "recipe": config.recipe, "printed_run": printed,
+              "steps": len(table), "steps_compared": len(both),
+              "same_documents": sum(int(row["same_documents"]) for row in both), "curves": curves,
+              "valid_apart_percent": {"median": statistics.median(apart), "min": min(apart), "max": max(apart)},
+              "environment": provenance.describe(provenance.load(run.path)), "per_step": both}
+    summary = _word_summary_lines(report)
+    lines = [f"# {report['name']} compared with the {printed}'s printed run", "",
+             *("- " + line.strip() for line in summary[1:]), "",
+             f"Made on: {report['environment']}.", "", "![both curves](book_comparison.png)", "",
+             "| step | train perplexity | the book's | valid perplexity | the book's | the book's documents |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {row['step']} | {row['train_perplexity']:.2f} | {row['book_train_perplexity']:.2f} | "
+              f"{row['valid_perplexity']:.2f} | {row['book_valid_perplexity']:.2f} | "
+              f"{'yes' if row['same_documents'] else 'no'} |" for row in both]
+    write_atomic(out / "report.md", "\n".join(lines) + "\n")
+    write_json(out / "report.json", report)
+    print("\n".join(summary))
+    print(f"Report: {out / 'report.md'} (and report.json, book_comparison.csv, book_comparison.png)")
+    return report
+
+
+def _word_summary_lines(report):
+    ours, book, apart = report["curves"]["ours"], report["curves"]["book"], report["valid_apart_percent"]
+    steps = f"{report['steps']} step" + ("s" if report["steps"] != 1 else "")
+    return [f"{report['run']} ({report['recipe']}, {steps}) beside the {report['printed_run']}'s "
+            "printed run:",
+            f"  steps both have: {report['steps_compared']}, trained on the book's documents: "
+            f"{report['same_documents']}" + ("" if report["same_documents"] == report["steps_compared"] else
+                                             " (`train --doc-order book` trains on them)"),
+            f"  valid perplexity over them: best {ours['best_valid']:.2f} (step {ours['best_step']}), last "
+            f"{ours['last_valid']:.2f}; the book's: best {book['best_valid']:.2f} (step {book['best_step']}), last "
+            f"{book['last_valid']:.2f}",
+            f"  train perplexity at the last of them: {ours['last_train']:.2f}; the book's: {book['last_train']:.2f}",
+            f"  valid perplexity against the book's, per step: median {apart['median']:+.1f} % "
+            f"({apart['min']:+.1f} % to {apart['max']:+.1f} %)"]

@@ -164,6 +164,24 @@ def test_deep_run_compares_with_the_printed_curve(deep_runs):
     assert [row["learning_rate"] for row in rows(whole / "metrics.csv")] == ["0.0005"] * 3
 
 
+def test_compare_sets_a_word_run_beside_its_printed_run_and_reads_one_at_a_time(deep_runs, tmp_path):
+    whole, killed, _ = deep_runs
+    result = run_here("compare", "--run", whole, "--out", tmp_path / "report")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    ours = [float(row["valid_perplexity"]) for row in rows(whole / "metrics.csv")]
+    assert report["steps_compared"] == 3 and report["curves"]["book"]["best_valid"] == 190.89
+    assert report["curves"]["ours"]["best_valid"] == pytest.approx(min(ours), abs=1e-3)
+    apart = [100 * (ours_valid / book_valid - 1) for ours_valid, book_valid in zip(ours, (232.29, 195.28, 190.89))]
+    assert report["valid_apart_percent"]["max"] == pytest.approx(max(apart), abs=1e-3)
+    assert "steps both have: 3" in result.stdout and (tmp_path / "report" / "book_comparison.png").is_file()
+    table = [line for line in (tmp_path / "report" / "report.md").read_text().splitlines() if line.startswith("|")]
+    assert len(table) == 2 + 3 and table[-1].startswith("| 3 | ")                # header, rule, the 3 steps
+    both = run_here("compare", "--run", whole, killed)
+    assert both.returncode == 2 and "compare reads one word run at a time" in both.stderr
+    assert len(both.stderr.strip().splitlines()) == 1
+
+
 def test_deep_checkpoint_generates(deep_runs):
     """In a fresh process (the notebook's beam search), and in this one (top-3 draws), from the best checkpoint."""
     whole = deep_runs[0]
