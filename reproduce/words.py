@@ -22,13 +22,12 @@ neither order can be reproduced; ours agrees with both on every word that has no
 tied word inside the same block of ids (tests/test_words.py checks both).
 """
 import collections
+import functools
 import hashlib
 import re
 from pathlib import Path
 
 import numpy as np
-from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
-from nltk.tokenize.treebank import TreebankWordTokenizer
 
 from reproduce.data import (UNK, Corpus, build_vocabulary, check_corpus, decode_story, read_story_bytes,
                             stories_folder, story_filenames)
@@ -37,29 +36,31 @@ from reproduce.data import (UNK, Corpus, build_vocabulary, check_corpus, decode_
 BOOK_ABBREVIATIONS = frozenset({"mr", "mrs", "st", "wash", "ore", "ill"})
 
 
-class _WordTokenize2018Treebank(TreebankWordTokenizer):
-    """The Treebank tokenizer with the three rules `nltk.word_tokenize` added to it in NLTK 3.2.5 (2018):
-    curly and angle quotes split off, and a sentence's final period split off before closing quotes.
-    Later releases also split runs of backquotes (the stories' "`bleat" stays one token in the book)."""
-    STARTING_QUOTES = [(re.compile("([«“‘])"), r" \1 ")] + TreebankWordTokenizer.STARTING_QUOTES
-    ENDING_QUOTES = [(re.compile("([»”’])"), r" \1 ")] + TreebankWordTokenizer.ENDING_QUOTES
-    PUNCTUATION = ([(re.compile(r"([^\.])(\.)([\]\)}>\"'»”’ ]*)\s*$"), r"\1 \2 \3 ")]
-                   + TreebankWordTokenizer.PUNCTUATION)
+@functools.cache
+def book_tokenizers():
+    """(sentence splitter, word tokenizer) of the book's reading, built on first use: importing NLTK loads
+    SciPy (a second per process), which only the word recipes need."""
+    from nltk.tokenize.punkt import PunktParameters, PunktSentenceTokenizer
+    from nltk.tokenize.treebank import TreebankWordTokenizer
 
+    class WordTokenize2018Treebank(TreebankWordTokenizer):
+        """The Treebank tokenizer with the three rules `nltk.word_tokenize` added to it in NLTK 3.2.5 (2018):
+        curly and angle quotes split off, and a sentence's final period split off before closing quotes.
+        Later releases also split runs of backquotes (the stories' "`bleat" stays one token in the book)."""
+        STARTING_QUOTES = [(re.compile("([«“‘])"), r" \1 ")] + TreebankWordTokenizer.STARTING_QUOTES
+        ENDING_QUOTES = [(re.compile("([»”’])"), r" \1 ")] + TreebankWordTokenizer.ENDING_QUOTES
+        PUNCTUATION = ([(re.compile(r"([^\.])(\.)([\]\)}>\"'»”’ ]*)\s*$"), r"\1 \2 \3 ")]
+                       + TreebankWordTokenizer.PUNCTUATION)
 
-def _sentence_splitter(abbreviations):
     parameters = PunktParameters()
-    parameters.abbrev_types = set(abbreviations)
-    return PunktSentenceTokenizer(parameters)
-
-
-_SENTENCES = _sentence_splitter(BOOK_ABBREVIATIONS)
-_WORDS = _WordTokenize2018Treebank()
+    parameters.abbrev_types = set(BOOK_ABBREVIATIONS)
+    return PunktSentenceTokenizer(parameters), WordTokenize2018Treebank()
 
 
 def tokenize(text):
     """The words of `text` as `nltk.word_tokenize` gave them in 2018 (sentences first, then words)."""
-    return [word for sentence in _SENTENCES.tokenize(text) for word in _WORDS.tokenize(sentence)]
+    sentences, words = book_tokenizers()
+    return [word for sentence in sentences.tokenize(text) for word in words.tokenize(sentence)]
 
 
 def read_words(text):
