@@ -16,8 +16,8 @@ from pathlib import Path
 import tensorflow as tf
 
 from reproduce import provenance, text_metrics
-from reproduce.book_record import (PRINTED_RUNS, article_sample, corpus_fingerprint, printed_curve,
-                                   printed_stories)
+from reproduce.book_record import (PRINTED_RUNS, PRINTED_WORD_RUNS, article_sample, corpus_fingerprint,
+                                   printed_curve, printed_stories, printed_word_steps)
 from reproduce.curves import plot_perplexity, printed_label
 from reproduce.data import fingerprint, load_corpus, same_stories
 from reproduce.errors import UserError, describe_error, disk_failure
@@ -25,7 +25,6 @@ from reproduce.evaluate import ranges_text
 from reproduce.files import pyplot, save_figure, write_atomic, write_json
 from reproduce.heldout import HELDOUT_FILE, HELDOUT_TEXT, describe, read_heldout
 from reproduce.model import BookModel
-from reproduce.book_record import PRINTED_WORD_RUNS
 from reproduce.recipes import WORD_RECIPES, read_book_config, read_book_run
 from reproduce.rundir import RunDir, checkpoint_step
 from reproduce.session import session_config
@@ -222,14 +221,15 @@ def story_part(run, config, vocabulary, history, corpus, book_model):
 
 
 # ---------------------------------------------------------------- one run
-def load_history(run):
-    """The per-step rows (metrics and the story after each step) of the newest complete step."""
+def load_history(run, key="history"):
+    """The per-step rows (metrics and the story after each step) of the newest complete step, kept under `key`
+    in its state file (a word run's: "rows")."""
     steps = run.steps()
     if not steps:
         raise UserError(f"{run.path}: no completed training step (ckpt/state-<k>.json); train first")
     state_path = run.ckpt / f"state-{steps[0]}.json"
     try:
-        return json.loads(state_path.read_text())["history"]
+        return json.loads(state_path.read_text())[key]
     except (OSError, ValueError, KeyError) as e:
         raise UserError(f"{state_path}: unreadable ({describe_error(e)}); the run folder is damaged") from e
 
@@ -452,12 +452,13 @@ def compare_runs(run_dirs, out_dir=None):
     run_paths = [Path(d) for d in run_dirs]
     if not run_paths:
         raise UserError("compare needs at least one --run DIR", exit_code=2)
-    recipes = [read_book_config(RunDir.open(path), word_runs=True).recipe for path in run_paths]
-    if any(recipe in WORD_RECIPES for recipe in recipes):
+    runs = [RunDir.open(path) for path in run_paths]
+    configs = [read_book_config(run, word_runs=True) for run in runs]
+    if any(config.recipe in WORD_RECIPES for config in configs):
         if len(run_paths) > 1:
             raise UserError(f"compare reads one word run at a time ({', '.join(map(str, run_paths))} given): "
                             "give one --run DIR for a run of " + ", ".join(WORD_RECIPES), exit_code=2)
-        return compare_word_run(run_paths[0], out_dir)
+        return compare_word_run(runs[0], configs[0], out_dir)
     for path in run_paths:
         read_book_run(RunDir.open(path))             # every folder checked before any work
     out = _output_folder(run_paths, out_dir)
@@ -501,31 +502,21 @@ def compare_runs(run_dirs, out_dir=None):
 
 
 # ---------------------------------------------------------------- a word run
-def compare_word_run(run_path, out_dir=None):
-    """A word run beside its notebook's printed run at the steps both have: book_comparison.csv/.png (as
-    `train` writes them when it finishes), report.md and report.json into --out (default: the run folder),
-    a summary printed. Works on an unfinished run too (its newest complete step)."""
-    run = RunDir.open(run_path)
-    config = read_book_config(run, word_runs=True)
-    steps = run.steps()
-    if not steps:
-        raise UserError(f"{run.path}: no completed training step (ckpt/state-<k>.json); train first")
-    try:
-        rows = run.read_state(steps[0])["rows"]
-    except KeyError as e:
-        raise UserError(f"{run.ckpt / f'state-{steps[0]}.json'}: holds no rows; the run folder is damaged") from e
+def compare_word_run(run, config, out_dir=None):
+    """A word run (a RunDir and its config) beside its notebook's printed run at the steps both have:
+    book_comparison.csv/.png (as `train` writes them when it finishes), report.md and report.json into --out
+    (default: the run folder), a summary printed. Works on an unfinished run too (its newest complete step)."""
+    rows = load_history(run, "rows")
     out = _output_folder([run.path], out_dir)
-    table = compare_with_book(out, rows, config)
-    both = [row for row in table if row["book_valid_perplexity"] != ""]
+    both = [row for row in compare_with_book(out, rows, config) if row["book_valid_perplexity"] != ""]
+    compared = {row["step"] for row in both}
+    sides = {"ours": [row for row in rows if row["step"] in compared],
+             "book": [row for row in printed_word_steps(config.printed_run) if row["step"] in compared]}
+    curves = {who: dict(curve_summary(side), last_train=side[-1]["train_perplexity"]) for who, side in sides.items()}
+    apart = [100 * (ours["valid_perplexity"] / book["valid_perplexity"] - 1) for ours, book in zip(*sides.values())]
     printed = PRINTED_WORD_RUNS[config.printed_run]
-    curves = {who: {"best_valid": min(valid), "best_step": both[valid.index(min(valid))]["step"],
-                    "last_valid": valid[-1], "last_train": both[-1][train_key]}
-              for who, valid_key, train_key in (("ours", "valid_perplexity", "train_perplexity"),
-                                                ("book", "book_valid_perplexity", "book_train_perplexity"))
-              for valid in [[float(row[valid_key]) for row in both]]}
-    apart = [100 * (float(row["valid_perplexity"]) / float(row["book_valid_perplexity"]) - 1) for row in both]
     report = {"run": str(run.path), "name": run.path.name, "recipe": config.recipe, "printed_run": printed,
-              "steps": len(table), "steps_compared": len(both),
+              "steps": len(rows), "steps_compared": len(both),
               "same_documents": sum(int(row["same_documents"]) for row in both), "curves": curves,
               "valid_apart_percent": {"median": statistics.median(apart), "min": min(apart), "max": max(apart)},
               "environment": provenance.describe(provenance.load(run.path)), "per_step": both}
